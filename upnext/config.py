@@ -1,0 +1,242 @@
+"""Settings: one declaration each, read from env, config file, Worker(...) and CLI flags.
+
+Precedence lives in one function, ``resolve``: CLI flags > config file > Worker(...)
+arguments > ``UPNEXT_*`` env > defaults. Pure: no Redis, no gevent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.util
+import inspect
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from upnext.errors import ConfigError
+
+
+def _positive_int(name: str, value: Any) -> int:
+    number = _int(name, value)
+    if number < 1:
+        raise ConfigError(f"{name} must be >= 1, got {value!r}")
+    return number
+
+
+def _int(name: str, value: Any) -> int:
+    try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _non_negative_int(name: str, value: Any) -> int:
+    number = _int(name, value)
+    if number < 0:
+        raise ConfigError(f"{name} must be >= 0, got {value!r}")
+    return number
+
+
+def _positive_float(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if not number > 0:
+        raise ConfigError(f"{name} must be > 0, got {value!r}")
+    return number
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _str(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _optional_str(name: str, value: Any) -> str | None:
+    return None if value is None or value == "" else _str(name, value)
+
+
+def _choice(*choices: str) -> Callable[[str, Any], str]:
+    def parse(name: str, value: Any) -> str:
+        text = str(value).lower()
+        if text not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return text
+    return parse
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[str, Any], Any]
+    doc: str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        queue = self.name in QUEUE_FIELDS
+        return f"UPNEXT_{'QUEUE_' if queue else ''}{self.name.upper()}"
+
+
+QUEUE_FIELDS = ("batch_size", "inbox_size", "outbox_size", "flush_interval_ms", "claim_timeout_ms",
+                "job_ttl_seconds", "stream_maxlen")
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("name", None, _optional_str, "worker name shown by status tools; generated if unset"),
+    Setting("concurrency", 10, _positive_int, "jobs executing at once in one worker process"),
+    Setting("sync_executor", "thread", _choice("thread", "process"), "default executor of tasks"),
+    Setting("redis_url", "redis://localhost:6379/0", _str, "Redis URL", secret=True),
+    Setting("prefix", "upnext", _str, "prefix of every Redis key"),
+    Setting("batch_size", 4, _positive_int, "entries fetched per XREADGROUP and jobs flushed per batch"),
+    Setting("inbox_size", 4, _positive_int, "most fetched jobs handed to the pool at once (>= batch_size)"),
+    Setting("outbox_size", 10000, _positive_int, "completions waiting to be written before jobs block"),
+    Setting("flush_interval_ms", 5.0, _positive_float, "longest a completion waits for its batch"),
+    Setting("claim_timeout_ms", 30000, _positive_int, "idle time after which a dead worker's job is reclaimed"),
+    Setting("job_ttl_seconds", 86400, _positive_int, "how long finished jobs and results are kept"),
+    Setting("stream_maxlen", 0, _non_negative_int, "approximate cap of each stream (0: none)"),
+    Setting("max_deliveries", 5, _positive_int, "deliveries of one job that died with its worker before it fails"),
+    Setting("process_pool_size", os.cpu_count() or 1, _positive_int, "child processes for executor='process'"),
+    Setting("processes", 1, _positive_int, "worker processes, each with its own hub (pre-fork)"),
+    Setting("graceful_timeout", 30.0, _positive_float, "seconds running jobs get to finish on TERM/INT"),
+    Setting("max_jobs_per_child", 0, _non_negative_int, "recycle a worker process after this many jobs (0: never)"),
+    Setting("max_memory_per_child", 0, _non_negative_int, "recycle a worker process above this RSS in MB (0: never)"),
+    Setting("burst", False, _bool, "exit once the queues are empty"),
+    Setting("allow_eviction", False, _bool, "start even if Redis may evict keys (maxmemory-policy)"),
+    Setting("health_file", None, _optional_str, "file touched at each heartbeat"),
+    Setting("log_level", "info", _choice("debug", "info", "warning", "error"), "log level"),
+    Setting("log_format", "console", _choice("console", "json"), "log output format"),
+)}
+
+HOOK_ARITY = {"on_starting": 1, "when_ready": 1, "post_fork": 1, "worker_exit": 1,
+              "pre_job": 1, "post_job": 2, "on_job_error": 2}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one worker (attribute per entry of SETTINGS) plus hooks."""
+
+    values: Mapping[str, Any]
+    hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def masked(self) -> dict[str, Any]:
+        """Values for --print-config, with secrets (the password in redis_url) masked."""
+        return {name: _mask(value) if SETTINGS[name].secret else value for name, value in self.values.items()}
+
+
+def _mask(url: Any) -> Any:
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+@dataclass(frozen=True)
+class WorkerQueueConfig:
+    """Queue tuning for one worker; unset fields fall back to UPNEXT_QUEUE_* and then defaults."""
+
+    batch_size: int | None = None
+    inbox_size: int | None = None
+    outbox_size: int | None = None
+    flush_interval_ms: float | None = None
+    claim_timeout_ms: int | None = None
+    job_ttl_seconds: int | None = None
+    stream_maxlen: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in self.given().items():
+            SETTINGS[name].parse(f"WorkerQueueConfig.{name}", value)
+
+    def given(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+
+def parse_values(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Validate known settings from one source; unknown names fail with a suggestion."""
+    parsed = {}
+    for name, value in values.items():
+        if name not in SETTINGS:
+            raise ConfigError(f"unknown setting {name!r} in {source}{_suggest(name)}")
+        parsed[name] = SETTINGS[name].parse(f"{name} (from {source})", value)
+    return parsed
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, [*SETTINGS, *HOOK_ARITY], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    return {s.name: s.parse(s.env, environ[s.env]) for s in SETTINGS.values() if environ.get(s.env, "") != ""}
+
+
+def load_file(path: str) -> tuple[dict[str, Any], dict[str, Callable[..., Any]]]:
+    """Execute a gunicorn-style config file; return (settings, hooks), both validated."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path!r} does not exist")
+    spec = importlib.util.spec_from_file_location("__upnext_config__", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigError(f"config file {path!r} failed to load: {exc!r}") from exc
+    names = {k: v for k, v in vars(module).items()
+             if not k.startswith("_") and k.islower() and not inspect.ismodule(v)}
+    hooks = {k: names.pop(k) for k in list(names) if k in HOOK_ARITY}
+    for hook_name, hook in hooks.items():
+        check_hook(hook_name, hook, path)
+    settings = parse_values({k: v for k, v in names.items() if not _is_helper(v)}, f"config file {path!r}")
+    return settings, hooks
+
+
+def _is_helper(value: Any) -> bool:
+    """Functions and classes defined in a config file (helpers of hooks) are not settings."""
+    return inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value)
+
+
+def check_hook(name: str, hook: Any, source: str) -> None:
+    if not callable(hook):
+        raise ConfigError(f"hook {name} in {source} must be callable, got {hook!r}")
+    try:
+        inspect.signature(hook).bind(*range(HOOK_ARITY[name]))
+    except TypeError:
+        raise ConfigError(f"hook {name} in {source} must accept {HOOK_ARITY[name]} argument(s)") from None
+    except ValueError:
+        return
+
+
+def resolve(*, cli: Mapping[str, Any] | None = None, file: Mapping[str, Any] | None = None,
+            worker: Mapping[str, Any] | None = None, env: Mapping[str, Any] | None = None,
+            hooks: Mapping[str, Callable[..., Any]] | None = None) -> Settings:
+    """The one place precedence lives: CLI > config file > Worker(...) > env > defaults."""
+    values = {name: s.default for name, s in SETTINGS.items()}
+    for layer in (env, worker, file, cli):
+        values.update({k: v for k, v in (layer or {}).items() if v is not None})
+    if values["inbox_size"] < values["batch_size"]:
+        values["inbox_size"] = values["batch_size"]
+    return Settings(values=values, hooks=dict(hooks or {}))

@@ -1,0 +1,47 @@
+"""Every exception upnext raises on purpose, each with a one-line reason to exist.
+
+Waiting on a job raises the built-in ``TimeoutError`` when the *waiter's* own timeout
+passes; the classes here describe the job itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from upnext.future import TaskResult
+
+
+class UpnextError(Exception):
+    """Base class of the errors below."""
+
+
+class ConfigError(UpnextError, ValueError):
+    """A setting, argument or config file is invalid; the message names it."""
+
+
+class TaskExecutionError(UpnextError):
+    """The job ended failed or cancelled; carries its id, status, error and result record."""
+
+    def __init__(self, job_id: str, status: str, error: str | None, task_result: TaskResult | Any = None):
+        self.job_id = job_id
+        self.status = status
+        self.error = error
+        self.task_result = task_result
+        super().__init__(f"job {job_id} {status}: {error}")
+
+
+class TaskTimeoutError(TaskExecutionError):
+    """The job ran longer than its own ``timeout`` and was stopped."""
+
+
+class JobNotFound(UpnextError, LookupError):
+    """No record exists for this job id (never submitted, or expired after its TTL)."""
+
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+        super().__init__(f"no job with id {job_id!r} (never submitted, or expired after job_ttl_seconds)")
+
+
+class JobTimeout(BaseException):
+    """Raised inside a running job when its timeout fires; BaseException so `except Exception` can't swallow it."""

@@ -1,0 +1,73 @@
+"""The job record: statuses, job ids and the JSON codec. Pure: no Redis, no gevent.
+
+A *task* is a registered function; a *job* is one run of it. Job ids carry their task's
+name (``send_email:3f0c...``) so every key of a job can be derived from its id alone.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import json
+import uuid
+from typing import Any, Callable
+
+
+class Status(str, enum.Enum):
+    QUEUED = "queued"
+    ACTIVE = "active"
+    RETRYING = "retrying"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({Status.COMPLETE, Status.FAILED, Status.CANCELLED})
+TERMINAL_NAMES = frozenset(s.value for s in TERMINAL)
+
+ID_SEPARATOR = ":"
+FORBIDDEN_NAME_CHARS = frozenset("{}: \t\n")
+
+
+def check_function_name(name: str) -> str:
+    """Return ``name`` if it can be a task name (it becomes part of keys and job ids)."""
+    if not name or any(ch in FORBIDDEN_NAME_CHARS for ch in name):
+        raise ValueError(f"task name {name!r} must be non-empty and contain none of '{{', '}}', ':' or spaces")
+    return name
+
+
+def new_job_id(function: str) -> str:
+    return f"{function}{ID_SEPARATOR}{uuid.uuid4().hex[:20]}"
+
+
+def function_of(job_id: str) -> str:
+    """The task name inside a job id; raises ValueError naming the id when it has none."""
+    function, sep, rest = job_id.rpartition(ID_SEPARATOR)
+    if not sep or not function or not rest:
+        raise ValueError(f"job id {job_id!r} is not an upnext job id (expected '<function>:<hex>')")
+    return function
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | bytes | None) -> Any:
+    return None if text is None or text == "" else json.loads(text)
+
+
+def encode_call(fn: Callable[..., Any], name: str, args: tuple, kwargs: dict) -> tuple[str, str]:
+    """Check a call against ``fn``'s signature and JSON, return (args_json, kwargs_json).
+
+    Raises TypeError naming the task and the offending argument before anything is written.
+    """
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{name}(): {exc}") from None
+    for arg_name, value in bound.arguments.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}(): argument {arg_name!r} is not JSON-serializable: {exc}") from None
+    return dumps(list(args)), dumps(kwargs)

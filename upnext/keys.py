@@ -1,0 +1,58 @@
+"""Every Redis key upnext uses, as pure functions. Nothing here talks to Redis.
+
+All keys of one task share the hash tag ``{task}`` so every Lua script stays in one
+Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
+
+| key                          | type   | holds                                                   |
+|------------------------------|--------|---------------------------------------------------------|
+| P:{fn}:stream                | stream | one entry per runnable job (field ``id``); group ``workers`` |
+| P:{fn}:scheduled             | zset   | delayed and retrying job ids, score = run-at (unix s)   |
+| P:{fn}:job:<id>              | hash   | the job record; no TTL until it is terminal             |
+| P:{fn}:logs:<id>             | list   | ``send_log`` entries (JSON), expire with the job        |
+| P:{fn}:dedup:<key>           | string | id of the live job holding an idempotency key           |
+| P:{fn}:done:<id>             | pubsub | channel told the terminal status, for waiters           |
+| P:workers                    | hash   | worker id -> JSON heartbeat (stale entries pruned)      |
+| P:functions                  | hash   | task name -> JSON options, written at worker start      |
+"""
+
+from __future__ import annotations
+
+from upnext.job import function_of
+
+GROUP = "workers"
+
+
+def tag(prefix: str, function: str) -> str:
+    return f"{prefix}:{{{function}}}"
+
+
+def stream(prefix: str, function: str) -> str:
+    return f"{tag(prefix, function)}:stream"
+
+
+def scheduled(prefix: str, function: str) -> str:
+    return f"{tag(prefix, function)}:scheduled"
+
+
+def job(prefix: str, job_id: str) -> str:
+    return f"{tag(prefix, function_of(job_id))}:job:{job_id}"
+
+
+def logs(prefix: str, job_id: str) -> str:
+    return f"{tag(prefix, function_of(job_id))}:logs:{job_id}"
+
+
+def done_channel(prefix: str, job_id: str) -> str:
+    return f"{tag(prefix, function_of(job_id))}:done:{job_id}"
+
+
+def dedup(prefix: str, function: str, key: str) -> str:
+    return f"{tag(prefix, function)}:dedup:{key}"
+
+
+def workers(prefix: str) -> str:
+    return f"{prefix}:workers"
+
+
+def functions(prefix: str) -> str:
+    return f"{prefix}:functions"

@@ -1,0 +1,61 @@
+-- Shared helpers, prepended to every script by upnext/scripts.py (never run alone).
+-- Group name is fixed: 'workers'. Times are Redis server time, in unix seconds.
+
+local GROUP = 'workers'
+
+local function now_s()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function is_terminal(status)
+  return status == 'complete' or status == 'failed' or status == 'cancelled'
+end
+
+-- A stream that does not exist yet (or vanished with a FLUSHALL or a restart without
+-- persistence) gets its group at id 0, so every entry added afterwards is delivered.
+local function ensure_group(stream)
+  if redis.call('EXISTS', stream) == 0 then
+    redis.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+  end
+end
+
+local function add_entry(stream, job_id, maxlen)
+  ensure_group(stream)
+  if tonumber(maxlen) > 0 then
+    return redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'id', job_id)
+  end
+  return redis.call('XADD', stream, '*', 'id', job_id)
+end
+
+-- The fencing check: true while stream entry `entry_id` is still pending with `consumer`.
+-- Once another worker reclaims it (XAUTOCLAIM) or it was acked, the old holder is fenced off.
+local function holds(stream, entry_id, consumer)
+  local ok, pending = pcall(redis.call, 'XPENDING', stream, GROUP, entry_id, entry_id, 1)
+  if not ok or #pending == 0 then return false, 0 end
+  return pending[1][2] == consumer, pending[1][4]
+end
+
+local function ack(stream, entry_id)
+  redis.call('XACK', stream, GROUP, entry_id)
+  redis.call('XDEL', stream, entry_id)
+end
+
+-- Queue a job again: into the scheduled zset when it has to wait, else straight to the stream.
+local function requeue(stream, scheduled, job_id, delay_s, maxlen)
+  if delay_s > 0 then
+    local run_at = now_s() + delay_s
+    redis.call('ZADD', scheduled, run_at, job_id)
+    return run_at
+  end
+  add_entry(stream, job_id, maxlen)
+  return now_s()
+end
+
+-- A job reaches a terminal state: its data now expires after ttl_s and its key is free again.
+local function settle(job, logs, dedup, job_id, ttl_s, channel, status)
+  redis.call('EXPIRE', job, ttl_s)
+  redis.call('EXPIRE', logs, ttl_s)
+  if redis.call('GET', dedup) == job_id then redis.call('DEL', dedup) end
+  redis.call('PUBLISH', channel, status)
+end

@@ -1,0 +1,276 @@
+"""The only module that sends Redis commands about jobs: one method per queue operation.
+
+Vocabulary (the same in Lua file names and log events): enqueue, fetch, reclaim, start,
+finish, retry, release, promote, cancel, annotate. Multi-key changes are Lua scripts;
+batches are pipelined so the hot path costs a few round trips per batch, not per job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import redis
+
+from upnext import keys
+from upnext.job import TERMINAL_NAMES, function_of
+from upnext.scripts import Scripts
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stream entry handed to this worker: the fencing token is (entry_id, consumer)."""
+
+    function: str
+    entry_id: str
+    job_id: str
+
+
+@dataclass
+class Completion:
+    """What to write when a run ends: a terminal status, or a retry after ``delay_s``."""
+
+    delivery: Delivery
+    status: str  # complete | failed | cancelled | retry
+    result: str = ""
+    error: str = ""
+    traceback: str = ""
+    failure_reason: str = ""
+    delay_s: float = 0.0
+    idem_key: str = ""  # the job's idempotency key, released when it ends
+
+
+@dataclass
+class NewJob:
+    """A job about to be written by enqueue."""
+
+    job_id: str
+    args: str
+    kwargs: str
+    delay_s: float = 0.0
+    key: str = ""
+    parent_id: str = ""
+    root_id: str = ""
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+class Queue:
+    """Job operations for one Redis and one key prefix."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "upnext", *, job_ttl_s: int = 86400,
+                 stream_maxlen: int = 0, max_deliveries: int = 5):
+        self.client = client
+        self.prefix = prefix
+        self.job_ttl_s = job_ttl_s
+        self.stream_maxlen = stream_maxlen
+        self.max_deliveries = max_deliveries
+        self.scripts = Scripts(client)
+
+    # -- producers ---------------------------------------------------------------------
+    def enqueue(self, new: NewJob) -> str:
+        return self.enqueue_many([new])[0]
+
+    def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]:
+        """Write jobs in one pipeline; returns the id holding each (a live duplicate's id on dedup)."""
+        pipe = self.client.pipeline(transaction=False)
+        for new in jobs:
+            function = function_of(new.job_id)
+            self.scripts.enqueue(
+                keys=[keys.job(self.prefix, new.job_id), keys.stream(self.prefix, function),
+                      keys.scheduled(self.prefix, function), keys.dedup(self.prefix, function, new.key)],
+                args=[new.job_id, new.delay_s, self.stream_maxlen, new.key,
+                      "function", function, "args", new.args, "kwargs", new.kwargs, "key", new.key,
+                      "parent_id", new.parent_id, "root_id", new.root_id or new.job_id],
+                client=pipe)
+        return pipe.execute()
+
+    def cancel(self, job_id: str) -> tuple[str, str | None]:
+        """Returns ('cancelled', previous) | ('terminal', status) | ('missing', None)."""
+        function = function_of(job_id)
+        reply = self.scripts.cancel(
+            keys=[keys.job(self.prefix, job_id), keys.scheduled(self.prefix, function),
+                  keys.logs(self.prefix, job_id), self._dedup_of(job_id)],
+            args=[job_id, self.job_ttl_s, keys.done_channel(self.prefix, job_id)])
+        return reply[0], (reply[1] if len(reply) > 1 else None)
+
+    def _dedup_of(self, job_id: str) -> str:
+        key = self.client.hget(keys.job(self.prefix, job_id), "key") or ""
+        return keys.dedup(self.prefix, function_of(job_id), key)
+
+    # -- reading jobs ------------------------------------------------------------------
+    def get(self, job_id: str) -> dict[str, str] | None:
+        record = self.client.hgetall(keys.job(self.prefix, job_id))
+        return record or None
+
+    def logs(self, job_id: str) -> list[str]:
+        return self.client.lrange(keys.logs(self.prefix, job_id), 0, -1)
+
+    def wait(self, job_id: str, timeout_s: float | None) -> dict[str, str] | None:
+        """Block until the job is terminal (or ``timeout_s`` passes); return its record.
+
+        Subscribes before re-reading the status, so a finish between the two is not missed.
+        Returns the last record seen (not terminal on timeout); None if there is none.
+        """
+        record = self.get(job_id)
+        if record is None or record.get("status") in TERMINAL_NAMES or timeout_s == 0:
+            return record
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(keys.done_channel(self.prefix, job_id))
+            record = self.get(job_id)
+            while record is not None and record.get("status") not in TERMINAL_NAMES:
+                left = 5.0 if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    break
+                # A bounded wait re-reads the record now and then: a missed message never hangs us.
+                if pubsub.get_message(timeout=min(left, 5.0)) is not None or left <= 5.0:
+                    record = self.get(job_id)
+        finally:
+            pubsub.close()
+        return record
+
+    # -- workers: fetching ---------------------------------------------------------------
+    def ensure_groups(self, functions: Iterable[str]) -> None:
+        for function in functions:
+            try:
+                self.client.xgroup_create(keys.stream(self.prefix, function), keys.GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def fetch(self, consumer: str, functions: Sequence[str], count: int, block_ms: int | None) -> list[Delivery]:
+        """XREADGROUP new entries; ``count`` applies per stream (Redis semantics)."""
+        streams = {keys.stream(self.prefix, f): ">" for f in functions}
+        try:
+            reply = self.client.xreadgroup(keys.GROUP, consumer, streams, count=count, block=block_ms)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.ensure_groups(functions)
+            return []
+        return [Delivery(_function_of_stream(stream), entry_id, fields.get("id", ""))
+                for stream, entries in reply or () for entry_id, fields in entries]
+
+    def reclaim(self, consumer: str, function: str, min_idle_ms: int, count: int) -> list[Delivery]:
+        """XAUTOCLAIM entries idle past ``min_idle_ms`` (their worker died) for this consumer."""
+        try:
+            reply = self.client.xautoclaim(keys.stream(self.prefix, function), keys.GROUP, consumer,
+                                           min_idle_time=min_idle_ms, start_id="0-0", count=count)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.ensure_groups([function])
+            return []
+        return [Delivery(function, entry_id, (fields or {}).get("id", "")) for entry_id, fields in reply[1]]
+
+    def start(self, consumer: str, worker_id: str, deliveries: Sequence[Delivery]) -> list[list[Any]]:
+        """Mark deliveries started (start.lua), one call per task, all in one pipeline."""
+        by_function = _group(deliveries)
+        pipe = self.client.pipeline(transaction=False)
+        for function, group in by_function.items():
+            self.scripts.start(
+                keys=[keys.stream(self.prefix, function), *(keys.job(self.prefix, d.job_id) for d in group)],
+                args=[consumer, worker_id, self.max_deliveries, *(d.entry_id for d in group)],
+                client=pipe)
+        replies = dict(zip(by_function, pipe.execute()))
+        positions = {f: iter(r) for f, r in replies.items()}
+        return [next(positions[d.function]) for d in deliveries]
+
+    def touch(self, consumer: str, deliveries: Iterable[Delivery]) -> None:
+        """Reset the idle time of entries we are running, so no live job is reclaimed."""
+        pipe = self.client.pipeline(transaction=False)
+        for function, group in _group(deliveries).items():
+            pipe.xclaim(keys.stream(self.prefix, function), keys.GROUP, consumer, 0,
+                        [d.entry_id for d in group], justid=True)
+        pipe.execute()
+
+    def release(self, consumer: str, deliveries: Iterable[Delivery], started: bool) -> list[str]:
+        pipe = self.client.pipeline(transaction=False)
+        for d in deliveries:
+            self.scripts.release(
+                keys=[keys.stream(self.prefix, d.function), keys.job(self.prefix, d.job_id)],
+                args=[consumer, d.entry_id, d.job_id, self.stream_maxlen, "1" if started else "0"],
+                client=pipe)
+        return pipe.execute()
+
+    def forget_consumer(self, consumer: str, functions: Iterable[str]) -> None:
+        """Delete our consumer from each group, but only where it holds no pending entry."""
+        for function in functions:
+            stream = keys.stream(self.prefix, function)
+            try:
+                if self.client.xpending_range(stream, keys.GROUP, "-", "+", 1, consumername=consumer):
+                    continue
+                self.client.xgroup_delconsumer(stream, keys.GROUP, consumer)
+            except redis.ResponseError:
+                continue
+
+    # -- workers: settling ---------------------------------------------------------------
+    def settle(self, consumer: str, completions: Sequence[Completion]) -> list[str]:
+        """Write a batch of finishes and retries in one pipeline; one reply word per completion."""
+        pipe = self.client.pipeline(transaction=False)
+        retries = [c for c in completions if c.status == "retry"]
+        finishes = _group_completions(c for c in completions if c.status != "retry")
+        for c in retries:
+            self._retry(pipe, consumer, c)
+        for function, group in finishes.items():
+            self._finish(pipe, consumer, function, group)
+        replies = pipe.execute()
+        retry_replies = iter(replies[: len(retries)])
+        finish_replies = {f: iter(r) for f, r in zip(finishes, replies[len(retries):])}
+        return [next(retry_replies) if c.status == "retry" else next(finish_replies[c.delivery.function])
+                for c in completions]
+
+    def _finish(self, pipe: Any, consumer: str, function: str, group: list[Completion]) -> None:
+        job_keys: list[str] = [keys.stream(self.prefix, function)]
+        args: list[Any] = [consumer, self.job_ttl_s]
+        for c in group:
+            d = c.delivery
+            job_keys += [keys.job(self.prefix, d.job_id), keys.logs(self.prefix, d.job_id),
+                         keys.dedup(self.prefix, function, c.idem_key)]
+            args += [d.entry_id, d.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason,
+                     keys.done_channel(self.prefix, d.job_id)]
+        self.scripts.finish(keys=job_keys, args=args, client=pipe)
+
+    def _retry(self, pipe: Any, consumer: str, c: Completion) -> None:
+        d = c.delivery
+        self.scripts.retry(
+            keys=[keys.stream(self.prefix, d.function), keys.scheduled(self.prefix, d.function),
+                  keys.job(self.prefix, d.job_id)],
+            args=[consumer, d.entry_id, d.job_id, c.delay_s, c.error, c.traceback, c.failure_reason,
+                  self.stream_maxlen],
+            client=pipe)
+
+    def promote(self, function: str, limit: int = 500) -> tuple[int, float | None]:
+        moved, next_at = self.scripts.promote(
+            keys=[keys.scheduled(self.prefix, function), keys.stream(self.prefix, function)],
+            args=[limit, self.stream_maxlen])
+        return int(moved), (float(next_at) if next_at else None)
+
+    def annotate(self, job_id: str, log_entry: str = "", **fields: Any) -> bool:
+        flat = [v for pair in fields.items() for v in pair]
+        return bool(self.scripts.annotate(
+            keys=[keys.job(self.prefix, job_id), keys.logs(self.prefix, job_id)], args=[log_entry, *flat]))
+
+
+def _function_of_stream(stream: str) -> str:
+    return stream[stream.index("{") + 1: stream.rindex("}")]
+
+
+def _group(deliveries: Iterable[Delivery]) -> dict[str, list[Delivery]]:
+    groups: dict[str, list[Delivery]] = defaultdict(list)
+    for d in deliveries:
+        groups[d.function].append(d)
+    return groups
+
+
+def _group_completions(completions: Iterable[Completion]) -> dict[str, list[Completion]]:
+    groups: dict[str, list[Completion]] = defaultdict(list)
+    for c in completions:
+        groups[c.delivery.function].append(c)
+    return groups
