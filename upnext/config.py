@@ -11,8 +11,9 @@ import difflib
 import importlib.util
 import inspect
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from upnext.errors import ConfigError
 

@@ -10,10 +10,11 @@ import enum
 import inspect
 import json
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     QUEUED = "queued"
     ACTIVE = "active"
     RETRYING = "retrying"

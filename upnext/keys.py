@@ -11,8 +11,9 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:logs:<id>             | list   | ``send_log`` entries (JSON), expire with the job        |
 | P:{fn}:dedup:<key>           | string | id of the live job holding an idempotency key           |
 | P:{fn}:done:<id>             | pubsub | channel told the terminal status, for waiters           |
-| P:workers                    | hash   | worker id -> JSON heartbeat (stale entries pruned)      |
-| P:functions                  | hash   | task name -> JSON options, written at worker start      |
+| P:{_workers}:ids             | set    | ids of workers that registered (pruned when stale)      |
+| P:{_workers}:<worker id>     | string | JSON heartbeat of one worker process, with a TTL        |
+| P:{_workers}:functions       | hash   | task name -> JSON options, written at worker start      |
 """
 
 from __future__ import annotations
@@ -50,9 +51,13 @@ def dedup(prefix: str, function: str, key: str) -> str:
     return f"{tag(prefix, function)}:dedup:{key}"
 
 
-def workers(prefix: str) -> str:
-    return f"{prefix}:workers"
+def worker(prefix: str, worker_id: str) -> str:
+    return f"{tag(prefix, '_workers')}:{worker_id}"
+
+
+def worker_ids(prefix: str) -> str:
+    return f"{tag(prefix, '_workers')}:ids"
 
 
 def functions(prefix: str) -> str:
-    return f"{prefix}:functions"
+    return f"{tag(prefix, '_workers')}:functions"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import redis
 
@@ -251,6 +252,44 @@ class Queue:
             keys=[keys.scheduled(self.prefix, function), keys.stream(self.prefix, function)],
             args=[limit, self.stream_maxlen])
         return int(moved), (float(next_at) if next_at else None)
+
+    def drop(self, delivery: Delivery) -> None:
+        """Ack and delete an entry that names no job of its stream's task (garbage)."""
+        stream = keys.stream(self.prefix, delivery.function)
+        self.client.pipeline(transaction=False).xack(stream, keys.GROUP, delivery.entry_id).xdel(
+            stream, delivery.entry_id).execute()
+
+    def statuses(self, job_ids: Sequence[str]) -> list[str | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hget(keys.job(self.prefix, job_id), "status")
+        return pipe.execute()
+
+    def backlog(self, functions: Sequence[str], scheduled_ids: Sequence[str] = ()) -> int:
+        """Jobs still to run: stream entries (waiting or held) + due scheduled jobs + ``scheduled_ids``
+        still scheduled. Acked entries are deleted, so XLEN counts only live ones."""
+        pipe = self.client.pipeline(transaction=False)
+        for function in functions:
+            pipe.xlen(keys.stream(self.prefix, function))
+            pipe.zcount(keys.scheduled(self.prefix, function), "-inf", time.time())
+        for job_id in scheduled_ids:
+            pipe.zscore(keys.scheduled(self.prefix, function_of(job_id)), job_id)
+        replies = pipe.execute()
+        counts = replies[: 2 * len(functions)]
+        return sum(counts) + sum(1 for score in replies[len(counts):] if score is not None)
+
+    def register(self, worker_id: str, info: str, ttl_s: int, functions: dict[str, str] | None = None) -> None:
+        """Heartbeat: write this worker's record (expiring) and, at start, its functions."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(keys.worker(self.prefix, worker_id), info, ex=ttl_s)
+        pipe.sadd(keys.worker_ids(self.prefix), worker_id)
+        if functions:
+            pipe.hset(keys.functions(self.prefix), mapping=functions)
+        pipe.execute()
+
+    def unregister(self, worker_id: str) -> None:
+        self.client.pipeline(transaction=False).delete(keys.worker(self.prefix, worker_id)).srem(
+            keys.worker_ids(self.prefix), worker_id).execute()
 
     def annotate(self, job_id: str, log_entry: str = "", **fields: Any) -> bool:
         flat = [v for pair in fields.items() for v in pair]

@@ -1,0 +1,141 @@
+"""Running one job: its context, hooks and timeout, in a greenlet or a pool process,
+ending in the Completion (finish or retry) that the flusher writes.
+
+Greenlet jobs are stopped at their timeout by ``gevent.Timeout`` (cooperative: a job that
+hogs the CPU is only stopped when it yields); process jobs are killed by the pool.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import structlog
+
+from upnext.context import JobContext
+from upnext.errors import JobTimeout
+from upnext.job import dumps, loads
+from upnext.procpool import ChildFailed, ProcessPool
+from upnext.queue import Completion, Delivery
+from upnext.task import TaskDef
+
+log = structlog.get_logger("upnext")
+
+
+@dataclass
+class Started:
+    """A delivery that start.lua marked active, with what the job needs to run."""
+
+    delivery: Delivery
+    attempt: int
+    args: list
+    kwargs: dict
+    parent_id: str | None
+    root_id: str
+    key: str
+    checkpoint: Any
+
+    @classmethod
+    def from_reply(cls, delivery: Delivery, reply: list[Any]) -> Started:
+        _, attempt, args, kwargs, parent_id, root_id, key, checkpoint = (list(reply) + [None] * 8)[:8]
+        return cls(delivery, int(attempt), loads(args) or [], loads(kwargs) or {}, parent_id or None,
+                   root_id or delivery.job_id, key or "", loads(checkpoint))
+
+
+class _Failure(Exception):
+    def __init__(self, error: str, tb: str, reason: str, retryable: bool = True):
+        super().__init__(error)
+        self.error, self.tb, self.reason, self.retryable = error, tb, reason, retryable
+
+
+class JobRunner:
+    """Runs started jobs for one worker process."""
+
+    def __init__(self, queue: Any, hooks: dict[str, Callable[..., Any]], pool: ProcessPool | None,
+                 default_executor: str, slot_release: Callable[[], Callable[[], None]] | None = None):
+        self.queue = queue
+        self.hooks = hooks
+        self.pool = pool
+        self.default_executor = default_executor
+        self.slot_release = slot_release
+
+    def context_for(self, task: TaskDef, started: Started) -> JobContext:
+        return JobContext(job_id=started.delivery.job_id, function=task.name,
+                          function_name=getattr(task.fn, "__qualname__", task.name), attempt=started.attempt,
+                          max_attempts=task.max_attempts, parent_id=started.parent_id, root_id=started.root_id,
+                          last_checkpoint=started.checkpoint, queue=self.queue, release_slot=self.slot_release)
+
+    def run(self, task: TaskDef, started: Started, ctx: JobContext) -> Completion:
+        began = time.monotonic()
+        with ctx.activate():
+            try:
+                self._hook(ctx, "pre_job", ctx)
+                self._hook(ctx, task.hooks.get("on_start"), ctx)
+                value, result_json = self._call(task, started, ctx)
+            except _Failure as failure:
+                return self._failed(task, started, ctx, failure, began)
+            finally:
+                ctx.flush_progress()
+            self._hook(ctx, task.hooks.get("on_success"), ctx, value)
+            self._hook(ctx, "post_job", ctx, value)
+            self._hook(ctx, task.hooks.get("on_complete"), ctx)
+        ctx.log.info("job_completed", duration_ms=_ms(began))
+        status = "cancelled" if ctx.is_cancelled else "complete"
+        return Completion(started.delivery, status, result=result_json, idem_key=started.key)
+
+    def _call(self, task: TaskDef, started: Started, ctx: JobContext) -> tuple[Any, str]:
+        executor = task.executor or self.default_executor
+        try:
+            if executor == "process" and self.pool is not None:
+                result_json = self.pool.run(task.name, started, ctx, task.timeout)
+                return loads(result_json), result_json
+            with gevent.Timeout(task.timeout, JobTimeout):
+                value = task.fn(*started.args, **started.kwargs)
+        except JobTimeout:
+            raise _Failure(f"job {ctx.job_id} timed out after {task.timeout}s", "", "timeout") from None
+        except ChildFailed as exc:
+            raise _Failure(exc.error, exc.tb, exc.reason) from None
+        except Exception as exc:
+            raise _Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc(), "exception") from None
+        try:
+            return value, dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise _Failure(f"result of {task.name} (job {ctx.job_id}) is not JSON-serializable: {exc}", "",
+                           "exception", retryable=False) from None
+
+    def _failed(self, task: TaskDef, started: Started, ctx: JobContext, failure: _Failure,
+                began: float) -> Completion:
+        exc = Exception(failure.error)
+        self._hook(ctx, "on_job_error", ctx, exc)
+        if ctx.is_cancelled:
+            return Completion(started.delivery, "cancelled", error="cancelled", failure_reason="cancelled",
+                              idem_key=started.key)
+        if failure.retryable and started.attempt < task.max_attempts:
+            delay_s = task.retry_delay_s(started.attempt)
+            self._hook(ctx, task.hooks.get("on_retry"), ctx, exc)
+            ctx.log.warning("job_retried", error=failure.error, delay_s=delay_s, duration_ms=_ms(began))
+            return Completion(started.delivery, "retry", error=failure.error, traceback=failure.tb,
+                              failure_reason=failure.reason, delay_s=delay_s)
+        self._hook(ctx, task.hooks.get("on_failure"), ctx, exc)
+        self._hook(ctx, task.hooks.get("on_complete"), ctx)
+        ctx.log.error("job_failed", error=failure.error, reason=failure.reason, duration_ms=_ms(began))
+        return Completion(started.delivery, "failed", error=failure.error, traceback=failure.tb,
+                          failure_reason=failure.reason, idem_key=started.key)
+
+    def _hook(self, ctx: JobContext, hook: str | Callable[..., Any] | None, *args: Any) -> None:
+        """Run a task or config hook; its exceptions are logged and never change the outcome."""
+        fn = self.hooks.get(hook) if isinstance(hook, str) else hook
+        if fn is None:
+            return
+        try:
+            fn(*args)
+        except Exception as exc:
+            ctx.log.warning("hook_failed", hook=getattr(fn, "__name__", repr(fn)), error=repr(exc))
+
+
+def _ms(began: float) -> float:
+    return round((time.monotonic() - began) * 1000, 2)

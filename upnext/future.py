@@ -1,0 +1,109 @@
+"""Future (a handle on one submitted job) and TaskResult (its outcome)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from upnext.context import current_or_none
+from upnext.errors import JobNotFound, TaskExecutionError, TaskTimeoutError
+from upnext.job import TERMINAL_NAMES, function_of, loads
+
+if TYPE_CHECKING:
+    from upnext.queue import Queue
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The record of a job that ended (or the last state seen of one that did not)."""
+
+    value: Any
+    job_id: str
+    function: str
+    function_name: str
+    status: str
+    ok: bool
+    started_at: datetime | None
+    completed_at: datetime | None
+    attempts: int
+    parent_id: str | None
+    root_id: str | None
+    error: str | None = None
+    failure_reason: str | None = None
+
+    @classmethod
+    def from_record(cls, job_id: str, record: dict[str, str]) -> TaskResult:
+        status = record.get("status", "")
+        return cls(
+            value=loads(record.get("result")) if status == "complete" else None,
+            job_id=job_id, function=function_of(job_id), function_name=function_of(job_id),
+            status=status, ok=status == "complete",
+            started_at=_instant(record.get("started_at")), completed_at=_instant(record.get("completed_at")),
+            attempts=int(record.get("attempts") or 0),
+            parent_id=record.get("parent_id") or None, root_id=record.get("root_id") or None,
+            error=record.get("error") or None, failure_reason=record.get("failure_reason") or None)
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromtimestamp(float(text), tz=UTC) if text else None
+
+
+class Future:
+    """A submitted job. ``result()`` waits; inside a job, waiting gives the slot back."""
+
+    def __init__(self, job_id: str, queue: Queue):
+        function_of(job_id)
+        self.job_id = job_id
+        self._queue = queue
+
+    def __repr__(self) -> str:
+        return f"<Future {self.job_id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Future) and other.job_id == self.job_id
+
+    def __hash__(self) -> int:
+        return hash(self.job_id)
+
+    def status(self) -> str:
+        record = self._queue.get(self.job_id)
+        if record is None:
+            raise JobNotFound(self.job_id)
+        return record["status"]
+
+    def result(self, timeout: float | None = None) -> TaskResult:
+        """Wait for the job to end. Raises TaskExecutionError / TaskTimeoutError if it did not
+        complete, and the built-in TimeoutError if ``timeout`` seconds pass first."""
+        ctx = current_or_none()
+        with ctx.waiting() if ctx is not None else contextlib.nullcontext():
+            record = self._queue.wait(self.job_id, timeout)
+        if record is None:
+            raise JobNotFound(self.job_id)
+        status = record.get("status")
+        if status not in TERMINAL_NAMES:
+            raise TimeoutError(f"job {self.job_id} did not finish within {timeout}s (status: {status})")
+        result = TaskResult.from_record(self.job_id, record)
+        if status == "complete":
+            return result
+        error_class = TaskTimeoutError if result.failure_reason == "timeout" else TaskExecutionError
+        raise error_class(self.job_id, status, result.error, result)
+
+    def value(self, timeout: float | None = None) -> Any:
+        return self.result(timeout).value
+
+    def cancel(self) -> bool:
+        """Cancel the job; True if this call cancelled it, False if it had already ended."""
+        outcome, _ = self._queue.cancel(self.job_id)
+        if outcome == "missing":
+            raise JobNotFound(self.job_id)
+        return outcome == "cancelled"
+
+    def logs(self) -> list[dict[str, Any]]:
+        """The entries the job stored with ``ctx.send_log``."""
+        return [loads(line) for line in self._queue.logs(self.job_id)]
+
+    def checkpoint(self) -> Any:
+        record = self._queue.get(self.job_id)
+        return loads(record.get("checkpoint")) if record else None

@@ -1,0 +1,190 @@
+"""The worker's greenlet loops: fetch, reclaim, flush, promote, heartbeat, watch.
+
+Each loop is "tick, log and continue on error, wait on the stop event". A loop that dies
+of anything else stops the worker loudly instead of leaving a zombie process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import gevent
+import gevent.queue
+import redis
+import structlog
+
+if TYPE_CHECKING:
+    from upnext.runtime import Runtime
+
+log = structlog.get_logger("upnext")
+
+FETCH_BLOCK_MS = 1000
+FLUSH_MAX_BATCH = 256
+WATCH_INTERVAL_S = 0.25
+ERROR_BACKOFF_MAX_S = 5.0
+
+
+def start(rt: Runtime) -> tuple[list[gevent.Greenlet], list[gevent.Greenlet]]:
+    """Spawn the loops; returns (fetching loops, the others)."""
+    fetchers = [_spawn(rt, "fetch", lambda: fetch_tick(rt), until_stop=True),
+                _spawn(rt, "reclaim", lambda: reclaim_tick(rt), until_stop=True)]
+    others = [_spawn(rt, "flush", lambda: flush_tick(rt), until_stop=False),
+              _spawn(rt, "promote", lambda: promote_tick(rt), until_stop=False),
+              _spawn(rt, "heartbeat", lambda: heartbeat_tick(rt), until_stop=False),
+              _spawn(rt, "watch", lambda: watch_tick(rt), until_stop=False)]
+    return fetchers, others
+
+
+def _spawn(rt: Runtime, name: str, tick: Callable[[], float], until_stop: bool) -> gevent.Greenlet:
+    def loop() -> None:
+        backoff = 0.1
+        while not (until_stop and rt.stopping.is_set()):
+            try:
+                wait_s = tick()
+                backoff = 0.1
+            except redis.RedisError as exc:
+                rt.log.warning("loop_error", loop=name, error=f"{type(exc).__name__}: {exc}", retry_in_s=backoff)
+                wait_s, backoff = backoff, min(backoff * 2, ERROR_BACKOFF_MAX_S)
+            if wait_s > 0 and (rt.stopping.wait(wait_s) if until_stop else gevent.sleep(wait_s)):
+                break
+
+    def died(greenlet: gevent.Greenlet) -> None:
+        rt.log.critical("loop_died", loop=name, error=repr(greenlet.exception))
+        rt.loop_died(name)
+
+    greenlet = gevent.Greenlet(loop)
+    greenlet.name = f"upnext:{name}"
+    greenlet.link_exception(died)
+    greenlet.start()
+    return greenlet
+
+
+def fetch_tick(rt: Runtime) -> float:
+    """Read only as many entries as there are free slots, and start every one returned."""
+    free = rt.free_slots()
+    if free <= 0:
+        rt.slots.wait(timeout=1.0)
+        return 0
+    s = rt.settings
+    want = min(free, s.batch_size, s.inbox_size)
+    functions = rt.functions
+    rt.functions = functions[1:] + functions[:1]
+    block_ms = 100 if s.burst else FETCH_BLOCK_MS
+    if want >= len(functions):
+        got = rt.queue.fetch(rt.worker_id, functions, want // len(functions), block_ms)
+    else:
+        got = rt.queue.fetch(rt.worker_id, functions[:want], 1, None)
+        got = got or rt.queue.fetch(rt.worker_id, functions, 1, block_ms)
+    if got:
+        rt.stats.last_fetch_at = time.time()
+        rt.dispatch(got, limit=want)
+    return 0
+
+
+def reclaim_tick(rt: Runtime) -> float:
+    """Take over entries whose worker stopped touching them (it died) for claim_timeout_ms."""
+    claim_ms = rt.settings.claim_timeout_ms
+    for function in list(rt.functions):
+        free = rt.free_slots()
+        if free <= 0 or rt.stopping.is_set():
+            break
+        got = rt.queue.reclaim(rt.worker_id, function, claim_ms, free)
+        if got:
+            rt.log.warning("jobs_reclaimed", function=function, job_ids=[d.job_id for d in got])
+            rt.dispatch(got, limit=free)
+    return min(max(claim_ms / 2000, 0.05), 10.0)
+
+
+def flush_tick(rt: Runtime) -> float:
+    """Write completions in batches: at most flush_interval_ms after the first one waited,
+    sooner when no other job is running (nothing more is coming)."""
+    first = rt.outbox.get()
+    rt.flushing = True
+    try:
+        batch = [first]
+        deadline = time.monotonic() + rt.settings.flush_interval_ms / 1000
+        while len(batch) < FLUSH_MAX_BATCH:
+            try:
+                batch.append(rt.outbox.get_nowait())
+                continue
+            except gevent.queue.Empty:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0 or not rt.inflight:
+                break
+            try:
+                rt.outbox.peek(timeout=left)
+            except gevent.queue.Empty:
+                break
+        _write(rt, batch)
+    finally:
+        rt.flushing = False
+    return 0
+
+
+def _write(rt: Runtime, batch: list) -> None:
+    """Write one batch, retrying through Redis outages: completions are never dropped."""
+    backoff = 0.1
+    while True:
+        try:
+            replies = rt.queue.settle(rt.worker_id, batch)
+            break
+        except redis.RedisError as exc:
+            if rt.hard_stop:
+                rt.log.error("completions_dropped", count=len(batch), reason="hard stop during a Redis outage")
+                return
+            rt.log.warning("flush_failed", error=str(exc), count=len(batch), retry_in_s=backoff)
+            gevent.sleep(backoff)
+            backoff = min(backoff * 2, ERROR_BACKOFF_MAX_S)
+    rt.record(batch, replies)
+
+
+def promote_tick(rt: Runtime) -> float:
+    """Move due delayed and retrying jobs into their streams; sleep until the next is due."""
+    next_due = time.time() + 0.5
+    for function in list(rt.functions):
+        _, next_at = rt.queue.promote(function)
+        if next_at is not None:
+            next_due = min(next_due, next_at)
+    return min(max(next_due - time.time(), 0.005), 0.5)
+
+
+def heartbeat_tick(rt: Runtime) -> float:
+    """Keep our running entries fresh (so they are not reclaimed) and say we are alive."""
+    running = [r.delivery for r in list(rt.inflight.values())]
+    if running:
+        rt.queue.touch(rt.worker_id, running)
+    rt.queue.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s())
+    if rt.settings.health_file:
+        with open(rt.settings.health_file, "a"):
+            os.utime(rt.settings.health_file)
+    _check_memory(rt)
+    return rt.heartbeat_interval_s()
+
+
+def _check_memory(rt: Runtime) -> None:
+    limit_mb = rt.settings.max_memory_per_child
+    if not limit_mb or rt.stopping.is_set():
+        return
+    with open("/proc/self/statm") as statm:
+        rss_mb = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    if rss_mb > limit_mb:
+        rt.log.info("worker_recycling", reason="max_memory_per_child", rss_mb=round(rss_mb, 1))
+        rt.stop(graceful=True)
+
+
+def watch_tick(rt: Runtime) -> float:
+    """Notice running jobs that were cancelled: flag them, and kill their child process if any."""
+    running = list(rt.inflight.values())
+    if running:
+        statuses = rt.queue.statuses([r.delivery.job_id for r in running])
+        for r, status in zip(running, statuses):
+            if status == "cancelled" and not r.ctx.is_cancelled:
+                r.ctx.is_cancelled = True
+                r.ctx.log.info("job_cancel_noticed")
+                if rt.pool is not None:
+                    rt.pool.terminate_job(r.delivery.job_id)
+    return WATCH_INTERVAL_S

@@ -1,0 +1,55 @@
+"""Entry point of a process-pool child: import the app, then run jobs sent by the parent.
+
+Protocol: one JSON request per line on the inherited socket, one JSON reply per line.
+The child keeps no state between jobs except what the app's own modules keep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import traceback
+from typing import Any
+
+from upnext.context import JobContext
+from upnext.job import dumps
+
+
+def run_request(worker: Any, request: dict[str, Any]) -> dict[str, Any]:
+    task = worker.tasks[request["function"]]
+    ctx = JobContext(job_id=request["job_id"], function=task.name,
+                     function_name=getattr(task.fn, "__qualname__", task.name), attempt=request["attempt"],
+                     max_attempts=request["max_attempts"], parent_id=request["parent_id"],
+                     root_id=request["root_id"], last_checkpoint=request["checkpoint"], queue=worker.queue)
+    with ctx.activate():
+        try:
+            value = task.fn(*request["args"], **request["kwargs"])
+        except Exception as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        finally:
+            ctx.flush_progress()
+    try:
+        return {"ok": True, "result": dumps(value)}
+    except (TypeError, ValueError) as exc:
+        return {"ok": False, "retryable": False,
+                "error": f"result of {task.name} (job {ctx.job_id}) is not JSON-serializable: {exc}"}
+
+
+def main() -> None:
+    spec = json.loads(os.environ["UPNEXT_CHILD_SPEC"])
+    sys.path[:0] = [p for p in spec["sys_path"] if p not in sys.path]
+    from upnext.worker import load_worker
+
+    worker = load_worker(spec["app"])
+    worker.configure(spec["settings"])
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
+    for line in rfile:
+        wfile.write(json.dumps(run_request(worker, json.loads(line))).encode() + b"\n")
+        wfile.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""One serving worker process: the slots, the jobs in flight, the loops, and a graceful stop.
+
+Loops (in loops.py) feed ``dispatch``; jobs run in greenlets holding a slot; completions go
+to the outbox for the flusher. ``stop`` only records intent; ``serve`` does the draining.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import gevent
+import gevent.event
+import gevent.lock
+import gevent.pool
+import gevent.queue
+import redis
+import structlog
+
+from upnext import loops
+from upnext.config import Settings
+from upnext.context import JobContext
+from upnext.errors import ConfigError
+from upnext.executor import JobRunner, Started
+from upnext.job import dumps, function_of
+from upnext.procpool import ProcessPool
+from upnext.queue import Completion, Delivery
+
+if TYPE_CHECKING:
+    from upnext.worker import Worker
+
+log = structlog.get_logger("upnext")
+
+STOP_FETCH_TIMEOUT_S = 3.0
+FLUSH_AT_STOP_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Running:
+    delivery: Delivery
+    ctx: JobContext
+    greenlet: gevent.Greenlet | None = None
+    abandoned: bool = False
+
+
+@dataclass
+class Stats:
+    started_at: float = field(default_factory=time.time)
+    jobs_done: int = 0
+    jobs_failed: int = 0
+    last_fetch_at: float = 0.0
+
+
+class Runtime:
+    """Everything one worker process holds while it serves."""
+
+    def __init__(self, worker: Worker, settings: Settings):
+        self.worker = worker
+        self.settings = settings
+        self.queue = worker.queue
+        self.tasks = dict(worker.tasks)
+        self.functions = list(self.tasks)
+        self.worker_id = f"{settings.name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.log = log.bind(worker=self.worker_id)
+        self.slots = gevent.lock.Semaphore(settings.concurrency)
+        self.wanted = 0
+        self.inflight: dict[str, Running] = {}
+        self.jobs = gevent.pool.Group()
+        self.outbox: gevent.queue.Queue[Completion] = gevent.queue.Queue(settings.outbox_size)
+        self.stopping = gevent.event.Event()
+        self.hard_stop = False
+        self.failed_loop: str | None = None
+        self.stats = Stats()
+        self.retried_ids: set[str] = set()
+        self.flushing = False
+        self.pool = self._process_pool()
+        self.runner = JobRunner(self.queue, dict(settings.hooks), self.pool, settings.sync_executor, self.lend_slot)
+
+    def _process_pool(self) -> ProcessPool | None:
+        uses = any((t.executor or self.settings.sync_executor) == "process" for t in self.tasks.values())
+        return ProcessPool(self.settings.process_pool_size, self.worker.child_spec()) if uses else None
+
+    # -- slots ---------------------------------------------------------------------------
+    def free_slots(self) -> int:
+        return self.slots.counter - self.wanted
+
+    def lend_slot(self) -> Any:
+        """Give the current job's slot back while it waits; returns the call that takes it again."""
+        self.slots.release()
+
+        def reacquire() -> None:
+            self.wanted += 1
+            try:
+                self.slots.acquire()
+            finally:
+                self.wanted -= 1
+        return reacquire
+
+    # -- dispatch ------------------------------------------------------------------------
+    def dispatch(self, deliveries: Sequence[Delivery], limit: int) -> None:
+        """Start what was fetched or reclaimed; anything beyond ``limit`` or fetched while
+        stopping is handed straight back to the stream."""
+        valid = [d for d in deliveries if self._is_valid(d)]
+        keep = [] if self.stopping.is_set() else valid[:limit]
+        if len(keep) < len(valid):
+            self.queue.release(self.worker_id, valid[len(keep):], started=False)
+        if not keep:
+            return
+        for _ in keep:
+            self.slots.acquire()
+        for delivery, reply in zip(keep, self.queue.start(self.worker_id, self.worker_id, keep)):
+            self._start_one(delivery, reply)
+
+    def _is_valid(self, delivery: Delivery) -> bool:
+        try:
+            ok = function_of(delivery.job_id) == delivery.function
+        except ValueError:
+            ok = False
+        if not ok:
+            self.log.error("entry_dropped", entry_id=delivery.entry_id, function=delivery.function,
+                           job_id=delivery.job_id, reason="stream entry names no job of this task")
+            self.queue.drop(delivery)
+        return ok
+
+    def _start_one(self, delivery: Delivery, reply: list[Any]) -> None:
+        kind = reply[0]
+        if kind == "run":
+            started = Started.from_reply(delivery, reply)
+            task = self.tasks[delivery.function]
+            ctx = self.runner.context_for(task, started)
+            running = self.inflight[delivery.job_id] = Running(delivery, ctx)
+            running.greenlet = self.jobs.spawn(self._run, task, started, running)
+            running.greenlet.name = f"job:{delivery.job_id}"
+            return
+        self.slots.release()
+        if kind == "poison":
+            error = (f"job {delivery.job_id} was delivered {reply[1]} times and its worker died each time; "
+                     f"failed after max_deliveries={self.settings.max_deliveries}")
+            self.log.error("job_poisoned", job_id=delivery.job_id, deliveries=reply[1])
+            self.outbox.put(Completion(delivery, "failed", error=error, failure_reason="lost"))
+        else:
+            self.log.info("job_skipped", job_id=delivery.job_id, reason=kind, status=(reply[1:] or [None])[0])
+
+    def _run(self, task: Any, started: Started, running: Running) -> None:
+        try:
+            completion = self.runner.run(task, started, running.ctx)
+            if not running.abandoned:
+                self.outbox.put(completion)
+        finally:
+            self.inflight.pop(started.delivery.job_id, None)
+            self.slots.release()
+
+    def record(self, completions: Sequence[Completion], replies: Sequence[str]) -> None:
+        """Called by the flusher once a batch is written."""
+        for completion, reply in zip(completions, replies):
+            if reply == "stale":
+                self.log.warning("stale_completion", job_id=completion.delivery.job_id,
+                                 reason="delivery was reclaimed by another worker; result discarded")
+            elif completion.status == "retry":
+                self.retried_ids.add(completion.delivery.job_id)
+            elif completion.status == "failed":
+                self.stats.jobs_failed += 1
+            self.stats.jobs_done += 1
+        self.worker.jobs_done = self.stats.jobs_done
+        limit = self.settings.max_jobs_per_child
+        if limit and self.stats.jobs_done >= limit and not self.stopping.is_set():
+            self.log.info("worker_recycling", reason="max_jobs_per_child", jobs_done=self.stats.jobs_done)
+            self.stop(graceful=True)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def stop(self, graceful: bool = True) -> None:
+        """Record intent only (safe from a signal handler); ``serve`` does the work."""
+        if self.stopping.is_set() or not graceful:
+            self.hard_stop = True
+        self.stopping.set()
+
+    def loop_died(self, name: str) -> None:
+        self.failed_loop = name
+        self.stop(graceful=True)
+
+    def info(self) -> str:
+        s = self.settings
+        return json.dumps({
+            "id": self.worker_id, "name": s.name, "host": socket.gethostname(), "pid": os.getpid(),
+            "concurrency": s.concurrency, "functions": self.functions, "started_at": self.stats.started_at,
+            "heartbeat_at": time.time(), "jobs_done": self.stats.jobs_done, "jobs_failed": self.stats.jobs_failed,
+            "active": len(self.inflight), "last_fetch_at": self.stats.last_fetch_at})
+
+    def serve(self) -> int:
+        self._connect()
+        self.log.info("worker_started", functions=self.functions, concurrency=self.settings.concurrency,
+                      pid=os.getpid())
+        fetchers, others = loops.start(self)
+        if self.settings.burst:
+            while not self.stopping.wait(0.1):
+                if self._idle():
+                    self.log.info("burst_done", jobs_done=self.stats.jobs_done)
+                    self.stop(graceful=True)
+        else:
+            self.stopping.wait()
+        self._drain(fetchers, others)
+        self.log.info("worker_stopped", jobs_done=self.stats.jobs_done, failed_loop=self.failed_loop)
+        return 1 if self.failed_loop else 0
+
+    def _idle(self) -> bool:
+        if self.inflight or not self.outbox.empty() or self.flushing:
+            return False
+        return self.queue.backlog(self.functions, sorted(self.retried_ids)) == 0
+
+    def _connect(self) -> None:
+        """Wait for Redis (with backoff), refuse an evicting maxmemory-policy, register."""
+        delay = 0.1
+        while True:
+            try:
+                self.queue.client.ping()
+                break
+            except redis.ConnectionError as exc:
+                self.log.warning("redis_unavailable", error=str(exc), retry_in_s=delay)
+                if self.stopping.wait(delay):
+                    raise SystemExit(1) from None
+                delay = min(delay * 2, 5.0)
+        self._check_eviction()
+        self.queue.ensure_groups(self.functions)
+        self.queue.register(self.worker_id, self.info(), self.heartbeat_ttl_s(),
+                            {name: dumps(t.options_dict()) for name, t in self.tasks.items()})
+
+    def _check_eviction(self) -> None:
+        try:
+            policy = self.queue.client.config_get("maxmemory-policy").get("maxmemory-policy", "noeviction")
+        except redis.ResponseError:
+            self.log.warning("maxmemory_policy_unknown", reason="CONFIG GET is not allowed on this Redis")
+            return
+        if policy != "noeviction" and not self.settings.allow_eviction:
+            raise ConfigError(f"Redis maxmemory-policy is {policy!r}: Redis may evict queued jobs. Set it to "
+                              "'noeviction', or start with --allow-eviction to accept the risk")
+
+    def heartbeat_interval_s(self) -> float:
+        return min(max(self.settings.claim_timeout_ms / 3000, 0.05), 10.0)
+
+    def heartbeat_ttl_s(self) -> int:
+        return max(int(self.heartbeat_interval_s() * 3) + 1, 10)
+
+    def _drain(self, fetchers: list[gevent.Greenlet], others: list[gevent.Greenlet]) -> None:
+        """Stop fetching (a read in progress is let finish, never cut), let running jobs finish up
+        to graceful_timeout, hand the rest back, flush, unregister."""
+        gevent.joinall(fetchers, timeout=STOP_FETCH_TIMEOUT_S)
+        gevent.killall(fetchers)
+        deadline = time.monotonic() + self.settings.graceful_timeout
+        while self.jobs and not self.hard_stop and time.monotonic() < deadline:
+            self.jobs.join(timeout=0.1)
+        self._release_running()
+        self._flush_outbox()
+        gevent.killall(others)
+        if self.pool is not None:
+            self.pool.close()
+        try:
+            self.queue.unregister(self.worker_id)
+            self.queue.forget_consumer(self.worker_id, self.functions)
+        except redis.RedisError as exc:
+            self.log.warning("unregister_failed", error=str(exc))
+
+    def _release_running(self) -> None:
+        left = list(self.inflight.values())
+        if not left:
+            return
+        for running in left:
+            running.abandoned = True
+        try:
+            self.queue.release(self.worker_id, [r.delivery for r in left], started=True)
+            self.log.warning("jobs_handed_back", count=len(left), job_ids=[r.delivery.job_id for r in left])
+        except redis.RedisError as exc:
+            self.log.error("hand_back_failed", error=str(exc), reason="they will be reclaimed after claim_timeout_ms")
+        self.jobs.kill(block=True, timeout=2)
+
+    def _flush_outbox(self) -> None:
+        deadline = time.monotonic() + FLUSH_AT_STOP_TIMEOUT_S
+        while (not self.outbox.empty() or self.flushing) and time.monotonic() < deadline and not self.hard_stop:
+            gevent.sleep(0.01)

@@ -1,0 +1,153 @@
+"""Task definitions (validated when decorated) and the handle ``@worker.task`` returns."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from upnext.context import current_or_none
+from upnext.future import Future, TaskResult
+from upnext.job import check_function_name, encode_call, new_job_id
+from upnext.queue import NewJob
+
+if TYPE_CHECKING:
+    from upnext.worker import Worker
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXECUTORS = ("thread", "process")
+HOOK_NAMES = ("on_start", "on_success", "on_failure", "on_retry", "on_complete")
+MAX_KEY_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    """A registered function and its options; checked once, at decoration."""
+
+    name: str
+    fn: Callable[..., Any]
+    retries: int = 0
+    retry_delay: float = 1.0
+    retry_backoff: float = 2.0
+    timeout: float = 1800.0
+    executor: str | None = None
+    hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"task {self.name!r}"
+        if inspect.iscoroutinefunction(self.fn) or inspect.isasyncgenfunction(self.fn):
+            raise TypeError(f"{where}: async def functions are not supported; upnext runs plain functions "
+                            "on gevent (use blocking calls, they yield to the hub)")
+        check_function_name(self.name)
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ValueError(f"{where}: retries must be an integer >= 0, got {self.retries!r}")
+        for option in ("retry_delay", "retry_backoff", "timeout"):
+            value = getattr(self, option)
+            if not isinstance(value, (int, float)) or value < 0 or (option == "timeout" and value == 0):
+                raise ValueError(f"{where}: {option} must be a number {'> 0' if option == 'timeout' else '>= 0'}, "
+                                 f"got {value!r}")
+        if self.executor not in (None, *EXECUTORS):
+            raise ValueError(f"{where}: executor must be None, 'thread' or 'process', got {self.executor!r}")
+        for hook_name, hook in self.hooks.items():
+            if not callable(hook):
+                raise TypeError(f"{where}: {hook_name} must be callable, got {hook!r}")
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retries + 1
+
+    def retry_delay_s(self, attempt: int) -> float:
+        """Wait before the retry that follows failed attempt ``attempt`` (1-based)."""
+        return self.retry_delay * self.retry_backoff ** (attempt - 1)
+
+    def options_dict(self) -> dict[str, Any]:
+        return {"retries": self.retries, "retry_delay": self.retry_delay, "retry_backoff": self.retry_backoff,
+                "timeout": self.timeout, "executor": self.executor, "kind": "task"}
+
+
+class TaskHandle(Generic[P, R]):
+    """What ``@worker.task`` returns: call it directly, or submit it as a job."""
+
+    def __init__(self, worker: Worker, definition: TaskDef):
+        self.worker = worker
+        self.definition = definition
+        self.name = definition.name
+        self.__wrapped__ = definition.fn
+        self.__doc__ = definition.fn.__doc__
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.definition.fn(*args, **kwargs)
+
+    def options(self, *, delay: float | None = None, eta: datetime | None = None) -> SubmitOptions:
+        return SubmitOptions(self, _delay_s(delay, eta))
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Future:
+        return self.options().submit(*args, **kwargs)
+
+    def submit_idempotent(self, key: str, *args: Any, **kwargs: Any) -> Future:
+        return self.options().submit_idempotent(key, *args, **kwargs)
+
+    def wait(self, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
+        """Submit and wait; the wait defaults to the task's own timeout."""
+        return self.submit(*args, **kwargs).result(self._wait_s(wait_timeout))
+
+    def wait_idempotent(self, key: str, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
+        return self.submit_idempotent(key, *args, **kwargs).result(self._wait_s(wait_timeout))
+
+    def _wait_s(self, wait_timeout: float | None) -> float:
+        return self.definition.timeout if wait_timeout is None else wait_timeout
+
+    def new_job(self, args: tuple, kwargs: dict, delay_s: float = 0.0, key: str = "") -> NewJob:
+        """Validate a call and build its record; nothing is written."""
+        args_json, kwargs_json = encode_call(self.definition.fn, self.name, args, kwargs)
+        parent = current_or_none()
+        return NewJob(job_id=new_job_id(self.name), args=args_json, kwargs=kwargs_json, delay_s=delay_s,
+                      key=key, parent_id=parent.job_id if parent else "", root_id=parent.root_id if parent else "")
+
+
+@dataclass(frozen=True)
+class SubmitOptions:
+    """A task with per-submit options (``task.options(delay=30).submit(...)``)."""
+
+    handle: TaskHandle
+    delay_s: float
+
+    def submit(self, *args: Any, **kwargs: Any) -> Future:
+        queue = self.handle.worker.queue
+        return Future(queue.enqueue(self.handle.new_job(args, kwargs, self.delay_s)), queue)
+
+    def submit_idempotent(self, key: str, *args: Any, **kwargs: Any) -> Future:
+        """Submit unless a live job holds ``key``; then return that job's Future."""
+        queue = self.handle.worker.queue
+        new = self.handle.new_job(args, kwargs, self.delay_s, _check_key(key))
+        return Future(queue.enqueue(new), queue)
+
+    def wait(self, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
+        return self.submit(*args, **kwargs).result(self.handle._wait_s(wait_timeout))
+
+
+def _check_key(key: str) -> str:
+    if not isinstance(key, str) or not key.strip() or len(key.strip()) > MAX_KEY_LENGTH:
+        raise ValueError(f"idempotency key must be a non-empty string of at most {MAX_KEY_LENGTH} characters, "
+                         f"got {key!r}")
+    return key.strip()
+
+
+def _delay_s(delay: float | None, eta: datetime | None) -> float:
+    if delay is not None and eta is not None:
+        raise ValueError("options(): give delay or eta, not both")
+    if eta is not None:
+        if not isinstance(eta, datetime) or eta.tzinfo is None:
+            raise ValueError(f"options(): eta must be a timezone-aware datetime, got {eta!r}")
+        return max(0.0, eta.timestamp() - time.time())
+    if delay is not None and (not isinstance(delay, (int, float)) or delay < 0):
+        raise ValueError(f"options(): delay must be a number of seconds >= 0, got {delay!r}")
+    return float(delay or 0.0)

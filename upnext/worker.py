@@ -1,0 +1,155 @@
+"""Worker: the registry of tasks and the decorators that fill it.
+
+A Worker is imported by web processes (to submit) and by worker processes (to run).
+Submitting needs only the Redis URL; ``serve`` (called by the CLI or ``upnext.run``)
+starts the runtime. No raw Redis commands here.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from upnext import config
+from upnext.errors import ConfigError
+from upnext.future import Future
+from upnext.queue import Queue, connect
+from upnext.task import TaskDef, TaskHandle
+
+
+class SyncExecutor(enum.StrEnum):
+    """Where a task's plain function runs: THREAD = the greenlet pool, PROCESS = the process pool."""
+
+    THREAD = "thread"
+    PROCESS = "process"
+
+
+class Worker:
+    """A named set of tasks plus the settings of the processes that run them."""
+
+    def __init__(self, name: str | None = None, concurrency: int | None = None,
+                 sync_executor: SyncExecutor | str | None = None, redis_url: str | None = None,
+                 queue_config: config.WorkerQueueConfig | None = None, **settings: Any):
+        given = {"name": name, "concurrency": concurrency, "redis_url": redis_url,
+                 "sync_executor": SyncExecutor(sync_executor).value if sync_executor is not None else None,
+                 **(queue_config.given() if queue_config else {}), **settings}
+        self._args = config.parse_values({k: v for k, v in given.items() if v is not None}, "Worker(...)")
+        self.name = name
+        self.tasks: dict[str, TaskDef] = {}
+        self.import_path: str | None = None
+        self.jobs_done = 0
+        self._settings: dict[str, Any] | None = None
+        self._queue: Queue | None = None
+        self._runtime: Any = None
+        self._module = sys._getframe(1).f_globals.get("__name__")
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.name or '(unnamed)'} tasks={sorted(self.tasks)}>"
+
+    # -- registry ------------------------------------------------------------------------
+    def task(self, fn: Callable[..., Any] | None = None, *, name: str | None = None, retries: int = 0,
+             retry_delay: float = 1.0, retry_backoff: float = 2.0, timeout: float = 1800.0,
+             executor: str | None = None, **hooks: Callable[..., Any]) -> Any:
+        """Register a plain function as a task: ``@worker.task`` or ``@worker.task(retries=3, ...)``."""
+        unknown = set(hooks) - {"on_start", "on_success", "on_failure", "on_retry", "on_complete"}
+        if unknown:
+            raise TypeError(f"worker.task() got unexpected option(s): {', '.join(sorted(unknown))}")
+
+        def register(func: Callable[..., Any]) -> TaskHandle:
+            definition = TaskDef(name=name or func.__name__, fn=func, retries=retries, retry_delay=retry_delay,
+                                 retry_backoff=retry_backoff, timeout=timeout, executor=executor,
+                                 hooks={k: v for k, v in hooks.items() if v is not None})
+            if definition.name in self.tasks:
+                raise ValueError(f"task name {definition.name!r} is already registered on {self!r}; "
+                                 "pass name=... to tell them apart")
+            self.tasks[definition.name] = definition
+            return TaskHandle(self, definition)
+
+        return register(fn) if fn is not None else register
+
+    # -- settings and connection ---------------------------------------------------------
+    def worker_args(self) -> dict[str, Any]:
+        """The settings given to Worker(...), for config.resolve(worker=...)."""
+        return dict(self._args)
+
+    def configure(self, values: dict[str, Any]) -> None:
+        """Use these resolved settings (the CLI's) instead of Worker(...) args + env."""
+        self._settings = dict(values)
+        self._queue = None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        if self._settings is None:
+            self._settings = dict(config.resolve(worker=self._args, env=config.from_env()).values)
+        return self._settings
+
+    @property
+    def queue(self) -> Queue:
+        """The job queue on this worker's Redis, made on first use (submitters need nothing else)."""
+        if self._queue is None:
+            s = self.settings
+            self._queue = Queue(connect(s["redis_url"]), s["prefix"], job_ttl_s=s["job_ttl_seconds"],
+                                stream_maxlen=s["stream_maxlen"], max_deliveries=s["max_deliveries"])
+        return self._queue
+
+    def future(self, job_id: str) -> Future:
+        """A Future for a job id (e.g. one passed back to a web page)."""
+        return Future(job_id, self.queue)
+
+    # -- running -------------------------------------------------------------------------
+    def serve(self, settings: config.Settings) -> int:
+        """Run this worker in this process until stopped; returns the exit code."""
+        from upnext.runtime import Runtime
+
+        if not self.tasks:
+            raise ConfigError(f"{self!r} has no tasks to run")
+        self.configure(dict(settings.values))
+        self._runtime = Runtime(self, settings)
+        return self._runtime.serve()
+
+    def stop(self, graceful: bool = True) -> None:
+        if self._runtime is not None:
+            self._runtime.stop(graceful)
+
+    def child_spec(self) -> dict[str, Any]:
+        """How a process-pool child finds this worker again."""
+        return {"app": self.import_path or self._guess_import_path(), "settings": self.settings,
+                "sys_path": list(sys.path)}
+
+    def _guess_import_path(self) -> str:
+        module = sys.modules.get(self._module or "")
+        for attr, value in vars(module or object()).items():
+            if value is self:
+                if self._module == "__main__":
+                    return f"{module.__file__}:{attr}"
+                return f"{self._module}:{attr}"
+        raise ConfigError(f"cannot tell how to import {self!r} in a process-pool child; "
+                          "define it at module level or run it with the upnext-gevent CLI")
+
+
+def load_worker(app: str) -> Worker:
+    """Import ``module:attr`` (or a file path ``path.py:attr``, or ``module`` holding one Worker)."""
+    target, _, attr = app.partition(":")
+    if target.endswith(".py"):
+        import runpy
+
+        namespace = runpy.run_path(target, run_name="__upnext_app__")
+    else:
+        try:
+            namespace = vars(importlib.import_module(target))
+        except ImportError as exc:
+            raise ConfigError(f"cannot import app module {target!r}: {exc}") from exc
+    if attr:
+        worker = namespace.get(attr)
+        if not isinstance(worker, Worker):
+            raise ConfigError(f"{app!r}: {target!r} has no Worker named {attr!r}")
+    else:
+        found = [v for v in namespace.values() if isinstance(v, Worker)]
+        if len(found) != 1:
+            raise ConfigError(f"app module {target!r} holds {len(found)} Workers; name one as {target}:ATTRIBUTE")
+        worker = found[0]
+    worker.import_path = worker.import_path or app
+    return worker
