@@ -120,6 +120,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("burst", False, _bool, "exit once the queues are empty"),
     Setting("allow_eviction", False, _bool, "start even if Redis may evict keys (maxmemory-policy)"),
     Setting("health_file", None, _optional_str, "file touched at each heartbeat"),
+    Setting("hub_max_blocking_ms", 1000, _non_negative_int, "log a job that blocks the hub this long (0: off)"),
     Setting("log_level", "info", _choice("debug", "info", "warning", "error"), "log level"),
     Setting("log_format", "console", _choice("console", "json"), "log output format"),
 )}

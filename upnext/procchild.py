@@ -45,6 +45,7 @@ def main() -> None:
     worker = load_worker(spec["app"])
     worker.configure(spec["settings"])
     sock = socket.socket(fileno=int(sys.argv[1]))
+    sock.setblocking(True)  # the parent's end is a gevent (non-blocking) socket; ours must block
     rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
     for line in rfile:
         wfile.write(json.dumps(run_request(worker, json.loads(line))).encode() + b"\n")

@@ -28,6 +28,7 @@ from upnext.config import Settings
 from upnext.context import JobContext
 from upnext.errors import ConfigError
 from upnext.executor import JobRunner, Started
+from upnext.hubwatch import watch_hub
 from upnext.job import dumps, function_of
 from upnext.procpool import ProcessPool
 from upnext.queue import Completion, Delivery
@@ -193,6 +194,8 @@ class Runtime:
             "active": len(self.inflight), "last_fetch_at": self.stats.last_fetch_at})
 
     def serve(self) -> int:
+        if self.settings.hub_max_blocking_ms:
+            watch_hub(self.settings.hub_max_blocking_ms / 1000)
         self._connect()
         self.log.info("worker_started", functions=self.functions, concurrency=self.settings.concurrency,
                       pid=os.getpid())

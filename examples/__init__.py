@@ -1,0 +1,1 @@
+"""Runnable examples; the test suite smoke-runs each of them."""

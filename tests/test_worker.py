@@ -1,0 +1,193 @@
+"""Tasks end to end: a real worker process (the CLI) and submits from this plain process."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import upnext
+from tests.apps import jobs
+from tests.workers import wait_for
+
+
+def ledger(client, name):
+    return [json.loads(x) for x in client.lrange(f"ledger:{name}", 0, -1)]
+
+
+@pytest.fixture
+def worker(start_worker):
+    return start_worker("tests.apps.jobs:worker", "--concurrency", "20")
+
+
+def test_submit_returns_result_from_a_worker_process(worker):
+    future = jobs.add.submit(2, 3)
+    result = future.result(timeout=10)
+    assert result.value == 5 and result.ok and result.status == "complete"
+    assert result.attempts == 1 and result.root_id == future.job_id and result.parent_id is None
+    assert result.started_at <= result.completed_at
+    assert future.status() == "complete"
+    assert jobs.add.wait(a=1, b=1, wait_timeout=10).value == 2
+
+
+def test_direct_call_runs_inline_without_redis():
+    assert jobs.add(20, 22) == 42
+
+
+def test_retries_back_off_exponentially_and_see_the_last_checkpoint(worker, redis_client):
+    result = jobs.fails_until.submit(3).result(timeout=20)
+    assert result.value == {"attempt": 3} and result.attempts == 3
+    runs = ledger(redis_client, "fails_until")
+    assert [r["attempt"] for r in runs] == [1, 2, 3]
+    assert [r["last_checkpoint"] for r in runs] == [None, {"reached": 1}, {"reached": 2}]
+    gaps = [b["at"] - a["at"] for a, b in zip(runs, runs[1:])]
+    # retry_delay 0.2 s, backoff 2: the waits are 0.2 s then 0.4 s (promotion adds a little)
+    assert 0.18 <= gaps[0] < 0.2 + 0.5 and 0.38 <= gaps[1] < 0.4 + 0.5, gaps
+
+
+def test_final_failure_raises_task_execution_error_with_the_error(worker):
+    future = jobs.fails_until.submit(10)
+    with pytest.raises(upnext.TaskExecutionError) as info:
+        future.result(timeout=20)
+    assert info.value.job_id == future.job_id and info.value.status == "failed"
+    assert "attempt 4 fails" in info.value.error
+    assert info.value.task_result.attempts == 4
+    assert not isinstance(info.value, upnext.TaskTimeoutError)
+
+
+def test_job_timeout_raises_task_timeout_error(worker):
+    with pytest.raises(upnext.TaskTimeoutError) as info:
+        jobs.sleeps_past_timeout.wait(wait_timeout=10)
+    assert "timed out after 0.3s" in info.value.error
+    assert info.value.task_result.failure_reason == "timeout"
+
+
+def test_waiter_timeout_raises_builtin_timeout_error_and_leaves_the_job_alone(worker):
+    future = jobs.sleep_for.submit(1.0, "w")
+    with pytest.raises(TimeoutError) as info:
+        future.result(timeout=0.1)
+    assert not isinstance(info.value, upnext.TaskExecutionError)
+    assert future.result(timeout=10).value == "w"
+
+
+def test_idempotent_submit_returns_the_live_job_and_frees_the_key_when_it_ends(worker):
+    first = jobs.sleep_for.submit_idempotent("order-1", 0.3, "a")
+    second = jobs.sleep_for.submit_idempotent("order-1", 0.3, "b")
+    assert second.job_id == first.job_id
+    assert first.value(timeout=10) == "a"
+    third = jobs.sleep_for.submit_idempotent("order-1", 0.0, "c")
+    assert third.job_id != first.job_id and third.value(timeout=10) == "c"
+    assert jobs.sleep_for.wait_idempotent("order-2", 0.0, "d", wait_timeout=10).value == "d"
+
+
+def test_delayed_job_does_not_run_early(worker, redis_client):
+    submitted_at = time.time()
+    future = jobs.sleep_for.options(delay=0.8).submit(0, "late")
+    assert future.value(timeout=10) == "late"
+    start = next(r for r in ledger(redis_client, "sleep_for") if r["phase"] == "start")
+    assert start["at"] >= submitted_at + 0.8
+    eta = datetime.now(UTC) + timedelta(seconds=0.5)
+    future = jobs.sleep_for.options(eta=eta).submit(0, "eta")
+    assert future.value(timeout=10) == "eta"
+    start = [r for r in ledger(redis_client, "sleep_for") if r["tag"] == "eta"][0]
+    assert start["at"] >= eta.timestamp()
+
+
+def test_cancel_a_queued_job_means_it_never_runs(worker, redis_client):
+    future = jobs.sleep_for.options(delay=0.5).submit(0, "never")
+    assert future.cancel() is True
+    assert future.cancel() is False
+    with pytest.raises(upnext.TaskExecutionError) as info:
+        future.result(timeout=5)
+    assert info.value.status == "cancelled"
+    marker = jobs.sleep_for.submit(0, "after").value(timeout=10)
+    assert marker == "after"
+    assert [r["tag"] for r in ledger(redis_client, "sleep_for")] == ["after", "after"]
+
+
+def test_cancel_a_running_job_is_seen_by_the_job_and_never_becomes_complete(worker, redis_client):
+    future = jobs.waits_for_cancel.submit()
+    wait_for(lambda: ledger(redis_client, "waits_for_cancel"), message="job started")
+    assert future.cancel() is True
+    wait_for(lambda: len(ledger(redis_client, "waits_for_cancel")) == 2, message="job noticed cancel")
+    assert ledger(redis_client, "waits_for_cancel")[1]["phase"] == "noticed"
+    with pytest.raises(upnext.TaskExecutionError) as info:
+        future.result(timeout=5)
+    assert info.value.status == "cancelled"
+    # The job returned normally after the cancel: its late completion must not overwrite it.
+    wait_for(lambda: redis_client.xlen("upnext:{waits_for_cancel}:stream") == 0, message="entry acked")
+    assert future.status() == "cancelled"
+
+
+def test_non_json_argument_is_refused_before_anything_is_written(redis_client):
+    with pytest.raises(TypeError, match="argument 'b' is not JSON-serializable"):
+        jobs.add.submit(1, object())
+    with pytest.raises(TypeError, match="add\\(\\)"):
+        jobs.add.submit(1, 2, 3)
+    assert redis_client.dbsize() == 0
+
+
+def test_non_json_result_fails_the_job_clearly_and_runs_it_once(worker):
+    future = jobs.returns_a_set.submit()
+    with pytest.raises(upnext.TaskExecutionError) as info:
+        future.result(timeout=10)
+    assert "not JSON-serializable" in info.value.error and info.value.task_result.attempts == 1
+    assert jobs.add.wait(1, 1, wait_timeout=10).value == 2
+
+
+def test_progress_and_logs_are_stored_with_the_job(worker, redis_client):
+    future = jobs.reports.submit()
+    assert future.value(timeout=10) == "done"
+    record = redis_client.hgetall(f"upnext:{{reports}}:job:{future.job_id}")
+    assert float(record["progress"]) == pytest.approx(0.4) and record["progress_message"] == "working"
+    (log_entry,) = future.logs()
+    assert log_entry["message"] == "imported" and log_entry["rows"] == 10
+
+
+def test_jobs_submitted_from_a_job_carry_lineage_and_nested_waits_do_not_deadlock(start_worker):
+    start_worker("tests.apps.jobs:worker", "--concurrency", "1")
+    future = jobs.parent.submit(3)
+    *children, ids = future.value(timeout=30)
+    assert [c["i"] for c in children] == [0, 1, 2]
+    assert all(c["parent_id"] == future.job_id and c["root_id"] == future.job_id for c in children)
+    assert ids == {"parent": future.job_id, "root": future.job_id}
+
+
+def test_process_executor_runs_in_another_pid_and_a_timeout_kills_the_child(worker):
+    pid = jobs.in_process.wait(0, wait_timeout=30).value
+    assert pid != worker.pid
+    with pytest.raises(upnext.TaskTimeoutError):
+        jobs.in_process.wait(5.0, wait_timeout=30)
+    assert jobs.in_process.wait(0, wait_timeout=30).value not in (pid, worker.pid)
+
+
+def test_a_crashed_process_child_fails_its_job_not_the_worker(worker):
+    with pytest.raises(upnext.TaskExecutionError, match="died with exit code -9"):
+        jobs.kills_its_child.wait(wait_timeout=30)
+    assert jobs.add.wait(2, 2, wait_timeout=10).value == 4
+
+
+def test_greenlets_run_concurrently(start_worker, redis_client):
+    start_worker("tests.apps.jobs:worker", "--concurrency", "200")
+    futures = [jobs.sleep_for.submit(0.1, str(i)) for i in range(200)]
+    for f in futures:
+        f.result(timeout=30)
+    runs = ledger(redis_client, "sleep_for")
+    span = max(r["at"] for r in runs if r["phase"] == "end") - min(r["at"] for r in runs if r["phase"] == "start")
+    # 200 x 0.1 s one after another would take 20 s; run together, about 0.1 s plus overhead.
+    assert len(runs) == 400 and span < 1.5, span
+
+
+def test_async_functions_are_refused_at_decoration():
+    w = upnext.Worker("refuses-async")
+    with pytest.raises(TypeError, match="async def"):
+        @w.task
+        async def nope():
+            return 1
+
+
+def test_unknown_job_id_is_named_in_the_error():
+    with pytest.raises(upnext.JobNotFound, match="add:0000"):
+        jobs.worker.future("add:0000").status()
