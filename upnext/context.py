@@ -75,12 +75,16 @@ class JobContext:
             self.flush_progress()
 
     def flush_progress(self) -> None:
+        """Write the pending progress; best effort: a Redis hiccup never fails the job for it."""
         if self._pending_progress is None or self.queue is None:
             return
         fraction, message = self._pending_progress
         self._pending_progress = None
         self._progress_written_at = time.monotonic()
-        self.queue.annotate(self.job_id, progress=fraction, progress_message=message)
+        try:
+            self.queue.annotate(self.job_id, progress=fraction, progress_message=message)
+        except Exception as exc:
+            self.log.warning("progress_not_written", error=repr(exc))
 
     def checkpoint(self, state: Any) -> None:
         """Store ``state`` durably; the next attempt finds it in ``ctx.last_checkpoint``."""

@@ -56,18 +56,22 @@ class JobRunner:
     """Runs started jobs for one worker process."""
 
     def __init__(self, queue: Any, hooks: dict[str, Callable[..., Any]], pool: ProcessPool | None,
-                 default_executor: str, slot_release: Callable[[], Callable[[], None]] | None = None):
+                 default_executor: str, slot_release: Callable[[], Callable[[], None]] | None = None,
+                 worker_id: str = ""):
         self.queue = queue
+        self.worker_id = worker_id
         self.hooks = hooks
         self.pool = pool
         self.default_executor = default_executor
         self.slot_release = slot_release
 
     def context_for(self, task: TaskDef, started: Started) -> JobContext:
-        return JobContext(job_id=started.delivery.job_id, function=task.name,
+        ctx = JobContext(job_id=started.delivery.job_id, function=task.name,
                           function_name=getattr(task.fn, "__qualname__", task.name), attempt=started.attempt,
                           max_attempts=task.max_attempts, parent_id=started.parent_id, root_id=started.root_id,
                           last_checkpoint=started.checkpoint, queue=self.queue, release_slot=self.slot_release)
+        ctx.log = ctx.log.bind(worker=self.worker_id)
+        return ctx
 
     def run(self, task: TaskDef, started: Started, ctx: JobContext) -> Completion:
         began = time.monotonic()

@@ -81,7 +81,8 @@ class Runtime:
         self.retried_ids: set[str] = set()
         self.flushing = False
         self.pool = self._process_pool()
-        self.runner = JobRunner(self.queue, dict(settings.hooks), self.pool, settings.sync_executor, self.lend_slot)
+        self.runner = JobRunner(self.queue, dict(settings.hooks), self.pool, settings.sync_executor, self.lend_slot,
+                                self.worker_id)
 
     def _process_pool(self) -> ProcessPool | None:
         uses = any((t.executor or self.settings.sync_executor) == "process" for t in self.tasks.values())
@@ -115,7 +116,13 @@ class Runtime:
             return
         for _ in keep:
             self.slots.acquire()
-        for delivery, reply in zip(keep, self.queue.start(self.worker_id, self.worker_id, keep)):
+        try:
+            replies = self.queue.start(self.worker_id, self.worker_id, keep)
+        except BaseException:
+            for _ in keep:  # those entries stay pending with us and are reclaimed after claim_timeout_ms
+                self.slots.release()
+            raise
+        for delivery, reply in zip(keep, replies):
             self._start_one(delivery, reply)
 
     def _is_valid(self, delivery: Delivery) -> bool:

@@ -1,0 +1,18 @@
+"""The README's commands on examples/: a worker on examples.hello and the submit script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.workers import ROOT
+
+
+def test_hello_example_runs_from_the_readme_commands(start_worker):
+    start_worker("examples.hello:worker")
+    done = subprocess.run([sys.executable, "-m", "examples.submit"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "hello, world"
+    assert lines[1].startswith("slow_report:") and lines[1].endswith("{'rows': 50}")
