@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -49,7 +50,7 @@ def run_command(app: str, config_path: str | None, check_config: bool, print_con
     if check_config:
         click.echo("config ok")
         return
-    sys.exit(serve(worker, settings, app, config_path))
+    sys.exit(serve(worker, settings, lambda: load(app, config_path, flags)[1]))
 
 
 def load(app: str, config_path: str | None, flags: dict[str, Any]) -> tuple[Worker, config.Settings]:
@@ -69,20 +70,26 @@ def load(app: str, config_path: str | None, flags: dict[str, Any]) -> tuple[Work
     return worker, settings
 
 
-def serve(worker: Worker, settings: config.Settings, app: str, config_path: str | None) -> int:
+def serve(worker: Worker, settings: config.Settings, reload: Callable[[], config.Settings]) -> int:
     log.setup(settings.log_level, settings.log_format)
     call_hook(settings, "on_starting", settings)
     if settings.processes > 1 or settings.max_jobs_per_child or settings.max_memory_per_child:
         from upnext.supervisor import Supervisor
 
-        return Supervisor(worker, settings, app, config_path).run()
+        call_hook(settings, "when_ready", settings)
+        return Supervisor(worker, settings, reload, serve_child).run()
+    call_hook(settings, "when_ready", settings)
+    return serve_here(worker, settings)
+
+
+def serve_child(worker: Worker, settings: config.Settings) -> int:
+    call_hook(settings, "post_fork", worker)
     return serve_here(worker, settings)
 
 
 def serve_here(worker: Worker, settings: config.Settings) -> int:
     """Serve in this process: first TERM/INT drains gracefully, a second one stops at once."""
     handlers = [gevent.signal_handler(sig, worker.stop) for sig in (signal.SIGTERM, signal.SIGINT)]
-    call_hook(settings, "when_ready", settings)
     try:
         return worker.serve(settings)
     except ConfigError as exc:
