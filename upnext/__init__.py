@@ -1,14 +1,42 @@
-"""upnext-gevent: background jobs for gevent web apps. Public names only; never monkey-patches."""
+"""upnext-gevent: background jobs for gevent web apps. Public names only; never monkey-patches.
 
-from upnext.config import WorkerQueueConfig
-from upnext.context import JobContext, get_current_context
-from upnext.errors import ConfigError, JobNotFound, TaskExecutionError, TaskTimeoutError, UpnextError
-from upnext.future import Future, TaskResult
-from upnext.standalone import run
-from upnext.task import TaskHandle
-from upnext.worker import SyncExecutor, Worker
+Names are imported on first use, so ``upnext-gevent`` (``upnext.cli``) can monkey-patch before
+redis, structlog or click are imported.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from upnext.config import WorkerQueueConfig
+    from upnext.context import JobContext, get_current_context
+    from upnext.errors import ConfigError, JobNotFound, TaskExecutionError, TaskTimeoutError, UpnextError
+    from upnext.future import Future, TaskResult
+    from upnext.standalone import run
+    from upnext.task import TaskHandle
+    from upnext.worker import SyncExecutor, Worker
+
+_HOMES = {
+    "WorkerQueueConfig": "upnext.config",
+    "JobContext": "upnext.context", "get_current_context": "upnext.context",
+    "ConfigError": "upnext.errors", "JobNotFound": "upnext.errors", "TaskExecutionError": "upnext.errors",
+    "TaskTimeoutError": "upnext.errors", "UpnextError": "upnext.errors",
+    "Future": "upnext.future", "TaskResult": "upnext.future",
+    "run": "upnext.standalone",
+    "TaskHandle": "upnext.task",
+    "SyncExecutor": "upnext.worker", "Worker": "upnext.worker",
+}
 __all__ = [
     "ConfigError", "Future", "JobContext", "JobNotFound", "SyncExecutor", "TaskExecutionError", "TaskHandle",
     "TaskResult", "TaskTimeoutError", "UpnextError", "Worker", "WorkerQueueConfig", "get_current_context", "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'upnext' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
