@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -191,3 +194,23 @@ def test_async_functions_are_refused_at_decoration():
 def test_unknown_job_id_is_named_in_the_error():
     with pytest.raises(upnext.JobNotFound, match="add:0000"):
         jobs.worker.future("add:0000").status()
+
+
+def test_upnext_run_serves_a_worker_in_a_plain_script(tmp_path, redis_client):
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from gevent import monkey\nmonkey.patch_all()\n"
+        "import upnext\nworker = upnext.Worker('script')\n"
+        "@worker.task\ndef double(x):\n    return 2 * x\n"
+        "if __name__ == '__main__':\n    raise SystemExit(upnext.run(worker))\n")
+    submitter = upnext.Worker("script")  # the same task, declared here without importing the script
+
+    @submitter.task
+    def double(x):
+        return 2 * x
+
+    future = double.submit(21)
+    done = subprocess.run([sys.executable, str(script)], env={**os.environ, "UPNEXT_BURST": "1"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert future.value(timeout=1) == 42
