@@ -166,6 +166,25 @@ def test_process_executor_runs_in_another_pid_and_a_timeout_kills_the_child(work
     assert jobs.in_process.wait(0, wait_timeout=30).value not in (pid, worker.pid)
 
 
+def test_cancelling_a_running_process_job_terminates_its_child(worker, redis_client):
+    future = jobs.process_sleeps.submit(30)
+    (started,) = wait_for(lambda: ledger(redis_client, "process_sleeps"), timeout=20, message="job started")
+    assert future.cancel() is True
+    with pytest.raises(upnext.TaskExecutionError) as info:
+        future.result(timeout=5)
+    assert info.value.status == "cancelled"
+    wait_for(lambda: not _alive(started["pid"]), message=f"child {started['pid']} killed")
+    assert future.status() == "cancelled"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_a_crashed_process_child_fails_its_job_not_the_worker(worker):
     with pytest.raises(upnext.TaskExecutionError, match="died with exit code -9"):
         jobs.kills_its_child.wait(wait_timeout=30)

@@ -12,25 +12,32 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from upnext.config import WorkerQueueConfig
     from upnext.context import JobContext, get_current_context
+    from upnext.cron import MissedRunPolicy
     from upnext.errors import ConfigError, JobNotFound, TaskExecutionError, TaskTimeoutError, UpnextError
+    from upnext.events import Event
     from upnext.future import Future, TaskResult
     from upnext.standalone import run
     from upnext.task import TaskHandle
     from upnext.worker import SyncExecutor, Worker
+    from upnext.workflow import first_completed, gather, map_tasks, submit_many
 
 _HOMES = {
     "WorkerQueueConfig": "upnext.config",
     "JobContext": "upnext.context", "get_current_context": "upnext.context",
+    "MissedRunPolicy": "upnext.cron", "Event": "upnext.events",
     "ConfigError": "upnext.errors", "JobNotFound": "upnext.errors", "TaskExecutionError": "upnext.errors",
     "TaskTimeoutError": "upnext.errors", "UpnextError": "upnext.errors",
     "Future": "upnext.future", "TaskResult": "upnext.future",
     "run": "upnext.standalone",
     "TaskHandle": "upnext.task",
     "SyncExecutor": "upnext.worker", "Worker": "upnext.worker",
+    "first_completed": "upnext.workflow", "gather": "upnext.workflow", "map_tasks": "upnext.workflow",
+    "submit_many": "upnext.workflow",
 }
 __all__ = [
-    "ConfigError", "Future", "JobContext", "JobNotFound", "SyncExecutor", "TaskExecutionError", "TaskHandle",
-    "TaskResult", "TaskTimeoutError", "UpnextError", "Worker", "WorkerQueueConfig", "get_current_context", "run",
+    "ConfigError", "Event", "Future", "JobContext", "JobNotFound", "MissedRunPolicy", "SyncExecutor",
+    "TaskExecutionError", "TaskHandle", "TaskResult", "TaskTimeoutError", "UpnextError", "Worker",
+    "WorkerQueueConfig", "first_completed", "gather", "get_current_context", "map_tasks", "run", "submit_many",
 ]
 
 

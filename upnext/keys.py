@@ -13,7 +13,10 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:done:<id>             | pubsub | channel told the terminal status, for waiters           |
 | P:{_workers}:ids             | set    | ids of workers that registered (pruned when stale)      |
 | P:{_workers}:<worker id>     | string | JSON heartbeat of one worker process, with a TTL        |
+| P:{fn}:cron                  | hash   | a cron's cursor: next_at (next instant to run), schedule |
+| P:{fn}:cron_lock             | string | id of the worker firing this cron (expiring lock)       |
 | P:{_workers}:functions       | hash   | task name -> JSON options, written at worker start      |
+| P:{_workers}:event:<name>    | set    | handler task names of event <name>, added at worker start |
 """
 
 from __future__ import annotations
@@ -49,6 +52,18 @@ def done_channel(prefix: str, job_id: str) -> str:
 
 def dedup(prefix: str, function: str, key: str) -> str:
     return f"{tag(prefix, function)}:dedup:{key}"
+
+
+def cron(prefix: str, function: str) -> str:
+    return f"{tag(prefix, function)}:cron"
+
+
+def event_handlers(prefix: str, event: str) -> str:
+    return f"{tag(prefix, '_workers')}:event:{event}"
+
+
+def cron_lock(prefix: str, function: str) -> str:
+    return f"{tag(prefix, function)}:cron_lock"
 
 
 def worker(prefix: str, worker_id: str) -> str:

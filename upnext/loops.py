@@ -16,6 +16,8 @@ import gevent.queue
 import redis
 import structlog
 
+from upnext.job import new_job_id
+
 if TYPE_CHECKING:
     from upnext.runtime import Runtime
 
@@ -35,6 +37,8 @@ def start(rt: Runtime) -> tuple[list[gevent.Greenlet], list[gevent.Greenlet]]:
               _spawn(rt, "promote", lambda: promote_tick(rt), until_stop=False),
               _spawn(rt, "heartbeat", lambda: heartbeat_tick(rt), until_stop=False),
               _spawn(rt, "watch", lambda: watch_tick(rt), until_stop=False)]
+    if rt.worker.crons:
+        others.append(_spawn(rt, "cron", lambda: cron_tick(rt), until_stop=False))
     return fetchers, others
 
 
@@ -188,3 +192,29 @@ def watch_tick(rt: Runtime) -> float:
                 if rt.pool is not None:
                     rt.pool.terminate_job(r.delivery.job_id)
     return WATCH_INTERVAL_S
+
+
+CRON_LEADER_TTL_MS = 3000
+CRON_MAX_SLEEP_S = 1.0
+
+
+def cron_tick(rt: Runtime) -> float:
+    """For each cron this worker leads, fire every due instant (exactly once: cron_fire.lua
+    compares and sets the cursor) and re-seed a cursor that is missing or has a stale schedule."""
+    led = rt.queue.lead(rt.worker_id, list(rt.worker.crons), CRON_LEADER_TTL_MS)
+    now = time.time()
+    next_due = now + CRON_MAX_SLEEP_S
+    for name, (cursor, schedule) in zip(led, rt.queue.cron_cursors(led)):
+        cron = rt.worker.crons[name]
+        if not cursor or schedule != cron.schedule.expression:
+            runs, next_at = [], cron.schedule.next_after(now)
+        elif float(cursor) <= now:
+            runs, next_at = cron.plan(float(cursor), now)
+        else:
+            next_due = min(next_due, float(cursor))
+            continue
+        jobs = [(new_job_id(name), instant) for instant in runs]
+        if rt.queue.cron_fire(name, cursor, next_at, cron.schedule.expression, jobs):
+            rt.log.info("cron_fired", function=name, job_ids=[j for j, _ in jobs], next_at=next_at)
+        next_due = min(next_due, next_at)
+    return min(max(next_due - time.time(), 0.005), CRON_MAX_SLEEP_S)

@@ -136,6 +136,23 @@ class Queue:
             pubsub.close()
         return record
 
+    def wait_any(self, job_ids: Sequence[str], timeout_s: float | None) -> str | None:
+        """Block until one of the jobs is terminal; return its id (None if ``timeout_s`` passed)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(*(keys.done_channel(self.prefix, j) for j in job_ids))
+            while True:
+                for job_id, status in zip(job_ids, self.statuses(job_ids)):
+                    if status in TERMINAL_NAMES:
+                        return job_id
+                left = 5.0 if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                pubsub.get_message(timeout=min(left, 5.0))
+        finally:
+            pubsub.close()
+
     # -- workers: fetching ---------------------------------------------------------------
     def ensure_groups(self, functions: Iterable[str]) -> None:
         for function in functions:
@@ -290,6 +307,39 @@ class Queue:
     def unregister(self, worker_id: str) -> None:
         self.client.pipeline(transaction=False).delete(keys.worker(self.prefix, worker_id)).srem(
             keys.worker_ids(self.prefix), worker_id).execute()
+
+    # -- crons and events ---------------------------------------------------------------
+    def cron_cursors(self, functions: Sequence[str]) -> list[tuple[str, str]]:
+        """(next_at, schedule) of each cron; ('', '') where it has no cursor yet."""
+        pipe = self.client.pipeline(transaction=False)
+        for function in functions:
+            pipe.hmget(keys.cron(self.prefix, function), "next_at", "schedule")
+        return [(n or "", s or "") for n, s in pipe.execute()]
+
+    def cron_fire(self, function: str, expected: str, next_at: float, schedule: str,
+                  runs: Sequence[tuple[str, float]]) -> bool:
+        """Enqueue ``runs`` (job id, instant) and move the cursor, unless another worker did."""
+        return bool(self.scripts.cron_fire(
+            keys=[keys.cron(self.prefix, function), keys.stream(self.prefix, function),
+                  *(keys.job(self.prefix, job_id) for job_id, _ in runs)],
+            args=[expected, repr(next_at), schedule, self.stream_maxlen, function,
+                  *(v for job_id, instant in runs for v in (job_id, repr(instant)))]))
+
+    def lead(self, owner: str, functions: Sequence[str], ttl_ms: int) -> list[str]:
+        """Take or keep the lock of each cron; returns the crons ``owner`` leads now."""
+        pipe = self.client.pipeline(transaction=False)
+        for function in functions:
+            self.scripts.lock(keys=[keys.cron_lock(self.prefix, function)], args=[owner, ttl_ms], client=pipe)
+        return [f for f, held in zip(functions, pipe.execute()) if held]
+
+    def add_handlers(self, handlers: dict[str, list[str]]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for event, names in handlers.items():
+            pipe.sadd(keys.event_handlers(self.prefix, event), *names)
+        pipe.execute()
+
+    def handlers(self, event: str) -> list[str]:
+        return sorted(self.client.smembers(keys.event_handlers(self.prefix, event)))
 
     def annotate(self, job_id: str, log_entry: str = "", **fields: Any) -> bool:
         flat = [v for pair in fields.items() for v in pair]

@@ -237,6 +237,9 @@ class Runtime:
                 delay = min(delay * 2, 5.0)
         self._check_eviction()
         self.queue.ensure_groups(self.functions)
+        handlers = {name: [h.name for h in event.handlers] for name, event in self.worker.events.items()}
+        if any(handlers.values()):
+            self.queue.add_handlers({k: v for k, v in handlers.items() if v})
         self.queue.register(self.worker_id, self.info(), self.heartbeat_ttl_s(),
                             {name: dumps(t.options_dict()) for name, t in self.tasks.items()})
 

@@ -11,7 +11,7 @@ import redis
 from redis.commands.core import Script
 
 LUA_DIR = Path(__file__).with_name("lua")
-NAMES = ("enqueue", "promote", "start", "finish", "retry", "release", "cancel", "annotate")
+NAMES = ("enqueue", "promote", "start", "finish", "retry", "release", "cancel", "annotate", "cron_fire", "lock")
 
 
 class Scripts:
@@ -31,3 +31,5 @@ class Scripts:
     release: Script
     cancel: Script
     annotate: Script
+    cron_fire: Script
+    lock: Script

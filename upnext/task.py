@@ -38,6 +38,8 @@ class TaskDef:
     executor: str | None = None
     hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
+    kind: str = "task"
+
     def __post_init__(self) -> None:
         where = f"task {self.name!r}"
         if inspect.iscoroutinefunction(self.fn) or inspect.isasyncgenfunction(self.fn):
@@ -67,7 +69,7 @@ class TaskDef:
 
     def options_dict(self) -> dict[str, Any]:
         return {"retries": self.retries, "retry_delay": self.retry_delay, "retry_backoff": self.retry_backoff,
-                "timeout": self.timeout, "executor": self.executor, "kind": "task"}
+                "timeout": self.timeout, "executor": self.executor, "kind": self.kind}
 
 
 class TaskHandle(Generic[P, R]):
@@ -108,9 +110,14 @@ class TaskHandle(Generic[P, R]):
     def new_job(self, args: tuple, kwargs: dict, delay_s: float = 0.0, key: str = "") -> NewJob:
         """Validate a call and build its record; nothing is written."""
         args_json, kwargs_json = encode_call(self.definition.fn, self.name, args, kwargs)
-        parent = current_or_none()
-        return NewJob(job_id=new_job_id(self.name), args=args_json, kwargs=kwargs_json, delay_s=delay_s,
-                      key=key, parent_id=parent.job_id if parent else "", root_id=parent.root_id if parent else "")
+        return build_job(self.name, args_json, kwargs_json, delay_s, key)
+
+
+def build_job(function: str, args_json: str, kwargs_json: str, delay_s: float = 0.0, key: str = "") -> NewJob:
+    """A job record with its lineage: submitted from inside a job, it becomes that job's child."""
+    parent = current_or_none()
+    return NewJob(job_id=new_job_id(function), args=args_json, kwargs=kwargs_json, delay_s=delay_s, key=key,
+                  parent_id=parent.job_id if parent else "", root_id=parent.root_id if parent else "")
 
 
 @dataclass(frozen=True)
@@ -127,14 +134,14 @@ class SubmitOptions:
     def submit_idempotent(self, key: str, *args: Any, **kwargs: Any) -> Future:
         """Submit unless a live job holds ``key``; then return that job's Future."""
         queue = self.handle.worker.queue
-        new = self.handle.new_job(args, kwargs, self.delay_s, _check_key(key))
+        new = self.handle.new_job(args, kwargs, self.delay_s, check_key(key))
         return Future(queue.enqueue(new), queue)
 
     def wait(self, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
         return self.submit(*args, **kwargs).result(self.handle._wait_s(wait_timeout))
 
 
-def _check_key(key: str) -> str:
+def check_key(key: str) -> str:
     if not isinstance(key, str) or not key.strip() or len(key.strip()) > MAX_KEY_LENGTH:
         raise ValueError(f"idempotency key must be a non-empty string of at most {MAX_KEY_LENGTH} characters, "
                          f"got {key!r}")

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import enum
 import importlib
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from upnext import config
+from upnext.cron import CronDef, MissedRunPolicy, Schedule
 from upnext.errors import ConfigError
+from upnext.events import Event
 from upnext.future import Future
 from upnext.queue import Queue, connect
-from upnext.task import TaskDef, TaskHandle
+from upnext.task import HOOK_NAMES, TaskDef, TaskHandle
 
 
 class SyncExecutor(enum.StrEnum):
@@ -39,6 +42,8 @@ class Worker:
         self._args = config.parse_values({k: v for k, v in given.items() if v is not None}, "Worker(...)")
         self.name = name
         self.tasks: dict[str, TaskDef] = {}
+        self.crons: dict[str, CronDef] = {}
+        self.events: dict[str, Event] = {}
         self.import_path: str | None = None
         self.jobs_done = 0
         self._settings: dict[str, Any] | None = None
@@ -54,21 +59,53 @@ class Worker:
              retry_delay: float = 1.0, retry_backoff: float = 2.0, timeout: float = 1800.0,
              executor: str | None = None, **hooks: Callable[..., Any]) -> Any:
         """Register a plain function as a task: ``@worker.task`` or ``@worker.task(retries=3, ...)``."""
-        unknown = set(hooks) - {"on_start", "on_success", "on_failure", "on_retry", "on_complete"}
-        if unknown:
-            raise TypeError(f"worker.task() got unexpected option(s): {', '.join(sorted(unknown))}")
+        options = dict(name=name, retries=retries, retry_delay=retry_delay, retry_backoff=retry_backoff,
+                       timeout=timeout, executor=executor, **hooks)
+        return self._decorator(fn, options, TaskHandle)
 
-        def register(func: Callable[..., Any]) -> TaskHandle:
-            definition = TaskDef(name=name or func.__name__, fn=func, retries=retries, retry_delay=retry_delay,
-                                 retry_backoff=retry_backoff, timeout=timeout, executor=executor,
-                                 hooks={k: v for k, v in hooks.items() if v is not None})
-            if definition.name in self.tasks:
-                raise ValueError(f"task name {definition.name!r} is already registered on {self!r}; "
-                                 "pass name=... to tell them apart")
-            self.tasks[definition.name] = definition
-            return TaskHandle(self, definition)
+    def cron(self, schedule: str, *, name: str | None = None, timeout: float = 1800.0,
+             missed_run_policy: MissedRunPolicy | str = MissedRunPolicy.LATEST_ONLY,
+             max_catch_up_seconds: float | None = None, executor: str | None = None) -> Callable[..., Any]:
+        """Run a function with no arguments at each instant of ``schedule`` (5 fields, or 6 with
+        seconds first), exactly once per instant across every worker."""
+        plan = CronDef(Schedule(schedule), MissedRunPolicy(missed_run_policy), max_catch_up_seconds)
 
+        def register(fn: Callable[..., Any]) -> TaskHandle:
+            required = [p for p in inspect.signature(fn).parameters.values()
+                        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            if required:
+                raise TypeError(f"cron {name or fn.__name__!r}: a cron function takes no arguments, "
+                                f"got {[p.name for p in required]}")
+            handle = self._register(fn, dict(name=name, timeout=timeout, executor=executor), TaskHandle, "cron")
+            self.crons[handle.name] = plan
+            return handle
+        return register
+
+    def event(self, name: str) -> Event:
+        """The event called ``name``; ``@event.on`` registers handlers, ``event.send(**data)`` fans out."""
+        if name not in self.events:
+            self.events[name] = Event(self, name)
+        return self.events[name]
+
+    def _decorator(self, fn: Callable[..., Any] | None, options: dict[str, Any], handle_class: type,
+                   kind: str = "task") -> Any:
+        def register(func: Callable[..., Any]) -> Any:
+            return self._register(func, options, handle_class, kind)
         return register(fn) if fn is not None else register
+
+    def _register(self, fn: Callable[..., Any], options: dict[str, Any], handle_class: type, kind: str) -> Any:
+        options = {k: v for k, v in options.items() if v is not None or k == "executor"}
+        name = options.pop("name", None) or fn.__name__
+        hooks = {k: options.pop(k) for k in list(options) if k.startswith("on_")}
+        unknown = set(hooks) - set(HOOK_NAMES)
+        if unknown:
+            raise TypeError(f"{kind} {name!r}: unexpected option(s): {', '.join(sorted(unknown))}")
+        definition = TaskDef(name=name, fn=fn, hooks=hooks, kind=kind, **options)
+        if definition.name in self.tasks:
+            raise ValueError(f"task name {definition.name!r} is already registered on {self!r}; "
+                             "pass name=... to tell them apart")
+        self.tasks[definition.name] = definition
+        return handle_class(self, definition)
 
     # -- settings and connection ---------------------------------------------------------
     def worker_args(self) -> dict[str, Any]:

@@ -84,6 +84,12 @@ def in_process(seconds: float = 0.0) -> int:
     return os.getpid()
 
 
+@worker.task(executor="process", timeout=60)
+def process_sleeps(seconds: float) -> None:
+    record("process_sleeps")
+    time.sleep(seconds)
+
+
 @worker.task
 def parent(n: int) -> list:
     ctx = upnext.get_current_context()
