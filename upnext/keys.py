@@ -13,6 +13,8 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:done:<id>             | pubsub | channel told the terminal status, for waiters           |
 | P:{_workers}:ids             | set    | ids of workers that registered (pruned when stale)      |
 | P:{_workers}:<worker id>     | string | JSON heartbeat of one worker process, with a TTL        |
+| P:{fn}:leases                | zset   | max_concurrency leases: job id -> expiry (ms, server time) |
+| P:{fn}:rate                  | hash   | rate-limit token bucket: tokens, ts                     |
 | P:{fn}:cron                  | hash   | a cron's cursor: next_at (next instant to run), schedule |
 | P:{fn}:cron_lock             | string | id of the worker firing this cron (expiring lock)       |
 | P:{_workers}:functions       | hash   | task name -> JSON options, written at worker start      |
@@ -52,6 +54,14 @@ def done_channel(prefix: str, job_id: str) -> str:
 
 def dedup(prefix: str, function: str, key: str) -> str:
     return f"{tag(prefix, function)}:dedup:{key}"
+
+
+def leases(prefix: str, function: str) -> str:
+    return f"{tag(prefix, function)}:leases"
+
+
+def rate(prefix: str, function: str) -> str:
+    return f"{tag(prefix, function)}:rate"
 
 
 def cron(prefix: str, function: str) -> str:

@@ -67,25 +67,56 @@ def _spawn(rt: Runtime, name: str, tick: Callable[[], float], until_stop: bool) 
 
 
 def fetch_tick(rt: Runtime) -> float:
-    """Read only as many entries as there are free slots, and start every one returned."""
+    """Read only as many entries as there are free slots (and free concurrency leases of capped
+    tasks), and start every one returned. Reads are shared over the task streams in turn; what
+    is left goes to the streams that had work last time, so one busy task among idle ones still
+    gets full batches."""
     free = rt.free_slots()
     if free <= 0:
         rt.slots.wait(timeout=1.0)
         return 0
     s = rt.settings
     want = min(free, s.batch_size, s.inbox_size)
-    functions = rt.functions
-    rt.functions = functions[1:] + functions[:1]
-    block_ms = 100 if s.burst else FETCH_BLOCK_MS
-    if want >= len(functions):
-        got = rt.queue.fetch(rt.worker_id, functions, want // len(functions), block_ms)
-    else:
-        got = rt.queue.fetch(rt.worker_id, functions[:want], 1, None)
-        got = got or rt.queue.fetch(rt.worker_id, functions, 1, block_ms)
+    rt.functions = rt.functions[1:] + rt.functions[:1]
+    room = _lease_room(rt)
+    candidates = [f for f in rt.functions if room.get(f, want) > 0]
+    if not candidates:
+        return 0.05  # every task of this worker is at its max_concurrency: nothing to start
+    got = rt.queue.fetch_counts(rt.worker_id, _spread(want, candidates, room))
+    hot = [f for f in candidates if f in rt.hot or any(d.function == f for d in got)]
+    if got and len(got) < want and hot:
+        for d in got:
+            room[d.function] = room.get(d.function, want) - 1
+        got += rt.queue.fetch_counts(rt.worker_id, _spread(want - len(got), hot, room))
+    if not got:
+        got = rt.queue.fetch(rt.worker_id, candidates, 1, 100 if s.burst else FETCH_BLOCK_MS)
+    rt.hot = {d.function for d in got}
     if got:
         rt.stats.last_fetch_at = time.time()
         rt.dispatch(got, limit=want)
     return 0
+
+
+def _lease_room(rt: Runtime) -> dict[str, int]:
+    """Free cluster-wide leases of this worker's capped tasks."""
+    if not rt.capped:
+        return {}
+    held = rt.queue.lease_counts(list(rt.capped))
+    return {f: max(0, cap - n) for (f, cap), n in zip(rt.capped.items(), held)}
+
+
+def _spread(want: int, functions: list[str], room: dict[str, int]) -> dict[str, int]:
+    """Share ``want`` reads over ``functions`` in order, none above its lease room."""
+    counts: dict[str, int] = {}
+    left = want
+    for i, function in enumerate(functions):
+        if left <= 0:
+            break
+        share = min(max(1, left // (len(functions) - i)), room.get(function, left))
+        if share > 0:
+            counts[function] = share
+            left -= share
+    return counts
 
 
 def reclaim_tick(rt: Runtime) -> float:
@@ -160,7 +191,7 @@ def heartbeat_tick(rt: Runtime) -> float:
     """Keep our running entries fresh (so they are not reclaimed) and say we are alive."""
     running = [r.delivery for r in list(rt.inflight.values())]
     if running:
-        rt.queue.touch(rt.worker_id, running)
+        rt.queue.touch(rt.worker_id, running, rt.capped, rt.settings.claim_timeout_ms)
     rt.queue.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s())
     if rt.settings.health_file:
         with open(rt.settings.health_file, "a"):

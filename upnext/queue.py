@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ import redis
 
 from upnext import keys
 from upnext.job import TERMINAL_NAMES, function_of
+from upnext.limits import NO_LIMITS, Limits
 from upnext.scripts import Scripts
 
 
@@ -175,6 +176,21 @@ class Queue:
         return [Delivery(_function_of_stream(stream), entry_id, fields.get("id", ""))
                 for stream, entries in reply or () for entry_id, fields in entries]
 
+    def fetch_counts(self, consumer: str, counts: Mapping[str, int]) -> list[Delivery]:
+        """Non-blocking XREADGROUP of up to ``counts[task]`` new entries per task, pipelined."""
+        if len(counts) == 1:
+            ((function, count),) = counts.items()
+            return self.fetch(consumer, [function], count, None)
+        pipe = self.client.pipeline(transaction=False)
+        for function, count in counts.items():
+            pipe.xreadgroup(keys.GROUP, consumer, {keys.stream(self.prefix, function): ">"}, count=count)
+        replies = pipe.execute(raise_on_error=False)
+        if any(isinstance(r, redis.ResponseError) for r in replies):
+            self.ensure_groups(list(counts))
+        return [Delivery(_function_of_stream(stream), entry_id, fields.get("id", ""))
+                for reply in replies if not isinstance(reply, Exception)
+                for stream, entries in reply or () for entry_id, fields in entries]
+
     def reclaim(self, consumer: str, function: str, min_idle_ms: int, count: int) -> list[Delivery]:
         """XAUTOCLAIM entries idle past ``min_idle_ms`` (their worker died) for this consumer."""
         try:
@@ -187,32 +203,56 @@ class Queue:
             return []
         return [Delivery(function, entry_id, (fields or {}).get("id", "")) for entry_id, fields in reply[1]]
 
-    def start(self, consumer: str, worker_id: str, deliveries: Sequence[Delivery]) -> list[list[Any]]:
-        """Mark deliveries started (start.lua), one call per task, all in one pipeline."""
+    def start(self, consumer: str, worker_id: str, deliveries: Sequence[Delivery],
+              limits: Mapping[str, Limits] | None = None, lease_ms: int = 30000) -> list[list[Any]]:
+        """Mark deliveries started (start.lua, which also takes leases and rate tokens), one call
+        per task, all in one pipeline."""
         by_function = _group(deliveries)
         pipe = self.client.pipeline(transaction=False)
         for function, group in by_function.items():
+            limit = (limits or {}).get(function, NO_LIMITS)
             self.scripts.start(
-                keys=[keys.stream(self.prefix, function), *(keys.job(self.prefix, d.job_id) for d in group)],
-                args=[consumer, worker_id, self.max_deliveries, *(d.entry_id for d in group)],
+                keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function),
+                      keys.leases(self.prefix, function), keys.rate(self.prefix, function),
+                      *(keys.job(self.prefix, d.job_id) for d in group)],
+                args=[consumer, worker_id, self.max_deliveries, limit.max_concurrency, lease_ms,
+                      limit.rate_count, limit.rate_period_s or 1, self.stream_maxlen,
+                      *(v for d in group for v in (d.entry_id, d.job_id))],
                 client=pipe)
         replies = dict(zip(by_function, pipe.execute()))
         positions = {f: iter(r) for f, r in replies.items()}
         return [next(positions[d.function]) for d in deliveries]
 
-    def touch(self, consumer: str, deliveries: Iterable[Delivery]) -> None:
-        """Reset the idle time of entries we are running, so no live job is reclaimed."""
+    def touch(self, consumer: str, deliveries: Iterable[Delivery], leased: Iterable[str] = (),
+              lease_ms: int = 30000) -> None:
+        """Reset the idle time of entries we are running, so no live job is reclaimed, and extend
+        the concurrency leases of those whose task is in ``leased``."""
+        leased = set(leased)
+        expiry_ms = 0.0
+        if leased:
+            seconds, micros = self.client.time()
+            expiry_ms = seconds * 1000 + micros / 1000 + lease_ms
         pipe = self.client.pipeline(transaction=False)
         for function, group in _group(deliveries).items():
             pipe.xclaim(keys.stream(self.prefix, function), keys.GROUP, consumer, 0,
                         [d.entry_id for d in group], justid=True)
+            if function in leased:
+                pipe.zadd(keys.leases(self.prefix, function), {d.job_id: expiry_ms for d in group}, xx=True)
         pipe.execute()
+
+    def lease_counts(self, functions: Sequence[str]) -> list[int]:
+        """Leases held per task (expired ones included until the next start clears them)."""
+        pipe = self.client.pipeline(transaction=False)
+        for function in functions:
+            pipe.zcard(keys.leases(self.prefix, function))
+        return pipe.execute()
 
     def release(self, consumer: str, deliveries: Iterable[Delivery], started: bool) -> list[str]:
         pipe = self.client.pipeline(transaction=False)
         for d in deliveries:
             self.scripts.release(
-                keys=[keys.stream(self.prefix, d.function), keys.job(self.prefix, d.job_id)],
+                keys=[keys.stream(self.prefix, d.function), keys.job(self.prefix, d.job_id),
+                      keys.leases(self.prefix, d.function)],
                 args=[consumer, d.entry_id, d.job_id, self.stream_maxlen, "1" if started else "0"],
                 client=pipe)
         return pipe.execute()
@@ -245,7 +285,7 @@ class Queue:
                 for c in completions]
 
     def _finish(self, pipe: Any, consumer: str, function: str, group: list[Completion]) -> None:
-        job_keys: list[str] = [keys.stream(self.prefix, function)]
+        job_keys: list[str] = [keys.stream(self.prefix, function), keys.leases(self.prefix, function)]
         args: list[Any] = [consumer, self.job_ttl_s]
         for c in group:
             d = c.delivery
@@ -259,7 +299,7 @@ class Queue:
         d = c.delivery
         self.scripts.retry(
             keys=[keys.stream(self.prefix, d.function), keys.scheduled(self.prefix, d.function),
-                  keys.job(self.prefix, d.job_id)],
+                  keys.job(self.prefix, d.job_id), keys.leases(self.prefix, d.function)],
             args=[consumer, d.entry_id, d.job_id, c.delay_s, c.error, c.traceback, c.failure_reason,
                   self.stream_maxlen],
             client=pipe)

@@ -67,6 +67,9 @@ class Runtime:
         self.queue = worker.queue
         self.tasks = dict(worker.tasks)
         self.functions = list(self.tasks)
+        self.hot: set[str] = set()  # tasks whose streams had entries at the last fetch
+        self.limits = {name: t.limits for name, t in self.tasks.items() if t.limits.any}
+        self.capped = {name: lim.max_concurrency for name, lim in self.limits.items() if lim.max_concurrency}
         self.worker_id = f"{settings.name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.log = log.bind(worker=self.worker_id)
         self.slots = gevent.lock.Semaphore(settings.concurrency)
@@ -117,7 +120,8 @@ class Runtime:
         for _ in keep:
             self.slots.acquire()
         try:
-            replies = self.queue.start(self.worker_id, self.worker_id, keep)
+            replies = self.queue.start(self.worker_id, self.worker_id, keep, self.limits,
+                                       self.settings.claim_timeout_ms)
         except BaseException:
             for _ in keep:  # those entries stay pending with us and are reclaimed after claim_timeout_ms
                 self.slots.release()
@@ -147,6 +151,9 @@ class Runtime:
             running.greenlet.name = f"job:{delivery.job_id}"
             return
         self.slots.release()
+        if kind in ("busy", "deferred"):
+            self.log.debug("job_held_back", job_id=delivery.job_id, reason=kind)
+            return
         if kind == "poison":
             error = (f"job {delivery.job_id} was delivered {reply[1]} times and its worker died each time; "
                      f"failed after max_deliveries={self.settings.max_deliveries}")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from upnext.context import current_or_none
 from upnext.future import Future, TaskResult
 from upnext.job import check_function_name, encode_call, new_job_id
+from upnext.limits import NO_LIMITS, Limits
 from upnext.queue import NewJob
 
 if TYPE_CHECKING:
@@ -37,8 +38,10 @@ class TaskDef:
     timeout: float = 1800.0
     executor: str | None = None
     hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
-
     kind: str = "task"
+    rate_limit: str | None = None
+    max_concurrency: int | None = None
+    limits: Limits = field(init=False, default=NO_LIMITS)
 
     def __post_init__(self) -> None:
         where = f"task {self.name!r}"
@@ -58,6 +61,10 @@ class TaskDef:
         for hook_name, hook in self.hooks.items():
             if not callable(hook):
                 raise TypeError(f"{where}: {hook_name} must be callable, got {hook!r}")
+        try:
+            object.__setattr__(self, "limits", Limits.of(self.rate_limit, self.max_concurrency))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
     @property
     def max_attempts(self) -> int:
@@ -69,7 +76,8 @@ class TaskDef:
 
     def options_dict(self) -> dict[str, Any]:
         return {"retries": self.retries, "retry_delay": self.retry_delay, "retry_backoff": self.retry_backoff,
-                "timeout": self.timeout, "executor": self.executor, "kind": self.kind}
+                "timeout": self.timeout, "executor": self.executor, "kind": self.kind,
+                "rate_limit": self.rate_limit, "max_concurrency": self.max_concurrency}
 
 
 class TaskHandle(Generic[P, R]):

@@ -57,10 +57,15 @@ class Worker:
     # -- registry ------------------------------------------------------------------------
     def task(self, fn: Callable[..., Any] | None = None, *, name: str | None = None, retries: int = 0,
              retry_delay: float = 1.0, retry_backoff: float = 2.0, timeout: float = 1800.0,
-             executor: str | None = None, **hooks: Callable[..., Any]) -> Any:
-        """Register a plain function as a task: ``@worker.task`` or ``@worker.task(retries=3, ...)``."""
+             rate_limit: str | None = None, max_concurrency: int | None = None, executor: str | None = None,
+             **hooks: Callable[..., Any]) -> Any:
+        """Register a plain function as a task: ``@worker.task`` or ``@worker.task(retries=3, ...)``.
+
+        ``rate_limit`` ("10/s", "100/minute", "5/10s", ...) and ``max_concurrency`` hold across
+        every worker process of the cluster."""
         options = dict(name=name, retries=retries, retry_delay=retry_delay, retry_backoff=retry_backoff,
-                       timeout=timeout, executor=executor, **hooks)
+                       timeout=timeout, rate_limit=rate_limit, max_concurrency=max_concurrency, executor=executor,
+                       **hooks)
         return self._decorator(fn, options, TaskHandle)
 
     def cron(self, schedule: str, *, name: str | None = None, timeout: float = 1800.0,
@@ -94,7 +99,7 @@ class Worker:
         return register(fn) if fn is not None else register
 
     def _register(self, fn: Callable[..., Any], options: dict[str, Any], handle_class: type, kind: str) -> Any:
-        options = {k: v for k, v in options.items() if v is not None or k == "executor"}
+        options = {k: v for k, v in options.items() if v is not None}
         name = options.pop("name", None) or fn.__name__
         hooks = {k: options.pop(k) for k in list(options) if k.startswith("on_")}
         unknown = set(hooks) - set(HOOK_NAMES)

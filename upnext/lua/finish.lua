@@ -1,5 +1,6 @@
 -- finish: record the outcome of a batch of runs of one task, ack and trim their entries.
--- KEYS[1] stream; then for job i: KEYS[3i-1] job hash, KEYS[3i] logs list, KEYS[3i+1] dedup key
+-- KEYS[1] stream   KEYS[2] leases zset; then for job i: KEYS[3i] job hash, KEYS[3i+1] logs list,
+-- KEYS[3i+2] dedup key
 -- ARGV[1] consumer   ARGV[2] ttl_s of terminal jobs
 -- then 8 values per job i, from ARGV[3]: entry id, job id, status, result, error, traceback,
 -- failure_reason, done channel.
@@ -8,14 +9,15 @@
 local out = {}
 local ttl_s, consumer = tonumber(ARGV[2]), ARGV[1]
 local completed_at = now_s()
-for i = 1, (#KEYS - 1) / 3 do
-  local job, logs, dedup = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
+for i = 1, (#KEYS - 2) / 3 do
+  local job, logs, dedup = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
   local a = 3 + (i - 1) * 8
   local entry_id, job_id, status = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   if not holds(KEYS[1], entry_id, consumer) then
     out[i] = 'stale'
   else
     ack(KEYS[1], entry_id)
+    redis.call('ZREM', KEYS[2], job_id)
     local current = redis.call('HGET', job, 'status')
     if not current then
       out[i] = 'missing'

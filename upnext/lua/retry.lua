@@ -1,10 +1,11 @@
 -- retry: end a failed attempt and queue the next one, fenced like finish.
--- KEYS[1] stream   KEYS[2] scheduled zset   KEYS[3] job hash
+-- KEYS[1] stream   KEYS[2] scheduled zset   KEYS[3] job hash   KEYS[4] leases zset
 -- ARGV[1] consumer   ARGV[2] entry id   ARGV[3] job id   ARGV[4] delay_s
 -- ARGV[5] error   ARGV[6] traceback   ARGV[7] failure_reason   ARGV[8] stream maxlen
 -- Returns 'ok', 'stale' (fenced off, nothing written) or 'terminal' (cancelled meanwhile).
 if not holds(KEYS[1], ARGV[2], ARGV[1]) then return 'stale' end
 ack(KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[3])
 local current = redis.call('HGET', KEYS[3], 'status')
 if not current or is_terminal(current) then return 'terminal' end
 redis.call('HSET', KEYS[3], 'status', 'retrying', 'error', ARGV[5], 'traceback', ARGV[6],

@@ -1,18 +1,48 @@
--- start: mark a batch of delivered entries of one task as running, atomically per job.
--- KEYS[1] stream   KEYS[1+i] job hash of entry i
--- ARGV[1] consumer   ARGV[2] worker id   ARGV[3] max_deliveries   ARGV[3+i] entry id i
+-- start: mark a batch of delivered entries of one task as running, atomically per job,
+-- enforcing the task's cluster-wide limits (max_concurrency leases, rate-limit tokens).
+-- KEYS[1] stream   KEYS[2] scheduled zset   KEYS[3] leases zset   KEYS[4] rate bucket hash
+-- KEYS[4+i] job hash of entry i
+-- ARGV[1] consumer   ARGV[2] worker id   ARGV[3] max_deliveries   ARGV[4] max_concurrency (0: none)
+-- ARGV[5] lease ms   ARGV[6] rate count (0: none)   ARGV[7] rate period s   ARGV[8] stream maxlen
+-- then per entry i: ARGV[7+2i] entry id, ARGV[8+2i] job id
 -- Returns one reply per entry:
 --   {'run', attempts, args, kwargs, parent_id, root_id, key, checkpoint}  start it
 --   {'poison', deliveries}    delivered too often: the caller fails it through finish
+--   {'busy'}                  no concurrency lease free: handed back to the stream, not started
+--   {'deferred', run_at}      no rate token now: scheduled at the instant its reserved token
+--                             arrives (then it starts without taking another), not started
 --   {'stale'}                 no longer ours (reclaimed elsewhere or acked): skip
 --   {'missing'} / {'terminal', status}   acked and dropped: nothing to run
 local out = {}
-local max_deliveries = tonumber(ARGV[3])
-local started_at = now_s()
-for i = 2, #KEYS do
-  local entry_id, job = ARGV[2 + i], KEYS[i]
+local max_deliveries, max_concurrency = tonumber(ARGV[3]), tonumber(ARGV[4])
+local lease_ms, rate_count, rate_period = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local now = now_s()
+
+local function take_lease(job_id)
+  if max_concurrency == 0 then return true end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now * 1000)
+  if redis.call('ZCARD', KEYS[3]) >= max_concurrency then return false end
+  redis.call('ZADD', KEYS[3], now * 1000 + lease_ms, job_id)
+  return true
+end
+
+-- Seconds until this job's token arrives (0: now). A token is always taken, borrowing from the
+-- future when the bucket is empty, so a deferred job keeps its turn.
+local function take_token()
+  local rate = rate_count / rate_period
+  local b = redis.call('HMGET', KEYS[4], 'tokens', 'ts')
+  local tokens = math.min(rate_count, (tonumber(b[1]) or rate_count) + (now - (tonumber(b[2]) or now)) * rate) - 1
+  redis.call('HSET', KEYS[4], 'tokens', tostring(tokens), 'ts', tostring(now))
+  local wait = tokens < 0 and -tokens / rate or 0
+  redis.call('PEXPIRE', KEYS[4], math.ceil((2 * rate_period + wait) * 1000))
+  return wait
+end
+
+for i = 1, #KEYS - 4 do
+  local entry_id, job_id, job = ARGV[7 + 2 * i], ARGV[8 + 2 * i], KEYS[4 + i]
   local mine, deliveries = holds(KEYS[1], entry_id, ARGV[1])
-  local status = redis.call('HGET', job, 'status')
+  local f = redis.call('HMGET', job, 'status', 'rate_reserved')
+  local status = f[1]
   if not mine then
     out[#out + 1] = {'stale'}
   elseif not status then
@@ -23,12 +53,27 @@ for i = 2, #KEYS do
     out[#out + 1] = {'terminal', status}
   elseif deliveries > max_deliveries then
     out[#out + 1] = {'poison', deliveries}
+  elseif not take_lease(job_id) then
+    ack(KEYS[1], entry_id)
+    add_entry(KEYS[1], job_id, ARGV[8])
+    out[#out + 1] = {'busy'}
   else
-    local attempts = redis.call('HINCRBY', job, 'attempts', 1)
-    redis.call('HSET', job, 'status', 'active', 'worker', ARGV[2], 'started_at', started_at,
-      'lease', entry_id, 'failure_reason', '', 'error', '', 'traceback', '')
-    local f = redis.call('HMGET', job, 'args', 'kwargs', 'parent_id', 'root_id', 'key', 'checkpoint')
-    out[#out + 1] = {'run', attempts, f[1], f[2], f[3], f[4], f[5], f[6]}
+    local wait = 0
+    if rate_count > 0 and not f[2] then wait = take_token() end
+    if wait > 0 then
+      redis.call('ZREM', KEYS[3], job_id)
+      ack(KEYS[1], entry_id)
+      redis.call('ZADD', KEYS[2], now + wait, job_id)
+      redis.call('HSET', job, 'rate_reserved', '1')
+      out[#out + 1] = {'deferred', tostring(now + wait)}
+    else
+      local attempts = redis.call('HINCRBY', job, 'attempts', 1)
+      redis.call('HDEL', job, 'rate_reserved')
+      redis.call('HSET', job, 'status', 'active', 'worker', ARGV[2], 'started_at', now,
+        'lease', entry_id, 'failure_reason', '', 'error', '', 'traceback', '')
+      local r = redis.call('HMGET', job, 'args', 'kwargs', 'parent_id', 'root_id', 'key', 'checkpoint')
+      out[#out + 1] = {'run', attempts, r[1], r[2], r[3], r[4], r[5], r[6]}
+    end
   end
 end
 return out

@@ -1,0 +1,66 @@
+"""Cluster-wide limits across real worker processes: max_concurrency leases and rate limits."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+import upnext
+from tests.apps import limited
+from tests.workers import wait_for
+from upnext import keys
+from upnext.limits import RateLimit
+
+
+def test_max_concurrency_holds_across_two_worker_processes(start_worker, redis_client):
+    for _ in range(2):
+        start_worker("tests.apps.limited:worker", "--concurrency", "20")
+    futures = upnext.submit_many(limited.capped, [{"i": i} for i in range(40)])
+    assert upnext.gather(*futures, timeout=60) == list(range(40))
+    assert int(redis_client.get("max:capped")) == 2  # reached, never exceeded
+    assert all(f.result(timeout=1).attempts == 1 for f in futures)  # held back, never started twice
+    assert redis_client.zcard(keys.leases("upnext", "capped")) == 0
+
+
+def test_a_killed_workers_lease_comes_back(start_worker, redis_client):
+    env = {"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "1000"}
+    first = start_worker("tests.apps.limited:worker", env=env)
+    stuck = limited.hog.submit(30)
+    wait_for(lambda: redis_client.llen("starts:hog") == 1, message="the hog holding the only lease")
+    first.signal(signal.SIGKILL)
+    first.wait()
+    start_worker("tests.apps.limited:worker", env=env)
+    # The lease expires and the reclaimed job runs again elsewhere; a new job then gets the lease.
+    wait_for(lambda: redis_client.llen("starts:hog") == 2, timeout=20, message="the hog restarted")
+    assert stuck.cancel() is True
+    assert limited.hog.submit(0).value(timeout=20) != first.pid
+
+
+def test_rate_limit_holds_across_two_worker_processes(start_worker, redis_client):
+    for _ in range(2):
+        start_worker("tests.apps.limited:worker", "--concurrency", "20")
+    futures = upnext.submit_many(limited.limited, [{"i": i} for i in range(20)])
+    starts = sorted(upnext.gather(*futures, timeout=60))
+    assert all(f.result(timeout=1).attempts == 1 for f in futures)
+    first = starts[0]
+    for window_start in starts:
+        in_window = [s for s in starts if window_start <= s < window_start + 1.0]
+        assert len(in_window) <= 5 + 5, in_window  # the rate plus the initial burst
+    # 20 jobs at 5/s with a burst of 5: about 3 s, never much less.
+    assert starts[-1] - first >= 2.5
+
+
+@pytest.mark.parametrize("text, count, period_s", [
+    ("10/s", 10, 1), ("10/second", 10, 1), ("10/m", 10, 60), ("10/min", 10, 60), ("10/minute", 10, 60),
+    ("5/10s", 5, 10), ("100/h", 100, 3600), ("1000/d", 1000, 86400)])
+def test_every_rate_form_parses(text, count, period_s):
+    assert RateLimit.parse(text) == RateLimit(count, period_s)
+
+
+def test_a_bad_rate_or_cap_fails_at_decoration_quoting_it():
+    w = upnext.Worker("bad-limits")
+    with pytest.raises(ValueError, match="'10/fortnight'.*'10/minute'"):
+        w.task(rate_limit="10/fortnight")(lambda: None)
+    with pytest.raises(ValueError, match="max_concurrency"):
+        w.task(max_concurrency=0)(lambda: None)
