@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+OPS_COMMANDS = ("status", "list", "call", "failed", "retry", "purge", "cancel")
+
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
@@ -15,6 +17,11 @@ def main(argv: list[str] | None = None) -> None:
         from gevent import monkey
 
         monkey.patch_all()
+    if args and args[0] in OPS_COMMANDS:
+        from upnext.ops import ops
+
+        ops.main(args=args, prog_name="upnext-gevent")
+        return
     from upnext.cli_run import run_command
 
     run_command.main(args=args, prog_name="upnext-gevent")

@@ -13,6 +13,7 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:done:<id>             | pubsub | channel told the terminal status, for waiters           |
 | P:{_workers}:ids             | set    | ids of workers that registered (pruned when stale)      |
 | P:{_workers}:<worker id>     | string | JSON heartbeat of one worker process, with a TTL        |
+| P:{fn}:failed                | zset   | failed job ids -> failed at; entries past job_ttl pruned |
 | P:{fn}:leases                | zset   | max_concurrency leases: job id -> expiry (ms, server time) |
 | P:{fn}:rate                  | hash   | rate-limit token bucket: tokens, ts                     |
 | P:{fn}:cron                  | hash   | a cron's cursor: next_at (next instant to run), schedule |
@@ -54,6 +55,10 @@ def done_channel(prefix: str, job_id: str) -> str:
 
 def dedup(prefix: str, function: str, key: str) -> str:
     return f"{tag(prefix, function)}:dedup:{key}"
+
+
+def failed(prefix: str, function: str) -> str:
+    return f"{tag(prefix, function)}:failed"
 
 
 def leases(prefix: str, function: str) -> str:

@@ -285,7 +285,8 @@ class Queue:
                 for c in completions]
 
     def _finish(self, pipe: Any, consumer: str, function: str, group: list[Completion]) -> None:
-        job_keys: list[str] = [keys.stream(self.prefix, function), keys.leases(self.prefix, function)]
+        job_keys: list[str] = [keys.stream(self.prefix, function), keys.leases(self.prefix, function),
+                               keys.failed(self.prefix, function)]
         args: list[Any] = [consumer, self.job_ttl_s]
         for c in group:
             d = c.delivery

@@ -11,7 +11,8 @@ import redis
 from redis.commands.core import Script
 
 LUA_DIR = Path(__file__).with_name("lua")
-NAMES = ("enqueue", "promote", "start", "finish", "retry", "release", "cancel", "annotate", "cron_fire", "lock")
+NAMES = ("enqueue", "promote", "start", "finish", "retry", "release", "cancel", "annotate", "cron_fire", "lock",
+         "requeue")
 
 
 class Scripts:
@@ -33,3 +34,4 @@ class Scripts:
     annotate: Script
     cron_fire: Script
     lock: Script
+    requeue: Script

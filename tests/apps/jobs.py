@@ -55,6 +55,13 @@ def sleep_for(seconds: float, tag: str = "") -> str:
 
 
 @worker.task
+def needs_the_flag() -> str:
+    if not ledger().get("flag"):
+        raise RuntimeError("the flag is not set")
+    return "flag seen"
+
+
+@worker.task
 def returns_a_set() -> object:
     return {1, 2}
 

@@ -1,0 +1,136 @@
+"""Operator queries and commands for the CLI: status, list, failed, retry, purge.
+
+The read side of the queue: it needs only the Redis URL and prefix, never the app, because
+workers register their functions (name, kind, options) and heartbeats in Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from upnext import keys
+from upnext.job import function_of
+from upnext.limits import RateLimit
+from upnext.queue import Queue
+
+
+class Admin:
+    def __init__(self, queue: Queue):
+        self.queue = queue
+        self.client = queue.client
+        self.prefix = queue.prefix
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Live workers (heartbeat not expired), with what they report; dead ids are pruned."""
+        ids = sorted(self.client.smembers(keys.worker_ids(self.prefix)))
+        records = self.client.mget([keys.worker(self.prefix, w) for w in ids]) if ids else []
+        gone = [w for w, r in zip(ids, records) if r is None]
+        if gone:
+            self.client.srem(keys.worker_ids(self.prefix), *gone)
+        return [json.loads(r) for r in records if r is not None]
+
+    def functions(self) -> dict[str, dict[str, Any]]:
+        raw = self.client.hgetall(keys.functions(self.prefix))
+        return {name: json.loads(options) for name, options in sorted(raw.items())}
+
+    def status(self) -> dict[str, Any]:
+        workers = self.workers()
+        functions = self.functions()
+        served = {f for w in workers for f in w.get("functions", [])}
+        pipe = self.client.pipeline(transaction=False)
+        for name in functions:
+            stream = keys.stream(self.prefix, name)
+            pipe.exists(stream)
+            pipe.xlen(stream)
+            pipe.zcard(keys.scheduled(self.prefix, name))
+            pipe.zcard(keys.failed(self.prefix, name))
+            pipe.zcard(keys.leases(self.prefix, name))
+            pipe.hmget(keys.rate(self.prefix, name), "tokens", "ts")
+            pipe.hget(keys.cron(self.prefix, name), "next_at")
+        replies = pipe.execute()
+        rows = []
+        for i, (name, options) in enumerate(functions.items()):
+            exists, length, scheduled, failed, leases, bucket, next_at = replies[7 * i: 7 * i + 7]
+            active = self._pending(name) if exists else 0
+            row = {"function": name, "kind": options.get("kind", "task"), "queued": length - active,
+                   "active": active, "scheduled": scheduled, "failed": failed,
+                   "rate_limited": _rate_backlog(options.get("rate_limit"), bucket),
+                   "leases": leases, "max_concurrency": options.get("max_concurrency"),
+                   "next_run_at": float(next_at) if next_at else None}
+            row["note"] = _note(row, name in served)
+            rows.append(row)
+        return {"workers": workers, "functions": rows}
+
+    def _pending(self, function: str) -> int:
+        return self.client.xpending(keys.stream(self.prefix, function), keys.GROUP)["pending"]
+
+    def failed(self, function: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest failed jobs, newest first, with their error (entries past their TTL dropped)."""
+        names = [function] if function else list(self.functions())
+        jobs: list[dict[str, Any]] = []
+        for name in names:
+            index = keys.failed(self.prefix, name)
+            for job_id in self.client.zrevrange(index, 0, limit - 1):
+                record = self.queue.get(job_id)
+                if record is None:
+                    self.client.zrem(index, job_id)
+                    continue
+                jobs.append({"job_id": job_id, "function": name, "attempts": int(record.get("attempts") or 0),
+                             "failed_at": float(record.get("completed_at") or 0), "error": record.get("error", ""),
+                             "traceback": record.get("traceback", "")})
+        return sorted(jobs, key=lambda j: j["failed_at"], reverse=True)[:limit]
+
+    def retry(self, job_id: str) -> str:
+        """Queue a failed or cancelled job again under its id; returns 'queued' or why not."""
+        function = function_of(job_id)
+        reply = self.queue.scripts.requeue(
+            keys=[keys.job(self.prefix, job_id), keys.stream(self.prefix, function), keys.logs(self.prefix, job_id),
+                  keys.failed(self.prefix, function)],
+            args=[job_id, self.queue.stream_maxlen])
+        return reply[0] if reply[0] != "not_ended" else f"not_ended ({reply[1]})"
+
+    def purge(self, function: str) -> int:
+        """Cancel every job of ``function`` that waits (in the stream or scheduled); running ones
+        are left alone. Returns how many were cancelled."""
+        stream = keys.stream(self.prefix, function)
+        pending = {p["message_id"] for p in self._pending_entries(stream)}
+        waiting = [(eid, fields.get("id", "")) for eid, fields in self.client.xrange(stream) if eid not in pending]
+        scheduled = self.client.zrange(keys.scheduled(self.prefix, function), 0, -1)
+        cancelled = 0
+        for job_id in [j for _, j in waiting] + scheduled:
+            if job_id and self.queue.cancel(job_id)[0] == "cancelled":
+                cancelled += 1
+        if waiting:
+            self.client.xdel(stream, *[eid for eid, _ in waiting])
+        return cancelled
+
+    def _pending_entries(self, stream: str) -> list[dict[str, Any]]:
+        if not self.client.exists(stream):
+            return []
+        return self.client.xpending_range(stream, keys.GROUP, "-", "+", 100000)
+
+
+def _rate_backlog(rate_limit: str | None, bucket: list[str | None]) -> int:
+    """Jobs waiting for a rate-limit token: the tokens lent out beyond the bucket, net of refill."""
+    tokens, ts = bucket
+    if not rate_limit or tokens is None or ts is None:
+        return 0
+    rate = RateLimit.parse(rate_limit)
+    refilled = float(tokens) + (time.time() - float(ts)) * rate.count / rate.period_s
+    return max(0, -int(refilled // 1))
+
+
+def _note(row: dict[str, Any], served: bool) -> str:
+    """Why work is not moving, in a few words (empty when nothing looks stuck)."""
+    notes = []
+    if (row["queued"] or row["scheduled"]) and not served:
+        notes.append("no live worker runs it")
+    if row["max_concurrency"] and row["leases"] >= row["max_concurrency"] and row["queued"]:
+        notes.append(f"waiting for a concurrency lease ({row['leases']}/{row['max_concurrency']})")
+    if row["rate_limited"]:
+        notes.append(f"rate limited ({row['rate_limited']} waiting for tokens)")
+    if row["failed"]:
+        notes.append(f"{row['failed']} failed (see `failed`)")
+    return "; ".join(notes)
