@@ -147,3 +147,13 @@ def test_deep_nesting_on_two_slots_completes_with_lineage_at_every_level(start_w
     for r in runs:
         if r["job_id"] != root.job_id:
             assert by_id[r["parent_id"]]["depth"] == r["depth"] + 1
+
+
+def test_event_jobs_sent_from_a_job_carry_its_lineage(start_worker, redis_client):
+    start_worker("tests.apps.flows:worker")
+    parent = flows.announce.submit("o-4")
+    handler_ids = parent.value(timeout=20)
+    wait_for(lambda: ledger(redis_client, "send_confirmation"), message="the handler ran")
+    (run,) = ledger(redis_client, "send_confirmation")
+    assert run["job_id"] in handler_ids
+    assert run["parent_id"] == parent.job_id and run["root_id"] == parent.job_id

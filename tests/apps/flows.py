@@ -78,3 +78,8 @@ def tree(depth: int, fanout: int) -> dict:
 @worker.task
 def fan_out(n: int) -> list:
     return upnext.map_tasks(square, [{"x": i} for i in range(n)], concurrency=3)
+
+
+@worker.task
+def announce(order_id: str) -> list:
+    return [f.job_id for f in order_placed.send(order_id=order_id)]
