@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.workers import WorkerProcess, wait_for
+from tests.workers import ROOT, WorkerProcess, wait_for
 from upnext.queue import Queue
 
 
@@ -70,9 +70,10 @@ def start_worker(redis_client: redis.Redis, tmp_path: Path):
     """Start ``upnext-gevent APP ARGS...``; waits until it registered; stopped at teardown."""
     started: list[WorkerProcess] = []
 
-    def start(app: str, *args: str, env: dict[str, str] | None = None, registered: int = 1) -> WorkerProcess:
+    def start(app: str, *args: str, env: dict[str, str] | None = None, registered: int = 1,
+              cwd: Path = ROOT) -> WorkerProcess:
         before = len(WorkerProcess.worker_ids_in(redis_client))
-        proc = WorkerProcess(app, *args, log_path=tmp_path / f"worker{len(started)}.log", env=env)
+        proc = WorkerProcess(app, *args, log_path=tmp_path / f"worker{len(started)}.log", env=env, cwd=cwd)
         started.append(proc)
         proc.wait_registered(redis_client, count=before + registered)
         return proc

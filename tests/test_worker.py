@@ -233,3 +233,15 @@ def test_upnext_run_serves_a_worker_in_a_plain_script(tmp_path, redis_client):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert future.value(timeout=1) == 42
+
+
+def test_drain_runs_queued_jobs_in_this_process_through_the_real_serializer(redis_client):
+    ok = jobs.add.submit(1, 2)
+    bad = jobs.returns_a_set.submit()
+    later = jobs.add.options(delay=3600).submit(0, 0)
+    assert jobs.worker.drain() == 2
+    assert ok.value(timeout=1) == 3
+    with pytest.raises(upnext.TaskExecutionError, match="not JSON-serializable"):
+        bad.result(timeout=1)
+    assert later.status() == "queued"
+    assert redis_client.xlen("upnext:{add}:stream") == 0

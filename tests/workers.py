@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 class WorkerProcess:
     """``upnext-gevent APP ARGS...`` in a subprocess; output goes to a log file for failures."""
 
-    def __init__(self, app: str, *args: str, log_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, app: str, *args: str, log_path: Path, env: dict[str, str] | None = None,
+                 cwd: Path = ROOT):
         self.log_path = log_path
         self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "upnext.cli", app, *args], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "upnext.cli", app, *args], cwd=cwd,
                                      env={**os.environ, **(env or {})}, stdout=self._log, stderr=subprocess.STDOUT)
 
     @property

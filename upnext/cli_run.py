@@ -79,10 +79,11 @@ def serve(worker: Worker, settings: config.Settings, reload: Callable[[], config
         call_hook(settings, "when_ready", settings)
         return Supervisor(worker, settings, reload, serve_child).run()
     call_hook(settings, "when_ready", settings)
-    return serve_here(worker, settings)
+    return serve_child(worker, settings)
 
 
 def serve_child(worker: Worker, settings: config.Settings) -> int:
+    """Serve in a worker process; post_fork runs first (in the only process without --processes)."""
     call_hook(settings, "post_fork", worker)
     return serve_here(worker, settings)
 

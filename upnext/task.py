@@ -105,6 +105,14 @@ class TaskHandle(Generic[P, R]):
     def submit_idempotent(self, key: str, *args: Any, **kwargs: Any) -> Future:
         return self.options().submit_idempotent(key, *args, **kwargs)
 
+    def submit_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """Django: submit when the current transaction commits, and never if it rolls back.
+        The call is checked (signature, JSON) now, so a bad call fails in the view."""
+        from django.db import transaction
+
+        new = self.new_job(args, kwargs)
+        transaction.on_commit(lambda: self.worker.queue.enqueue(new))
+
     def wait(self, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
         """Submit and wait; the wait defaults to the task's own timeout."""
         return self.submit(*args, **kwargs).result(self._wait_s(wait_timeout))

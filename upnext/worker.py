@@ -152,6 +152,12 @@ class Worker:
         self._runtime = Runtime(self, settings)
         return self._runtime.serve()
 
+    def drain(self, max_jobs: int | None = None) -> int:
+        """Run this worker's due jobs here, one at a time, through the real queue (for tests)."""
+        from upnext.drain import drain
+
+        return drain(self, max_jobs)
+
     def stop(self, graceful: bool = True) -> None:
         if self._runtime is not None:
             self._runtime.stop(graceful)

@@ -1,0 +1,1 @@
+"""Optional integrations with web frameworks; the core never imports them."""

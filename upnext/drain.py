@@ -1,0 +1,48 @@
+"""``worker.drain()``: run a worker's queued jobs in the calling process, one at a time.
+
+For an app's own tests: jobs go through the real queue, Lua scripts and JSON encoding (so a
+non-JSON argument or result fails here as it would in production), with no worker process.
+Process-executor tasks run inline; jobs delayed into the future are left where they are.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import TYPE_CHECKING
+
+from upnext.executor import JobRunner, Started
+from upnext.queue import Completion
+
+if TYPE_CHECKING:
+    from upnext.worker import Worker
+
+
+def drain(worker: Worker, max_jobs: int | None = None) -> int:
+    """Run due jobs of ``worker``'s tasks until none is left (or ``max_jobs`` ran); returns how many."""
+    queue = worker.queue
+    functions = list(worker.tasks)
+    consumer = f"drain-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    runner = JobRunner(queue, {}, None, "thread", worker_id=consumer)
+    limits = {name: t.limits for name, t in worker.tasks.items() if t.limits.any}
+    queue.ensure_groups(functions)
+    ran = 0
+    try:
+        while max_jobs is None or ran < max_jobs:
+            for function in functions:
+                queue.promote(function)
+            got = queue.fetch(consumer, functions, 1, None)
+            if not got:
+                return ran
+            delivery, (reply,) = got[0], queue.start(consumer, consumer, got[:1], limits)
+            if reply[0] == "run":
+                task = worker.tasks[delivery.function]
+                started = Started.from_reply(delivery, reply)
+                queue.settle(consumer, [runner.run(task, started, runner.context_for(task, started))])
+                ran += 1
+            elif reply[0] == "poison":
+                queue.settle(consumer, [Completion(delivery, "failed", error="poison", failure_reason="lost")])
+            queue.release(consumer, got[1:], started=False)
+    finally:
+        queue.forget_consumer(consumer, functions)
+    return ran
