@@ -39,7 +39,7 @@ class Admin:
         workers = self.workers()
         functions = self.functions()
         served = {f for w in workers for f in w.get("functions", [])}
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.queue.pipeline()
         for name in functions:
             stream = keys.stream(self.prefix, name)
             pipe.exists(stream)

@@ -53,7 +53,7 @@ class Event:
             encode_call(handler.definition.fn, handler.name, (), data)
         kwargs_json = _encode(self.name, data)
         queue = self.worker.queue
-        names = sorted(set(queue.handlers(self.name)) | {h.name for h in self.handlers})
+        names = sorted(set(queue.registry.handlers(self.name)) | {h.name for h in self.handlers})
         ids = queue.enqueue_many([build_job(name, "[]", kwargs_json, key=key) for name in names])
         return [Future(job_id, queue) for job_id in ids]
 

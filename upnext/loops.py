@@ -192,7 +192,7 @@ def heartbeat_tick(rt: Runtime) -> float:
     running = [r.delivery for r in list(rt.inflight.values())]
     if running:
         rt.queue.touch(rt.worker_id, running, rt.capped, rt.settings.claim_timeout_ms)
-    rt.queue.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s())
+    rt.queue.registry.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s())
     if rt.settings.health_file:
         with open(rt.settings.health_file, "a"):
             os.utime(rt.settings.health_file)
@@ -232,10 +232,10 @@ CRON_MAX_SLEEP_S = 1.0
 def cron_tick(rt: Runtime) -> float:
     """For each cron this worker leads, fire every due instant (exactly once: cron_fire.lua
     compares and sets the cursor) and re-seed a cursor that is missing or has a stale schedule."""
-    led = rt.queue.lead(rt.worker_id, list(rt.worker.crons), CRON_LEADER_TTL_MS)
+    led = rt.queue.registry.lead(rt.worker_id, list(rt.worker.crons), CRON_LEADER_TTL_MS)
     now = time.time()
     next_due = now + CRON_MAX_SLEEP_S
-    for name, (cursor, schedule) in zip(led, rt.queue.cron_cursors(led)):
+    for name, (cursor, schedule) in zip(led, rt.queue.registry.cron_cursors(led)):
         cron = rt.worker.crons[name]
         if not cursor or schedule != cron.schedule.expression:
             runs, next_at = [], cron.schedule.next_after(now)
@@ -245,7 +245,7 @@ def cron_tick(rt: Runtime) -> float:
             next_due = min(next_due, float(cursor))
             continue
         jobs = [(new_job_id(name), instant) for instant in runs]
-        if rt.queue.cron_fire(name, cursor, next_at, cron.schedule.expression, jobs):
+        if rt.queue.registry.cron_fire(name, cursor, next_at, cron.schedule.expression, jobs):
             rt.log.info("cron_fired", function=name, job_ids=[j for j, _ in jobs], next_at=next_at)
         next_due = min(next_due, next_at)
     return min(max(next_due - time.time(), 0.005), CRON_MAX_SLEEP_S)

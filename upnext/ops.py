@@ -16,10 +16,11 @@ import click
 
 from upnext import config
 from upnext.admin import Admin
+from upnext.connection import connect
 from upnext.errors import JobNotFound, TaskExecutionError
 from upnext.future import Future
 from upnext.job import check_function_name, dumps, function_of
-from upnext.queue import NewJob, Queue, connect
+from upnext.queue import NewJob, Queue
 from upnext.task import build_job
 
 

@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from upnext import keys
+from upnext.connection import Sequential
 from upnext.job import TERMINAL_NAMES, function_of
 from upnext.limits import NO_LIMITS, Limits
+from upnext.registry import Registry
 from upnext.scripts import Scripts
+
+CLUSTER_POLL_MS = 50
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,6 @@ class NewJob:
     root_id: str = ""
 
 
-def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
-
-
 class Queue:
     """Job operations for one Redis and one key prefix."""
 
@@ -72,6 +73,14 @@ class Queue:
         self.stream_maxlen = stream_maxlen
         self.max_deliveries = max_deliveries
         self.scripts = Scripts(client)
+        self.cluster = isinstance(client, RedisCluster)
+        self.registry = Registry(self)
+
+    def pipeline(self) -> Any:
+        """A non-transactional pipeline (one round trip), or its stand-in on Redis Cluster."""
+        if self.cluster:
+            return Sequential(self.client, self.scripts)
+        return self.client.pipeline(transaction=False)
 
     # -- producers ---------------------------------------------------------------------
     def enqueue(self, new: NewJob) -> str:
@@ -79,7 +88,7 @@ class Queue:
 
     def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]:
         """Write jobs in one pipeline; returns the id holding each (a live duplicate's id on dedup)."""
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.pipeline()
         for new in jobs:
             function = function_of(new.job_id)
             self.scripts.enqueue(
@@ -165,6 +174,8 @@ class Queue:
 
     def fetch(self, consumer: str, functions: Sequence[str], count: int, block_ms: int | None) -> list[Delivery]:
         """XREADGROUP new entries; ``count`` applies per stream (Redis semantics)."""
+        if self.cluster and len(functions) > 1:
+            return self._fetch_each(consumer, functions, count, block_ms)
         streams = {keys.stream(self.prefix, f): ">" for f in functions}
         try:
             reply = self.client.xreadgroup(keys.GROUP, consumer, streams, count=count, block=block_ms)
@@ -176,12 +187,21 @@ class Queue:
         return [Delivery(_function_of_stream(stream), entry_id, fields.get("id", ""))
                 for stream, entries in reply or () for entry_id, fields in entries]
 
+    def _fetch_each(self, consumer: str, functions: Sequence[str], count: int, block_ms: int | None
+                    ) -> list[Delivery]:
+        """Redis Cluster: streams of different tasks live in different slots, so one XREADGROUP
+        can't cover them; read each without blocking, and pause briefly when all were empty."""
+        got = self.fetch_counts(consumer, {f: count for f in functions})
+        if not got and block_ms:
+            time.sleep(min(block_ms, CLUSTER_POLL_MS) / 1000)
+        return got
+
     def fetch_counts(self, consumer: str, counts: Mapping[str, int]) -> list[Delivery]:
         """Non-blocking XREADGROUP of up to ``counts[task]`` new entries per task, pipelined."""
         if len(counts) == 1:
             ((function, count),) = counts.items()
             return self.fetch(consumer, [function], count, None)
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.pipeline()
         for function, count in counts.items():
             pipe.xreadgroup(keys.GROUP, consumer, {keys.stream(self.prefix, function): ">"}, count=count)
         replies = pipe.execute(raise_on_error=False)
@@ -208,7 +228,7 @@ class Queue:
         """Mark deliveries started (start.lua, which also takes leases and rate tokens), one call
         per task, all in one pipeline."""
         by_function = _group(deliveries)
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.pipeline()
         for function, group in by_function.items():
             limit = (limits or {}).get(function, NO_LIMITS)
             self.scripts.start(
@@ -232,7 +252,7 @@ class Queue:
         if leased:
             seconds, micros = self.client.time()
             expiry_ms = seconds * 1000 + micros / 1000 + lease_ms
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.pipeline()
         for function, group in _group(deliveries).items():
             pipe.xclaim(keys.stream(self.prefix, function), keys.GROUP, consumer, 0,
                         [d.entry_id for d in group], justid=True)
@@ -242,13 +262,13 @@ class Queue:
 
     def lease_counts(self, functions: Sequence[str]) -> list[int]:
         """Leases held per task (expired ones included until the next start clears them)."""
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.pipeline()
         for function in functions:
             pipe.zcard(keys.leases(self.prefix, function))
         return pipe.execute()
 
     def release(self, consumer: str, deliveries: Iterable[Delivery], started: bool) -> list[str]:
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.pipeline()
         for d in deliveries:
             self.scripts.release(
                 keys=[keys.stream(self.prefix, d.function), keys.job(self.prefix, d.job_id),
@@ -271,7 +291,7 @@ class Queue:
     # -- workers: settling ---------------------------------------------------------------
     def settle(self, consumer: str, completions: Sequence[Completion]) -> list[str]:
         """Write a batch of finishes and retries in one pipeline; one reply word per completion."""
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.pipeline()
         retries = [c for c in completions if c.status == "retry"]
         finishes = _group_completions(c for c in completions if c.status != "retry")
         for c in retries:
@@ -314,11 +334,11 @@ class Queue:
     def drop(self, delivery: Delivery) -> None:
         """Ack and delete an entry that names no job of its stream's task (garbage)."""
         stream = keys.stream(self.prefix, delivery.function)
-        self.client.pipeline(transaction=False).xack(stream, keys.GROUP, delivery.entry_id).xdel(
+        self.pipeline().xack(stream, keys.GROUP, delivery.entry_id).xdel(
             stream, delivery.entry_id).execute()
 
     def statuses(self, job_ids: Sequence[str]) -> list[str | None]:
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.pipeline()
         for job_id in job_ids:
             pipe.hget(keys.job(self.prefix, job_id), "status")
         return pipe.execute()
@@ -326,7 +346,7 @@ class Queue:
     def backlog(self, functions: Sequence[str], scheduled_ids: Sequence[str] = ()) -> int:
         """Jobs still to run: stream entries (waiting or held) + due scheduled jobs + ``scheduled_ids``
         still scheduled. Acked entries are deleted, so XLEN counts only live ones."""
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.pipeline()
         for function in functions:
             pipe.xlen(keys.stream(self.prefix, function))
             pipe.zcount(keys.scheduled(self.prefix, function), "-inf", time.time())
@@ -335,52 +355,6 @@ class Queue:
         replies = pipe.execute()
         counts = replies[: 2 * len(functions)]
         return sum(counts) + sum(1 for score in replies[len(counts):] if score is not None)
-
-    def register(self, worker_id: str, info: str, ttl_s: int, functions: dict[str, str] | None = None) -> None:
-        """Heartbeat: write this worker's record (expiring) and, at start, its functions."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(keys.worker(self.prefix, worker_id), info, ex=ttl_s)
-        pipe.sadd(keys.worker_ids(self.prefix), worker_id)
-        if functions:
-            pipe.hset(keys.functions(self.prefix), mapping=functions)
-        pipe.execute()
-
-    def unregister(self, worker_id: str) -> None:
-        self.client.pipeline(transaction=False).delete(keys.worker(self.prefix, worker_id)).srem(
-            keys.worker_ids(self.prefix), worker_id).execute()
-
-    # -- crons and events ---------------------------------------------------------------
-    def cron_cursors(self, functions: Sequence[str]) -> list[tuple[str, str]]:
-        """(next_at, schedule) of each cron; ('', '') where it has no cursor yet."""
-        pipe = self.client.pipeline(transaction=False)
-        for function in functions:
-            pipe.hmget(keys.cron(self.prefix, function), "next_at", "schedule")
-        return [(n or "", s or "") for n, s in pipe.execute()]
-
-    def cron_fire(self, function: str, expected: str, next_at: float, schedule: str,
-                  runs: Sequence[tuple[str, float]]) -> bool:
-        """Enqueue ``runs`` (job id, instant) and move the cursor, unless another worker did."""
-        return bool(self.scripts.cron_fire(
-            keys=[keys.cron(self.prefix, function), keys.stream(self.prefix, function),
-                  *(keys.job(self.prefix, job_id) for job_id, _ in runs)],
-            args=[expected, repr(next_at), schedule, self.stream_maxlen, function,
-                  *(v for job_id, instant in runs for v in (job_id, repr(instant)))]))
-
-    def lead(self, owner: str, functions: Sequence[str], ttl_ms: int) -> list[str]:
-        """Take or keep the lock of each cron; returns the crons ``owner`` leads now."""
-        pipe = self.client.pipeline(transaction=False)
-        for function in functions:
-            self.scripts.lock(keys=[keys.cron_lock(self.prefix, function)], args=[owner, ttl_ms], client=pipe)
-        return [f for f, held in zip(functions, pipe.execute()) if held]
-
-    def add_handlers(self, handlers: dict[str, list[str]]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for event, names in handlers.items():
-            pipe.sadd(keys.event_handlers(self.prefix, event), *names)
-        pipe.execute()
-
-    def handlers(self, event: str) -> list[str]:
-        return sorted(self.client.smembers(keys.event_handlers(self.prefix, event)))
 
     def annotate(self, job_id: str, log_entry: str = "", **fields: Any) -> bool:
         flat = [v for pair in fields.items() for v in pair]

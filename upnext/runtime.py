@@ -246,8 +246,8 @@ class Runtime:
         self.queue.ensure_groups(self.functions)
         handlers = {name: [h.name for h in event.handlers] for name, event in self.worker.events.items()}
         if any(handlers.values()):
-            self.queue.add_handlers({k: v for k, v in handlers.items() if v})
-        self.queue.register(self.worker_id, self.info(), self.heartbeat_ttl_s(),
+            self.queue.registry.add_handlers({k: v for k, v in handlers.items() if v})
+        self.queue.registry.register(self.worker_id, self.info(), self.heartbeat_ttl_s(),
                             {name: dumps(t.options_dict()) for name, t in self.tasks.items()})
 
     def _check_eviction(self) -> None:
@@ -280,7 +280,7 @@ class Runtime:
         if self.pool is not None:
             self.pool.close()
         try:
-            self.queue.unregister(self.worker_id)
+            self.queue.registry.unregister(self.worker_id)
             self.queue.forget_consumer(self.worker_id, self.functions)
         except redis.RedisError as exc:
             self.log.warning("unregister_failed", error=str(exc))

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from upnext import config
+from upnext.connection import connect
 from upnext.cron import CronDef, MissedRunPolicy, Schedule
 from upnext.errors import ConfigError
 from upnext.events import Event
 from upnext.future import Future
-from upnext.queue import Queue, connect
+from upnext.queue import Queue
 from upnext.task import HOOK_NAMES, TaskDef, TaskHandle
 
 

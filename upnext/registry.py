@@ -1,0 +1,63 @@
+"""The cluster's registrations: worker heartbeats, functions and event handlers, and each
+cron's cursor and lock. Written by workers, read by senders and the operator commands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from upnext import keys
+
+if TYPE_CHECKING:
+    from upnext.queue import Queue
+
+
+class Registry:
+    def __init__(self, queue: Queue):
+        self.queue = queue
+
+    def register(self, worker_id: str, info: str, ttl_s: int, functions: dict[str, str] | None = None) -> None:
+        """Heartbeat: write this worker's record (expiring) and, at start, its functions."""
+        pipe = self.queue.pipeline()
+        pipe.set(keys.worker(self.queue.prefix, worker_id), info, ex=ttl_s)
+        pipe.sadd(keys.worker_ids(self.queue.prefix), worker_id)
+        if functions:
+            pipe.hset(keys.functions(self.queue.prefix), mapping=functions)
+        pipe.execute()
+
+    def unregister(self, worker_id: str) -> None:
+        self.queue.pipeline().delete(keys.worker(self.queue.prefix, worker_id)).srem(
+            keys.worker_ids(self.queue.prefix), worker_id).execute()
+
+    def cron_cursors(self, functions: Sequence[str]) -> list[tuple[str, str]]:
+        """(next_at, schedule) of each cron; ('', '') where it has no cursor yet."""
+        pipe = self.queue.pipeline()
+        for function in functions:
+            pipe.hmget(keys.cron(self.queue.prefix, function), "next_at", "schedule")
+        return [(n or "", s or "") for n, s in pipe.execute()]
+
+    def cron_fire(self, function: str, expected: str, next_at: float, schedule: str,
+                  runs: Sequence[tuple[str, float]]) -> bool:
+        """Enqueue ``runs`` (job id, instant) and move the cursor, unless another worker did."""
+        return bool(self.queue.scripts.cron_fire(
+            keys=[keys.cron(self.queue.prefix, function), keys.stream(self.queue.prefix, function),
+                  *(keys.job(self.queue.prefix, job_id) for job_id, _ in runs)],
+            args=[expected, repr(next_at), schedule, self.queue.stream_maxlen, function,
+                  *(v for job_id, instant in runs for v in (job_id, repr(instant)))]))
+
+    def lead(self, owner: str, functions: Sequence[str], ttl_ms: int) -> list[str]:
+        """Take or keep the lock of each cron; returns the crons ``owner`` leads now."""
+        pipe = self.queue.pipeline()
+        for function in functions:
+            self.queue.scripts.lock(keys=[keys.cron_lock(self.queue.prefix, function)], args=[owner, ttl_ms],
+                                    client=pipe)
+        return [f for f, held in zip(functions, pipe.execute()) if held]
+
+    def add_handlers(self, handlers: dict[str, list[str]]) -> None:
+        pipe = self.queue.pipeline()
+        for event, names in handlers.items():
+            pipe.sadd(keys.event_handlers(self.queue.prefix, event), *names)
+        pipe.execute()
+
+    def handlers(self, event: str) -> list[str]:
+        return sorted(self.queue.client.smembers(keys.event_handlers(self.queue.prefix, event)))
