@@ -7,6 +7,7 @@ import time
 import redis
 
 import upnext
+from upnext.connection import connect
 
 worker = upnext.Worker("flows")
 _ledger = None
@@ -15,7 +16,7 @@ _ledger = None
 def ledger() -> redis.Redis:
     global _ledger
     if _ledger is None:
-        _ledger = redis.Redis.from_url(os.environ["UPNEXT_REDIS_URL"], decode_responses=True)
+        _ledger = connect(os.environ["UPNEXT_REDIS_URL"])
     return _ledger
 
 

@@ -6,6 +6,7 @@ import time
 import redis
 
 import upnext
+from upnext.connection import connect
 
 worker = upnext.Worker("limited")
 _client = None
@@ -20,7 +21,7 @@ return running
 def client() -> redis.Redis:
     global _client
     if _client is None:
-        _client = redis.Redis.from_url(os.environ["UPNEXT_REDIS_URL"], decode_responses=True)
+        _client = connect(os.environ["UPNEXT_REDIS_URL"])
     return _client
 
 

@@ -1,0 +1,109 @@
+"""A Redis Cluster of three masters on loopback: tasks, retries, a cron and an event fan-out
+run through it, which proves every Lua script keeps to one hash slot."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import redis
+
+import upnext
+from tests.workers import WorkerProcess, wait_for
+from upnext import keys
+from upnext.connection import connect
+
+
+@pytest.fixture(scope="module")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory):
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.fail("redis-server and redis-cli are needed for the Redis Cluster test")
+    ports = _cluster_ports(3)
+    procs = []
+    for port in ports:
+        workdir = tmp_path_factory.mktemp(f"cluster{port}")
+        procs.append(subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", str(workdir / "nodes.conf"), "--save", "", "--appendonly", "no",
+             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for port in ports:
+        wait_for(lambda p=port: _pings(p), message=f"cluster node {port}")
+    subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
+                    "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+    node = redis.Redis(port=ports[0], decode_responses=True)
+    wait_for(lambda: node.cluster("info")["cluster_state"] == "ok", timeout=20, message="cluster_state ok")
+    yield f"redis://127.0.0.1:{ports[0]}/0"
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster-bus port (port + 10000) is free too, so below 55536."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randrange(20000, 45000)
+        if port not in ports and all(_is_free(p) for p in (port, port + 10000)):
+            ports.append(port)
+    return ports
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pings(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port).ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_tasks_retries_cron_and_events_run_on_a_redis_cluster(cluster_url, tmp_path: Path):
+    client = connect(cluster_url)
+    assert client.__class__.__name__ == "RedisCluster"
+    client.flushall()
+    env = {"UPNEXT_REDIS_URL": cluster_url}
+    workers = [WorkerProcess(app, log_path=tmp_path / f"{i}.log", env=env)
+               for i, app in enumerate(["tests.apps.jobs:worker", "tests.apps.flows:worker"])]
+    try:
+        for w in workers:
+            w.wait_registered(client, count=2)
+        submitter = upnext.Worker("web", redis_url=cluster_url)
+
+        @submitter.task(name="add")
+        def add(a: int, b: int) -> int: ...
+
+        @submitter.task(name="fails_until")
+        def fails_until(succeed_on: int) -> dict: ...
+
+        assert add.wait(2, 3, wait_timeout=20).value == 5
+        retried = fails_until.submit(3).result(timeout=30)
+        assert retried.value == {"attempt": 3} and retried.attempts == 3
+        futures = submitter.event("order.placed").send(order_id="c-1")
+        outcomes = upnext.gather(*futures, return_exceptions=True, timeout=30)
+        assert "confirmed c-1" in outcomes
+        assert any(isinstance(o, upnext.TaskExecutionError) and "declined" in o.error for o in outcomes)
+        wait_for(lambda: client.llen("ledger:every_second") >= 2, timeout=20, message="cron runs")
+        runs = [json.loads(x) for x in client.lrange("ledger:every_second", 0, -1)]
+        instants = [client.hget(keys.job("upnext", r["job_id"]), "cron_at") for r in runs]
+        assert len(set(instants)) == len(instants)
+        status = subprocess.run(["python3", "-m", "upnext.cli", "status", "--json", "--redis-url", cluster_url],
+                                capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr
+        assert len(json.loads(status.stdout)["workers"]) == 2
+    finally:
+        for w in workers:
+            w.stop()
+        for w in workers:
+            print(w.output())
