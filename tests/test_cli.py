@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.apps import jobs
-from tests.workers import ROOT
+from tests.workers import ROOT, wait_for
 
 
 def run_cli(*args: str, cwd=ROOT, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -96,3 +96,11 @@ def test_worker_refuses_a_redis_that_evicts_unless_allowed(evicting_redis):
     assert refused.returncode != 0 and "maxmemory-policy" in refused.stderr and "allkeys-lru" in refused.stderr
     allowed = run_cli("tests.apps.jobs:worker", "--burst", "--allow-eviction")
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_health_file_is_touched_at_each_heartbeat(start_worker, tmp_path):
+    health = tmp_path / "alive"
+    start_worker("tests.apps.jobs:worker", env={"UPNEXT_HEALTH_FILE": str(health),
+                                                "UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "300"})
+    first = wait_for(lambda: health.exists() and health.stat().st_mtime_ns, message="the health file")
+    wait_for(lambda: health.stat().st_mtime_ns > first, message="a later heartbeat touching it again")
