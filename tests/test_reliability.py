@@ -92,3 +92,15 @@ def test_processes_runs_children_and_restarts_a_killed_one(start_worker, redis_c
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: two(child_pids() - {victim}), timeout=20, message="a replacement child")
     assert jobs.add.wait(1, 2, wait_timeout=10).value == 3
+
+
+def test_a_job_blocking_the_hub_past_the_claim_timeout_is_logged_and_not_run_twice(start_worker, redis_client):
+    env = {**FAST_RECLAIM, "UPNEXT_HUB_MAX_BLOCKING_MS": "200"}
+    blocker = start_worker("tests.apps.jobs:worker", env=env)
+    future = jobs.burns_cpu.submit(2.5)
+    wait_for(lambda: ledger(redis_client, "burns_cpu"), message="the CPU job started")
+    start_worker("tests.apps.jobs:worker", env=env)  # would reclaim it, were its entry left idle
+    assert future.value(timeout=30) == "burnt"
+    assert len(ledger(redis_client, "burns_cpu")) == 1
+    wait_for(lambda: "hub_blocked" in blocker.output(), message="the blocking to be logged")
+    assert f"job_id={future.job_id}" in blocker.output()

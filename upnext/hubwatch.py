@@ -17,6 +17,7 @@ log = structlog.get_logger("upnext")
 def watch_hub(max_blocking_s: float) -> None:
     """Start gevent's monitor thread for this process's hub and log blocking events."""
     gevent.config.max_blocking_time = max_blocking_s
+    gevent.config.monitor_thread = True
     if _report not in gevent.events.subscribers:
         gevent.events.subscribers.append(_report)
     gevent.get_hub().start_periodic_monitoring_thread()

@@ -188,10 +188,7 @@ def promote_tick(rt: Runtime) -> float:
 
 
 def heartbeat_tick(rt: Runtime) -> float:
-    """Keep our running entries fresh (so they are not reclaimed) and say we are alive."""
-    running = [r.delivery for r in list(rt.inflight.values())]
-    if running:
-        rt.queue.touch(rt.worker_id, running, rt.capped, rt.settings.claim_timeout_ms)
+    """Say we are alive, and what we have done (running entries are kept fresh by keeper.py)."""
     rt.queue.registry.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s())
     if rt.settings.health_file:
         with open(rt.settings.health_file, "a"):

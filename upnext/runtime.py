@@ -30,6 +30,7 @@ from upnext.errors import ConfigError
 from upnext.executor import JobRunner, Started
 from upnext.hubwatch import watch_hub
 from upnext.job import dumps, function_of
+from upnext.keeper import LeaseKeeper
 from upnext.procpool import ProcessPool
 from upnext.queue import Completion, Delivery
 
@@ -84,6 +85,7 @@ class Runtime:
         self.retried_ids: set[str] = set()
         self.flushing = False
         self.pool = self._process_pool()
+        self.keeper = LeaseKeeper(self)
         self.runner = JobRunner(self.queue, dict(settings.hooks), self.pool, settings.sync_executor, self.lend_slot,
                                 self.worker_id)
 
@@ -214,6 +216,7 @@ class Runtime:
         self.log.info("worker_started", functions=self.functions, concurrency=self.settings.concurrency,
                       pid=os.getpid())
         fetchers, others = loops.start(self)
+        self.keeper.start()
         if self.settings.burst:
             while not self.stopping.wait(0.1):
                 if self._idle():
@@ -275,6 +278,7 @@ class Runtime:
         while self.jobs and not self.hard_stop and time.monotonic() < deadline:
             self.jobs.join(timeout=0.1)
         self._release_running()
+        self.keeper.stop()
         self._flush_outbox()
         gevent.killall(others)
         if self.pool is not None:

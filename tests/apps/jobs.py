@@ -120,3 +120,12 @@ def kills_its_worker() -> None:
 @worker.task(executor="process")
 def kills_its_child() -> None:
     os.kill(os.getpid(), 9)
+
+
+@worker.task(timeout=60)
+def burns_cpu(seconds: float) -> str:
+    record("burns_cpu")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass  # never yields: the hub is blocked the whole time
+    return "burnt"
