@@ -104,3 +104,24 @@ def test_a_job_blocking_the_hub_past_the_claim_timeout_is_logged_and_not_run_twi
     assert len(ledger(redis_client, "burns_cpu")) == 1
     wait_for(lambda: "hub_blocked" in blocker.output(), message="the blocking to be logged")
     assert f"job_id={future.job_id}" in blocker.output()
+
+
+def test_garbage_entries_and_undecodable_payloads_fail_clearly_and_the_worker_keeps_running(
+        start_worker, redis_client, queue):
+    worker = start_worker("tests.apps.jobs:worker")
+    stream = keys.stream("upnext", "add")
+    redis_client.xadd(stream, {"junk": "1"})                      # no job id at all
+    redis_client.xadd(stream, {"id": "sleep_for:0123456789"})     # a job of another task
+    bad = jobs.add.submit(1, 1)
+    redis_client.hset(keys.job("upnext", bad.job_id), "args", "{not json")
+    with pytest.raises(upnext.TaskExecutionError, match="not valid JSON"):
+        bad.result(timeout=10)
+    assert jobs.add.wait(2, 2, wait_timeout=10).value == 4
+    wait_for(lambda: redis_client.xlen(stream) == 0, message="garbage acked away")
+    assert worker.output().count("entry_dropped") == 2
+
+
+def test_a_payload_over_max_payload_bytes_is_refused_at_submit(redis_client):
+    with pytest.raises(ValueError, match="add\\(\\): arguments are .* over max_payload_bytes=1048576"):
+        jobs.add.submit("x" * 2_000_000, "y")
+    assert redis_client.dbsize() == 0

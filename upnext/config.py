@@ -111,6 +111,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("claim_timeout_ms", 30000, _positive_int, "idle time after which a dead worker's job is reclaimed"),
     Setting("job_ttl_seconds", 86400, _positive_int, "how long finished jobs and results are kept"),
     Setting("stream_maxlen", 0, _non_negative_int, "approximate cap of each stream (0: none)"),
+    Setting("max_payload_bytes", 1048576, _positive_int, "largest encoded arguments a submit accepts"),
     Setting("max_deliveries", 5, _positive_int, "deliveries of one job that died with its worker before it fails"),
     Setting("process_pool_size", os.cpu_count() or 1, _positive_int, "child processes for executor='process'"),
     Setting("processes", 1, _positive_int, "worker processes, each with its own hub (pre-fork)"),

@@ -66,12 +66,13 @@ class Queue:
     """Job operations for one Redis and one key prefix."""
 
     def __init__(self, client: redis.Redis, prefix: str = "upnext", *, job_ttl_s: int = 86400,
-                 stream_maxlen: int = 0, max_deliveries: int = 5):
+                 stream_maxlen: int = 0, max_deliveries: int = 5, max_payload_bytes: int = 1048576):
         self.client = client
         self.prefix = prefix
         self.job_ttl_s = job_ttl_s
         self.stream_maxlen = stream_maxlen
         self.max_deliveries = max_deliveries
+        self.max_payload_bytes = max_payload_bytes
         self.scripts = Scripts(client)
         self.cluster = isinstance(client, RedisCluster)
         self.registry = Registry(self)
@@ -87,7 +88,13 @@ class Queue:
         return self.enqueue_many([new])[0]
 
     def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]:
-        """Write jobs in one pipeline; returns the id holding each (a live duplicate's id on dedup)."""
+        """Write jobs in one pipeline; returns the id holding each (a live duplicate's id on dedup).
+        Every job is checked first: one over max_payload_bytes fails the call and writes nothing."""
+        for new in jobs:
+            size = len(new.args.encode()) + len(new.kwargs.encode())
+            if size > self.max_payload_bytes:
+                raise ValueError(f"{function_of(new.job_id)}(): arguments are {size} bytes encoded, over "
+                                 f"max_payload_bytes={self.max_payload_bytes}; pass a reference (a key, a URL)")
         pipe = self.pipeline()
         for new in jobs:
             function = function_of(new.job_id)

@@ -145,7 +145,14 @@ class Runtime:
     def _start_one(self, delivery: Delivery, reply: list[Any]) -> None:
         kind = reply[0]
         if kind == "run":
-            started = Started.from_reply(delivery, reply)
+            try:
+                started = Started.from_reply(delivery, reply)
+            except ValueError as exc:
+                self.slots.release()
+                self.log.error("job_undecodable", job_id=delivery.job_id, error=str(exc))
+                self.outbox.put(Completion(delivery, "failed", failure_reason="exception",
+                                           error=f"job {delivery.job_id}: its arguments are not valid JSON ({exc})"))
+                return
             task = self.tasks[delivery.function]
             ctx = self.runner.context_for(task, started)
             running = self.inflight[delivery.job_id] = Running(delivery, ctx)

@@ -135,7 +135,8 @@ class Worker:
         if self._queue is None:
             s = self.settings
             self._queue = Queue(connect(s["redis_url"]), s["prefix"], job_ttl_s=s["job_ttl_seconds"],
-                                stream_maxlen=s["stream_maxlen"], max_deliveries=s["max_deliveries"])
+                                stream_maxlen=s["stream_maxlen"], max_deliveries=s["max_deliveries"],
+                                max_payload_bytes=s["max_payload_bytes"])
         return self._queue
 
     def future(self, job_id: str) -> Future:
