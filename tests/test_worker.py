@@ -245,3 +245,19 @@ def test_drain_runs_queued_jobs_in_this_process_through_the_real_serializer(redi
         bad.result(timeout=1)
     assert later.status() == "queued"
     assert redis_client.xlen("upnext:{add}:stream") == 0
+
+
+def test_greenlets_submitting_at_once_from_a_fresh_gevent_process_all_succeed(redis_client):
+    script = (
+        "from gevent import monkey; monkey.patch_all()\n"
+        "import gevent, upnext\n"
+        "w = upnext.Worker('race')\n"
+        "@w.task\ndef f(i): ...\n"
+        "jobs = [gevent.spawn(lambda i=i: f.submit(i).job_id) for i in range(50)]\n"
+        "gevent.joinall(jobs, raise_error=True)\n"
+        "print(len({j.value for j in jobs}))\n")
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "50"
+    assert redis_client.xlen("upnext:{f}:stream") == 50

@@ -134,9 +134,13 @@ class Worker:
         """The job queue on this worker's Redis, made on first use (submitters need nothing else)."""
         if self._queue is None:
             s = self.settings
-            self._queue = Queue(connect(s["redis_url"]), s["prefix"], job_ttl_s=s["job_ttl_seconds"],
-                                stream_maxlen=s["stream_maxlen"], max_deliveries=s["max_deliveries"],
-                                max_payload_bytes=s["max_payload_bytes"])
+            queue = Queue(connect(s["redis_url"]), s["prefix"], job_ttl_s=s["job_ttl_seconds"],
+                          stream_maxlen=s["stream_maxlen"], max_deliveries=s["max_deliveries"],
+                          max_payload_bytes=s["max_payload_bytes"])
+            # connect() yields under gevent: another greenlet may have made one meanwhile. Keep the
+            # first, so the process has one connection pool; ours was never handed out.
+            if self._queue is None:
+                self._queue = queue
         return self._queue
 
     def future(self, job_id: str) -> Future:

@@ -17,7 +17,9 @@ _ledger = None
 def ledger() -> redis.Redis:
     global _ledger
     if _ledger is None:
-        _ledger = connect(os.environ["UPNEXT_REDIS_URL"])
+        client = connect(os.environ["UPNEXT_REDIS_URL"])  # yields; a client dropped here would close its
+        # pool under a greenlet still using it, so the first one made is kept
+        _ledger = _ledger or client
     return _ledger
 
 

@@ -21,7 +21,9 @@ return running
 def client() -> redis.Redis:
     global _client
     if _client is None:
-        _client = connect(os.environ["UPNEXT_REDIS_URL"])
+        fresh = connect(os.environ["UPNEXT_REDIS_URL"])  # yields; a client dropped here would close its
+        # pool under a greenlet still using it, so the first one made is kept
+        _client = _client or fresh
     return _client
 
 
