@@ -126,7 +126,8 @@ def reclaim_tick(rt: Runtime) -> float:
         free = rt.free_slots()
         if free <= 0 or rt.stopping.is_set():
             break
-        got = rt.queue.reclaim(rt.worker_id, function, claim_ms, free)
+        suspects = 0 if any(r.delivery.suspect for r in rt.inflight.values()) else 1
+        got = rt.queue.reclaim(rt.worker_id, function, claim_ms, free, suspects)
         if got:
             rt.log.warning("jobs_reclaimed", function=function, job_ids=[d.job_id for d in got])
             rt.dispatch(got, limit=free)

@@ -24,6 +24,7 @@ from upnext.registry import Registry
 from upnext.scripts import Scripts
 
 CLUSTER_POLL_MS = 50
+SUSPECT_DELIVERIES = 3
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,11 @@ class Delivery:
     function: str
     entry_id: str
     job_id: str
+    delivered: int = 1  # times this entry has been delivered, this time included
+
+    @property
+    def suspect(self) -> bool:
+        return self.delivered >= SUSPECT_DELIVERIES
 
 
 @dataclass
@@ -218,17 +224,34 @@ class Queue:
                 for reply in replies if not isinstance(reply, Exception)
                 for stream, entries in reply or () for entry_id, fields in entries]
 
-    def reclaim(self, consumer: str, function: str, min_idle_ms: int, count: int) -> list[Delivery]:
-        """XAUTOCLAIM entries idle past ``min_idle_ms`` (their worker died) for this consumer."""
+    def reclaim(self, consumer: str, function: str, min_idle_ms: int, count: int, suspects: int = 1
+                ) -> list[Delivery]:
+        """Take over entries idle past ``min_idle_ms`` (their worker died). A *suspect* (its worker
+        died under it twice already: perhaps it is what kills them) is taken at most ``suspects``
+        at a time, so innocent jobs stop dying beside a poison one and reaching max_deliveries."""
+        stream = keys.stream(self.prefix, function)
         try:
-            reply = self.client.xautoclaim(keys.stream(self.prefix, function), keys.GROUP, consumer,
-                                           min_idle_time=min_idle_ms, start_id="0-0", count=count)
+            pending = self.client.xpending_range(stream, keys.GROUP, "-", "+", 2 * count + 10, idle=min_idle_ms)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             self.ensure_groups([function])
             return []
-        return [Delivery(function, entry_id, (fields or {}).get("id", "")) for entry_id, fields in reply[1]]
+        delivered: dict[str, int] = {}
+        for entry in pending:
+            times = entry["times_delivered"] + 1  # counting the claim about to be made
+            if times >= SUSPECT_DELIVERIES:
+                if suspects <= 0:
+                    continue
+                suspects -= 1
+            delivered[entry["message_id"]] = times
+            if len(delivered) >= count:
+                break
+        if not delivered:
+            return []
+        claimed = self.client.xclaim(stream, keys.GROUP, consumer, min_idle_ms, list(delivered))
+        return [Delivery(function, entry_id, (fields or {}).get("id", ""), delivered.get(entry_id, 1))
+                for entry_id, fields in claimed]
 
     def start(self, consumer: str, worker_id: str, deliveries: Sequence[Delivery],
               limits: Mapping[str, Limits] | None = None, lease_ms: int = 30000) -> list[list[Any]]:

@@ -1,0 +1,46 @@
+"""The chaos suite's worker: every execution is written to a ledger (in the stable test
+Redis, LEDGER_URL) so a scenario can count lost and duplicated jobs whatever it broke."""
+
+import os
+import time
+
+import upnext
+from upnext.connection import connect
+
+worker = upnext.Worker("chaos")
+_ledger = None
+
+
+def ledger():
+    global _ledger
+    if _ledger is None:
+        client = connect(os.environ["LEDGER_URL"])  # yields; a client dropped here would close its
+        # pool under a greenlet still using it, so the first one made is kept
+        _ledger = _ledger or client
+    return _ledger
+
+
+@worker.task
+def work(ms: int) -> int:
+    job_id = upnext.get_current_context().job_id
+    pid = os.getpid()
+    ledger().pipeline(transaction=False).hincrby("exec", job_id, 1).sadd(f"running:{pid}", job_id).execute()
+    time.sleep(ms / 1000)
+    ledger().pipeline(transaction=False).srem(f"running:{pid}", job_id).sadd("effects", job_id).execute()
+    return ms
+
+
+@worker.cron("* * * * * *")
+def tick() -> None:
+    ledger().rpush("ticks", upnext.get_current_context().job_id)
+
+
+@worker.task
+def exits_its_worker() -> None:
+    ledger().incr("exits")
+    os._exit(137)
+
+
+@worker.task(executor="process")
+def kills_its_child() -> None:
+    os.kill(os.getpid(), 9)
