@@ -123,7 +123,7 @@ def test_poison_reply_after_max_deliveries(redis_client):
     queue.fetch("c1", [F], 1, None)
     queue.reclaim("c2", F, 0, 1)
     (delivery,) = queue.reclaim("c3", F, 0, 1)
-    assert queue.start("c3", "c3", [delivery]) == [["poison", 3]]
+    assert queue.start("c3", "c3", [delivery]) == [["poison", 3, ""]]
 
 
 def test_idempotency_key_returns_the_live_job_and_is_freed_at_the_end(queue, redis_client):

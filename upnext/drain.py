@@ -41,7 +41,8 @@ def drain(worker: Worker, max_jobs: int | None = None) -> int:
                 queue.settle(consumer, [runner.run(task, started, runner.context_for(task, started))])
                 ran += 1
             elif reply[0] == "poison":
-                queue.settle(consumer, [Completion(delivery, "failed", error="poison", failure_reason="lost")])
+                queue.settle(consumer, [Completion(delivery, "failed", failure_reason="lost", idem_key=reply[2],
+                                                   error=f"job {delivery.job_id}: delivered {reply[1]} times")])
             queue.release(consumer, got[1:], started=False)
     finally:
         queue.forget_consumer(consumer, functions)

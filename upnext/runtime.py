@@ -114,7 +114,8 @@ class Runtime:
         """Start what was fetched or reclaimed; anything beyond ``limit`` or fetched while
         stopping is handed straight back to the stream."""
         valid = [d for d in deliveries if self._is_valid(d)]
-        keep = [] if self.stopping.is_set() else valid[:limit]
+        # Slots may have been taken by another loop while this one waited on Redis.
+        keep = [] if self.stopping.is_set() else valid[:min(limit, max(self.free_slots(), 0))]
         if len(keep) < len(valid):
             self.queue.release(self.worker_id, valid[len(keep):], started=False)
         if not keep:
@@ -150,7 +151,7 @@ class Runtime:
             except ValueError as exc:
                 self.slots.release()
                 self.log.error("job_undecodable", job_id=delivery.job_id, error=str(exc))
-                self.outbox.put(Completion(delivery, "failed", failure_reason="exception",
+                self.outbox.put(Completion(delivery, "failed", failure_reason="exception", idem_key=reply[6] or "",
                                            error=f"job {delivery.job_id}: its arguments are not valid JSON ({exc})"))
                 return
             task = self.tasks[delivery.function]
@@ -167,7 +168,7 @@ class Runtime:
             error = (f"job {delivery.job_id} was delivered {reply[1]} times and its worker died each time; "
                      f"failed after max_deliveries={self.settings.max_deliveries}")
             self.log.error("job_poisoned", job_id=delivery.job_id, deliveries=reply[1])
-            self.outbox.put(Completion(delivery, "failed", error=error, failure_reason="lost"))
+            self.outbox.put(Completion(delivery, "failed", error=error, failure_reason="lost", idem_key=reply[2]))
         else:
             self.log.info("job_skipped", job_id=delivery.job_id, reason=kind, status=(reply[1:] or [None])[0])
 

@@ -7,7 +7,7 @@
 -- then per entry i: ARGV[7+2i] entry id, ARGV[8+2i] job id
 -- Returns one reply per entry:
 --   {'run', attempts, args, kwargs, parent_id, root_id, key, checkpoint}  start it
---   {'poison', deliveries}    delivered too often: the caller fails it through finish
+--   {'poison', deliveries, key}   delivered too often: the caller fails it through finish
 --   {'busy'}                  no concurrency lease free: handed back to the stream, not started
 --   {'deferred', run_at}      no rate token now: scheduled at the instant its reserved token
 --                             arrives (then it starts without taking another), not started
@@ -52,7 +52,7 @@ for i = 1, #KEYS - 4 do
     ack(KEYS[1], entry_id)
     out[#out + 1] = {'terminal', status}
   elseif deliveries > max_deliveries then
-    out[#out + 1] = {'poison', deliveries}
+    out[#out + 1] = {'poison', deliveries, redis.call('HGET', job, 'key') or ''}
   elseif not take_lease(job_id) then
     ack(KEYS[1], entry_id)
     add_entry(KEYS[1], job_id, ARGV[8])
