@@ -92,3 +92,42 @@ def test_processes_runs_children_and_restarts_a_killed_one(start_worker, redis_c
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: two(child_pids() - {victim}), timeout=20, message="a replacement child")
     assert jobs.add.wait(1, 2, wait_timeout=10).value == 3
+
+
+def test_max_jobs_per_child_recycles_the_process(start_worker, redis_client):
+    start_worker("tests.apps.jobs:worker", "--max-jobs-per-child", "4")
+    for i in range(10):
+        assert jobs.sleep_for.submit(0, str(i)).value(timeout=20) == str(i)
+    pids = [r["pid"] for r in ledger(redis_client, "sleep_for") if r["phase"] == "start"]
+    assert len(set(pids)) >= 3, pids
+
+
+def test_ttin_ttou_and_hup_scale_and_roll_the_children(start_worker, redis_client, tmp_path):
+    conf = tmp_path / "conf.py"
+    conf.write_text("concurrency = 3\n")
+    parent = start_worker("tests.apps.jobs:worker", "--processes", "2", "-c", str(conf), registered=2)
+
+    def workers():
+        return [json.loads(redis_client.get(keys.worker("upnext", w)) or "null")
+                for w in parent.worker_ids(redis_client)]
+
+    parent.signal(signal.SIGTTIN)
+    wait_for(lambda: len(workers()) == 3, timeout=20, message="a third child")
+    parent.signal(signal.SIGTTOU)
+    wait_for(lambda: len(workers()) == 2, timeout=20, message="back to two children")
+    before = {w["pid"] for w in workers()}
+    conf.write_text("concurrency = 7\nprocesses = 2\n")
+    parent.signal(signal.SIGHUP)
+    wait_for(lambda: (ws := workers()) and len(ws) == 2 and {w["pid"] for w in ws}.isdisjoint(before)
+             and all(w["concurrency"] == 7 for w in ws), timeout=30, message="two new children with the new config")
+
+
+def test_a_second_sigterm_stops_at_once(start_worker, redis_client):
+    worker = start_worker("tests.apps.jobs:worker", "--graceful-timeout", "60")
+    future = jobs.sleep_for.submit(30, "long")
+    wait_for(lambda: started_tags(redis_client), message="the long job running")
+    worker.signal(signal.SIGTERM)
+    wait_for(lambda: "worker_draining" in worker.output(), message="the first TERM to start a drain")
+    worker.signal(signal.SIGTERM)
+    worker.wait(10)  # far less than the 30 s job or the 60 s graceful timeout
+    assert future.status() == "queued"  # handed back for another worker

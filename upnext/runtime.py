@@ -232,6 +232,7 @@ class Runtime:
                     self.stop(graceful=True)
         else:
             self.stopping.wait()
+        self.log.info("worker_draining", running=len(self.inflight), graceful_timeout_s=self.settings.graceful_timeout)
         self._drain(fetchers, others)
         self.log.info("worker_stopped", jobs_done=self.stats.jobs_done, failed_loop=self.failed_loop)
         return 1 if self.failed_loop else 0
