@@ -5,6 +5,7 @@ too long, and we log it with the job it was running, so users know to move that 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import gevent
@@ -16,6 +17,8 @@ log = structlog.get_logger("upnext")
 
 def watch_hub(max_blocking_s: float) -> None:
     """Start gevent's monitor thread for this process's hub and log blocking events."""
+    # Its memory monitor needs psutil, which we don't depend on; we don't use that part.
+    warnings.filterwarnings("ignore", message="Unable to monitor memory usage")
     gevent.config.max_blocking_time = max_blocking_s
     gevent.config.monitor_thread = True
     if _report not in gevent.events.subscribers:
