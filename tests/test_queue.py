@@ -191,3 +191,16 @@ def test_consumer_with_pending_entries_is_never_deleted(queue, redis_client):
     queue.forget_consumer("c1", [F])
     consumers = redis_client.xinfo_consumers(keys.stream("upnext", F), keys.GROUP)
     assert [c["name"] for c in consumers] == ["c1"]
+
+
+def test_pipelined_scripts_survive_a_script_cache_flush(queue, redis_client):
+    first = enqueue(queue)
+    redis_client.script_flush()
+    second, third = queue.enqueue_many([NewJob(new_job_id(F), "[]", "{}"), NewJob(new_job_id(F), "[]", "{}")])
+    assert len({first, second, third}) == 3
+    assert redis_client.xlen(keys.stream("upnext", F)) == 3
+    redis_client.script_flush()
+    delivery, reply = take(queue)
+    assert reply[0] == "run"
+    redis_client.script_flush()
+    assert queue.settle("c1", [Completion(delivery, "complete", result="1")]) == ["ok"]

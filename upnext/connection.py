@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from upnext.scripts import Scripts
 
@@ -23,6 +25,32 @@ def connect(url: str) -> redis.Redis:
         return client
     client.close()
     return RedisCluster.from_url(url, decode_responses=True)  # type: ignore[return-value]
+
+
+class ScriptPipeline(Pipeline):
+    """A non-transactional pipeline that skips redis-py's SCRIPT EXISTS preflight (a round trip
+    per execute) and instead re-runs, through their Script, the calls that met NOSCRIPT (after a
+    Redis restart or SCRIPT FLUSH). A NOSCRIPT call did not run, so running it again is safe."""
+
+    def __init__(self, client: redis.Redis):
+        super().__init__(client.connection_pool, client.response_callbacks, transaction=False, shard_hint=None)
+
+    def load_scripts(self) -> None:
+        """Nothing up front: see execute."""
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        stack = [args for args, _ in self.command_stack]
+        by_sha = {script.sha: script for script in self.scripts}
+        results = super().execute(raise_on_error=False)
+        for i, result in enumerate(results):
+            if isinstance(result, NoScriptError) and stack[i][0] == "EVALSHA":
+                _, sha, numkeys, *rest = stack[i]
+                results[i] = by_sha[sha](keys=rest[:int(numkeys)], args=rest[int(numkeys):])
+        if raise_on_error:
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+        return results
 
 
 class Sequential:

@@ -17,7 +17,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from upnext import keys
-from upnext.connection import Sequential
+from upnext.connection import ScriptPipeline, Sequential
 from upnext.job import TERMINAL_NAMES, function_of
 from upnext.limits import NO_LIMITS, Limits
 from upnext.registry import Registry
@@ -87,7 +87,7 @@ class Queue:
         """A non-transactional pipeline (one round trip), or its stand-in on Redis Cluster."""
         if self.cluster:
             return Sequential(self.client, self.scripts)
-        return self.client.pipeline(transaction=False)
+        return ScriptPipeline(self.client)
 
     # -- producers ---------------------------------------------------------------------
     def enqueue(self, new: NewJob) -> str:
