@@ -261,3 +261,27 @@ def test_greenlets_submitting_at_once_from_a_fresh_gevent_process_all_succeed(re
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "50"
     assert redis_client.xlen("upnext:{f}:stream") == 50
+
+
+def test_task_hooks_run_in_order_through_a_retry_and_a_final_failure(worker, redis_client):
+    assert jobs.hooked.submit(1).value(timeout=20) == "ok"
+    assert redis_client.lrange("hooks", 0, -1) == [
+        "on_start:1", "on_retry:1", "on_start:2", "on_success:2", "on_complete:2"]
+    redis_client.delete("hooks")
+    with pytest.raises(upnext.TaskExecutionError):
+        jobs.hooked.submit(5).result(timeout=20)
+    assert redis_client.lrange("hooks", 0, -1) == [
+        "on_start:1", "on_retry:1", "on_start:2", "on_failure:2", "on_complete:2"]
+
+
+def test_config_file_job_hooks_wrap_every_job(start_worker, redis_client):
+    start_worker("tests.apps.jobs:worker", "-c", "tests/apps/hooks_conf.py")
+    assert jobs.add.wait(1, 2, wait_timeout=10).value == 3
+    with pytest.raises(upnext.TaskExecutionError):
+        jobs.fails_until.submit(99).result(timeout=30)
+    hooks = redis_client.lrange("config_hooks", 0, -1)
+    assert hooks[:2] == ["pre_job:add", "post_job:add:3"]
+    # on_job_error sees every failed attempt, with the job's own exception
+    assert hooks.count("pre_job:fails_until") == 4
+    assert [h for h in hooks if h.startswith("on_job_error")] == [
+        f"on_job_error:fails_until:attempt {n} fails" for n in range(1, 5)]

@@ -47,9 +47,10 @@ class Started:
 
 
 class _Failure(Exception):
-    def __init__(self, error: str, tb: str, reason: str, retryable: bool = True):
+    def __init__(self, error: str, tb: str, reason: str, retryable: bool = True, cause: BaseException | None = None):
         super().__init__(error)
         self.error, self.tb, self.reason, self.retryable = error, tb, reason, retryable
+        self.cause = cause  # what hooks receive; the job's own exception where there is one
 
 
 class JobRunner:
@@ -104,7 +105,7 @@ class JobRunner:
         except ChildFailed as exc:
             raise _Failure(exc.error, exc.tb, exc.reason) from None
         except Exception as exc:
-            raise _Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc(), "exception") from None
+            raise _Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc(), "exception", cause=exc) from None
         try:
             return value, dumps(value)
         except (TypeError, ValueError) as exc:
@@ -113,7 +114,7 @@ class JobRunner:
 
     def _failed(self, task: TaskDef, started: Started, ctx: JobContext, failure: _Failure,
                 began: float) -> Completion:
-        exc = Exception(failure.error)
+        exc = failure.cause or Exception(failure.error)
         self._hook(ctx, "on_job_error", ctx, exc)
         if ctx.is_cancelled:
             return Completion(started.delivery, "cancelled", error="cancelled", failure_reason="cancelled",

@@ -131,3 +131,17 @@ def burns_cpu(seconds: float) -> str:
     while time.monotonic() < deadline:
         pass  # never yields: the hub is blocked the whole time
     return "burnt"
+
+
+def _hook(name):
+    def hook(ctx, *rest):
+        ledger().rpush("hooks", f"{name}:{ctx.attempt}")
+    return hook
+
+
+@worker.task(retries=1, retry_delay=0, on_start=_hook("on_start"), on_success=_hook("on_success"),
+             on_failure=_hook("on_failure"), on_retry=_hook("on_retry"), on_complete=_hook("on_complete"))
+def hooked(fail_times: int) -> str:
+    if upnext.get_current_context().attempt <= fail_times:
+        raise RuntimeError("not yet")
+    return "ok"
