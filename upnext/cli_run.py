@@ -1,10 +1,16 @@
-"""The worker command's options and what it does with them (imported after monkey-patching)."""
+"""The worker command's options and what it does with them (imported after monkey-patching).
+
+Exit codes: 0 stopped cleanly; 1 a bad setting, config file or app (one ``Error:`` line on
+stderr); 2 bad usage; 3 the worker refused to start (e.g. an evicting Redis) -- a supervised
+child exiting 3 stops the supervisor rather than being restarted in a loop.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +19,7 @@ import gevent
 
 from upnext import config, log
 from upnext.errors import ConfigError
+from upnext.supervisor import EXIT_REFUSED, Supervisor
 from upnext.worker import Worker, load_worker
 
 DEFAULT_CONFIG = "upnext_gevent.conf.py"
@@ -63,22 +70,35 @@ def load(app: str, config_path: str | None, flags: dict[str, Any]) -> tuple[Work
     if path:
         file_values, hooks = config.load_file(path)
     cli_values = config.parse_values({k: v for k, v in flags.items() if v is not None}, "command line")
-    worker = load_worker(app)
-    worker.import_path = app
+    worker = import_app(app)
     settings = config.resolve(cli=cli_values, file=file_values, worker=worker.worker_args(),
                               env=config.from_env(), hooks=hooks)
     return worker, settings
 
 
+def import_app(app: str) -> Worker:
+    """The Worker at APP; a missing module or file is one line, an app that raises also shows where."""
+    target = app.partition(":")[0]
+    if target.endswith(".py") and not os.path.isfile(target):
+        raise ConfigError(f"app file {target!r} does not exist")
+    try:
+        worker = load_worker(app)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        traceback.print_exc()
+        raise ConfigError(f"app module {target!r} failed to import: {type(exc).__name__}: {exc}") from None
+    worker.import_path = app  # process-pool children re-import the app from here
+    return worker
+
+
 def serve(worker: Worker, settings: config.Settings, reload: Callable[[], config.Settings]) -> int:
+    """on_starting and when_ready run here, in the parent; then serve here or under a supervisor."""
     log.setup(settings.log_level, settings.log_format)
     call_hook(settings, "on_starting", settings)
-    if settings.processes > 1 or settings.max_jobs_per_child or settings.max_memory_per_child:
-        from upnext.supervisor import Supervisor
-
-        call_hook(settings, "when_ready", settings)
-        return Supervisor(worker, settings, reload, serve_child).run()
     call_hook(settings, "when_ready", settings)
+    if settings.processes > 1 or settings.max_jobs_per_child or settings.max_memory_per_child:
+        return Supervisor(worker, settings, reload, serve_child).run()
     return serve_child(worker, settings)
 
 
@@ -89,13 +109,19 @@ def serve_child(worker: Worker, settings: config.Settings) -> int:
 
 
 def serve_here(worker: Worker, settings: config.Settings) -> int:
-    """Serve in this process: first TERM/INT drains gracefully, a second one stops at once."""
-    handlers = [gevent.signal_handler(sig, worker.stop) for sig in (signal.SIGTERM, signal.SIGINT)]
+    """Serve in this process: the first TERM/INT drains gracefully, a second one stops at once."""
+    seen: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        seen.append(sig)
+        worker.stop(graceful=len(seen) == 1)
+
+    handlers = [gevent.signal_handler(sig, on_signal, sig) for sig in (signal.SIGTERM, signal.SIGINT)]
     try:
         return worker.serve(settings)
     except ConfigError as exc:
         click.echo(f"Error: {exc}", err=True)
-        return 1
+        return EXIT_REFUSED
     finally:
         for handler in handlers:
             handler.cancel()

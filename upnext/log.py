@@ -1,9 +1,15 @@
-"""structlog setup for worker processes: console or one JSON object per line, on stderr."""
+"""structlog setup for worker processes: console lines or one JSON object per line, on stderr.
+
+Standard-library logging (redis, gevent, the user's own modules) goes through the same renderer
+at the same level, so ``--log-format json`` never mixes in a plain-text line. Called by the CLI
+and ``upnext.run``; importing this module configures nothing.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 
@@ -11,13 +17,29 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 
 
 def setup(level: str = "info", fmt: str = "console") -> None:
-    renderer = (structlog.processors.JSONRenderer() if fmt == "json"
-                else structlog.dev.ConsoleRenderer(colors=False))
+    """Configure structlog and the root stdlib logger; ``level`` and ``fmt`` as validated by config."""
+    number = LEVELS[level]
+    shared: list[Any] = [structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+                         structlog.processors.TimeStamper(fmt="iso")]
+    renderer = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    # ConsoleRenderer formats exceptions itself; JSON needs them rendered to a string first.
+    finish = [structlog.processors.format_exc_info, renderer] if fmt == "json" else [renderer]
     structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso"), structlog.processors.format_exc_info, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        processors=[*shared, *finish],
+        wrapper_class=structlog.make_filtering_bound_logger(number),
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),  # one write per line: processes don't interleave
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=LEVELS[level], stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _route_stdlib(number, shared, finish)
+
+
+def _route_stdlib(number: int, shared: list[Any], finish: list[Any]) -> None:
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *finish],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(number)

@@ -7,9 +7,10 @@ batches are pipelined so the hot path costs a few round trips per batch, not per
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,7 @@ class Queue:
         self.scripts = Scripts(client)
         self.cluster = isinstance(client, RedisCluster)
         self.registry = Registry(self)
+        self._pubsubs: list[Any] = []  # idle PubSub connections, kept for the next wait
 
     def pipeline(self) -> Any:
         """A non-transactional pipeline (one round trip), or its stand-in on Redis Cluster."""
@@ -144,27 +146,39 @@ class Queue:
         if record is None or record.get("status") in TERMINAL_NAMES or timeout_s == 0:
             return record
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        try:
-            pubsub.subscribe(keys.done_channel(self.prefix, job_id))
+        with self._subscribed([keys.done_channel(self.prefix, job_id)]) as pubsub:
             record = self.get(job_id)
             while record is not None and record.get("status") not in TERMINAL_NAMES:
                 left = 5.0 if deadline is None else deadline - time.monotonic()
                 if left <= 0:
                     break
-                # A bounded wait re-reads the record now and then: a missed message never hangs us.
+                # A bounded wait re-reads the record now and then: a missed message never hangs us,
+                # and a message left over from an earlier subscription only costs one read.
                 if pubsub.get_message(timeout=min(left, 5.0)) is not None or left <= 5.0:
                     record = self.get(job_id)
-        finally:
-            pubsub.close()
         return record
+
+    @contextlib.contextmanager
+    def _subscribed(self, channels: Sequence[str]) -> Iterator[Any]:
+        """A PubSub subscribed to ``channels``. Idle ones are kept for the next wait: closing one
+        drops its connection, and a new connection costs several round trips."""
+        try:
+            pubsub = self._pubsubs.pop()
+        except IndexError:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(*channels)
+            yield pubsub
+            pubsub.unsubscribe(*channels)
+        except BaseException:
+            pubsub.close()
+            raise
+        self._pubsubs.append(pubsub)
 
     def wait_any(self, job_ids: Sequence[str], timeout_s: float | None) -> str | None:
         """Block until one of the jobs is terminal; return its id (None if ``timeout_s`` passed)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        try:
-            pubsub.subscribe(*(keys.done_channel(self.prefix, j) for j in job_ids))
+        with self._subscribed([keys.done_channel(self.prefix, j) for j in job_ids]) as pubsub:
             while True:
                 for job_id, status in zip(job_ids, self.statuses(job_ids)):
                     if status in TERMINAL_NAMES:
@@ -173,8 +187,6 @@ class Queue:
                 if left <= 0:
                     return None
                 pubsub.get_message(timeout=min(left, 5.0))
-        finally:
-            pubsub.close()
 
     # -- workers: fetching ---------------------------------------------------------------
     def ensure_groups(self, functions: Iterable[str]) -> None:
@@ -274,21 +286,19 @@ class Queue:
         return [next(positions[d.function]) for d in deliveries]
 
     def touch(self, consumer: str, deliveries: Iterable[Delivery], leased: Iterable[str] = (),
-              lease_ms: int = 30000) -> None:
+              lease_ms: int = 30000) -> int:
         """Reset the idle time of entries we are running, so no live job is reclaimed, and extend
-        the concurrency leases of those whose task is in ``leased``."""
+        the concurrency leases of those whose task is in ``leased``. Entries another worker has
+        reclaimed meanwhile stay with it (touch.lua). Returns how many entries were still ours."""
         leased = set(leased)
-        expiry_ms = 0.0
-        if leased:
-            seconds, micros = self.client.time()
-            expiry_ms = seconds * 1000 + micros / 1000 + lease_ms
         pipe = self.pipeline()
         for function, group in _group(deliveries).items():
-            pipe.xclaim(keys.stream(self.prefix, function), keys.GROUP, consumer, 0,
-                        [d.entry_id for d in group], justid=True)
-            if function in leased:
-                pipe.zadd(keys.leases(self.prefix, function), {d.job_id: expiry_ms for d in group}, xx=True)
-        pipe.execute()
+            self.scripts.touch(
+                keys=[keys.stream(self.prefix, function), keys.leases(self.prefix, function)],
+                args=[consumer, lease_ms if function in leased else 0,
+                      *(v for d in group for v in (d.entry_id, d.job_id))],
+                client=pipe)
+        return sum(pipe.execute())
 
     def lease_counts(self, functions: Sequence[str]) -> list[int]:
         """Leases held per task (expired ones included until the next start clears them)."""

@@ -12,7 +12,7 @@ from redis.commands.core import Script
 
 LUA_DIR = Path(__file__).with_name("lua")
 NAMES = ("enqueue", "promote", "start", "finish", "retry", "release", "cancel", "annotate", "cron_fire", "lock",
-         "requeue")
+         "requeue", "touch")
 
 
 class Scripts:
@@ -35,3 +35,4 @@ class Scripts:
     cron_fire: Script
     lock: Script
     requeue: Script
+    touch: Script

@@ -12,6 +12,8 @@
 --   {'deferred', run_at}      no rate token now: scheduled at the instant its reserved token
 --                             arrives (then it starts without taking another), not started
 --   {'stale'}                 no longer ours (reclaimed elsewhere or acked): skip
+--   {'duplicate'}             a second entry of a job another entry is running (the job was
+--                             queued again while its old entry still waited): acked, not run
 --   {'missing'} / {'terminal', status}   acked and dropped: nothing to run
 local out = {}
 local max_deliveries, max_concurrency = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -38,10 +40,19 @@ local function take_token()
   return wait
 end
 
+-- The job is active under another entry that is still pending: that run owns it. (A job
+-- re-queued by an operator while its old entry still waited has two entries; the lease of a
+-- run whose entry is gone, handed back or deferred, is not pending and blocks nothing.)
+local function running_elsewhere(status, lease, entry_id)
+  if status ~= 'active' or not lease or lease == '' or lease == entry_id then return false end
+  local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], GROUP, lease, lease, 1)
+  return ok and #pending > 0
+end
+
 for i = 1, #KEYS - 4 do
   local entry_id, job_id, job = ARGV[7 + 2 * i], ARGV[8 + 2 * i], KEYS[4 + i]
   local mine, deliveries = holds(KEYS[1], entry_id, ARGV[1])
-  local f = redis.call('HMGET', job, 'status', 'rate_reserved')
+  local f = redis.call('HMGET', job, 'status', 'rate_reserved', 'lease')
   local status = f[1]
   if not mine then
     out[#out + 1] = {'stale'}
@@ -51,6 +62,9 @@ for i = 1, #KEYS - 4 do
   elseif is_terminal(status) then
     ack(KEYS[1], entry_id)
     out[#out + 1] = {'terminal', status}
+  elseif running_elsewhere(status, f[3], entry_id) then
+    ack(KEYS[1], entry_id)
+    out[#out + 1] = {'duplicate'}
   elseif deliveries > max_deliveries then
     out[#out + 1] = {'poison', deliveries, redis.call('HGET', job, 'key') or ''}
   elseif not take_lease(job_id) then
