@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from upnext.errors import ConfigError
 
@@ -149,12 +150,18 @@ class Settings:
 
 
 def _mask(url: Any) -> Any:
-    if not isinstance(url, str) or "@" not in url:
+    """Hide the password of a Redis URL, whether in the userinfo or a ``password=`` query argument."""
+    if not isinstance(url, str):
         return url
-    scheme, _, rest = url.partition("://")
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+    parts = urlsplit(url)
+    if parts.password is not None:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        url = url.replace(parts.netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(name == "password" for name, _ in query):
+        masked = "&".join(f"{k}=***" if k == "password" else f"{k}={v}" for k, v in query)
+        url = f"{url.partition('?')[0]}?{masked}"
+    return url
 
 
 @dataclass(frozen=True)
@@ -213,8 +220,18 @@ def load_file(path: str) -> tuple[dict[str, Any], dict[str, Callable[..., Any]]]
     hooks = {k: names.pop(k) for k in list(names) if k in HOOK_ARITY}
     for hook_name, hook in hooks.items():
         check_hook(hook_name, hook, path)
+    _refuse_misspelled_hooks(names, path)
     settings = parse_values({k: v for k, v in names.items() if not _is_helper(v)}, f"config file {path!r}")
     return settings, hooks
+
+
+def _refuse_misspelled_hooks(names: Mapping[str, Any], path: str) -> None:
+    """A function named almost like a hook is a typo far more often than a helper: it would never run."""
+    for name, value in names.items():
+        close = difflib.get_close_matches(name, HOOK_ARITY, n=1, cutoff=0.8)
+        if inspect.isfunction(value) and close:
+            raise ConfigError(f"unknown hook {name!r} in config file {path!r}; did you mean {close[0]!r}? "
+                              "(name a helper function with a leading underscore)")
 
 
 def _is_helper(value: Any) -> bool:
