@@ -12,18 +12,26 @@ from redis.exceptions import NoScriptError
 
 from upnext.scripts import Scripts
 
+MAX_CONNECTIONS = 1000
+CONNECTION_WAIT_S = 30
+
 
 def connect(url: str) -> redis.Redis:
     """A client for ``url``; a Redis Cluster node is detected and gets a cluster client. (If
-    Redis is down at this point, the plain client is kept and retried by the caller.)"""
-    client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    Redis is down at this point, the plain client is kept and retried by the caller.)
+
+    The pool blocks rather than fails when it is full: every greenlet with a command in flight
+    holds a connection, and redis-py's default pool raises past 100 of them."""
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=CONNECTION_WAIT_S,
+                                                 decode_responses=True, health_check_interval=30)
+    client = redis.Redis(connection_pool=pool)
     try:
         clustered = client.info("cluster").get("cluster_enabled")
     except redis.RedisError:
         return client
     if not clustered:
         return client
-    client.close()
+    pool.disconnect()
     return RedisCluster.from_url(url, decode_responses=True)  # type: ignore[return-value]
 
 

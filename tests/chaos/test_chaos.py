@@ -39,7 +39,7 @@ def test_kill_9_loop_loses_nothing(fleet, ledger):
         f.start("--concurrency", "50")
 
     wait_until(lambda: ledger.scard("effects") == 3000, timeout=90, message="every job to run",
-               tick=kill_and_replace, every_s=1.0)
+               tick=kill_and_replace, every_s=2.0)
     upnext.gather(*futures, timeout=60)
     lost = sum(1 for fut in futures if fut.status() != "complete")
     dups = duplicates(ledger)
