@@ -1,5 +1,8 @@
-"""Test fixtures: a private redis-server on a free loopback port, flushed between tests,
-and real worker processes started through the CLI."""
+"""Test fixtures: a private redis-server on a free loopback port (or ``UPNEXT_TEST_REDIS_URL``),
+flushed before each test, and real worker processes started through the CLI.
+
+Waiting is always ``tests.workers.wait_for`` (a condition polled with a deadline), never a sleep.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,34 +19,48 @@ import redis
 from tests.workers import ROOT, WorkerProcess, wait_for
 from upnext.queue import Queue
 
+START_ATTEMPTS = 3  # a free port can be taken by someone else before redis-server binds it
+
+
+class RedisServer:
+    """A throwaway ``redis-server``: loopback only, no persistence, its files in ``workdir``."""
+
+    def __init__(self, binary: str, workdir: Path):
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_path = workdir / f"redis-{self.port}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(workdir)], stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """True once PING answers; False if the server exited first (e.g. its port was taken)."""
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+        try:
+            wait_for(lambda: self.proc.poll() is not None or _pings(client), timeout=timeout,
+                     message=f"redis-server on port {self.port} to answer PING:\n{self.output()}")
+        finally:
+            client.close()
+        return self.proc.poll() is None
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory):
-    url = os.environ.get("UPNEXT_TEST_REDIS_URL")
-    proc = None
-    if not url:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed: the tests need a real one (apt-get install redis-server)")
-        port = _free_port()
-        workdir = tmp_path_factory.mktemp("redis")
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", str(workdir)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"redis://127.0.0.1:{port}/0"
-        client = redis.Redis.from_url(url)
-        wait_for(lambda: _pings(client), timeout=10, message=f"redis-server on port {port}")
-    os.environ["UPNEXT_REDIS_URL"] = url
-    yield url
-    if proc is not None:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -52,8 +70,55 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
+def _start_redis(workdir: Path) -> RedisServer:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed, and the tests need a real one: install it "
+                    "(apt-get install redis-server) or point UPNEXT_TEST_REDIS_URL at a server they may flush",
+                    pytrace=False)
+    for _ in range(START_ATTEMPTS):
+        server = RedisServer(binary, workdir)
+        if server.wait_ready():
+            return server
+    pytest.fail(f"redis-server did not start after {START_ATTEMPTS} attempts:\n{server.output()}", pytrace=False)
+
+
+def _check_external(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"UPNEXT_TEST_REDIS_URL={url} does not answer PING: {exc}", pytrace=False)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The test server's URL, also exported as UPNEXT_REDIS_URL so worker processes find it.
+    Every test flushes it: an ``UPNEXT_TEST_REDIS_URL`` must point at a disposable server."""
+    server = None
+    url = os.environ.get("UPNEXT_TEST_REDIS_URL")
+    if url:
+        _check_external(url)
+    else:
+        server = _start_redis(tmp_path_factory.mktemp("redis"))
+        url = server.url
+    previous = os.environ.get("UPNEXT_REDIS_URL")
+    os.environ["UPNEXT_REDIS_URL"] = url
+    try:
+        yield url
+    finally:
+        if previous is None:
+            os.environ.pop("UPNEXT_REDIS_URL", None)
+        else:
+            os.environ["UPNEXT_REDIS_URL"] = previous
+        if server is not None:
+            server.stop()
+
+
 @pytest.fixture
-def redis_client(redis_url: str):
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.flushall()
     yield client
