@@ -79,10 +79,12 @@ def duplicates(ledger) -> int:
     return sum(int(n) - 1 for n in ledger.hvals("exec") if int(n) > 1)
 
 
-def wait_until(predicate, timeout: float, message: str, tick=None, every_s: float = 0.0):
-    """Poll ``predicate`` until true, calling ``tick`` (a fault) every ``every_s`` seconds meanwhile."""
+def wait_until(predicate, timeout: float, message: str, tick=None, every_s: float = 0.0,
+               first_s: float | None = None):
+    """Poll ``predicate`` until true, calling ``tick`` (a fault) after ``first_s`` seconds (default
+    ``every_s``) and then every ``every_s`` seconds meanwhile."""
     deadline = time.monotonic() + timeout
-    next_tick = time.monotonic() + every_s
+    next_tick = time.monotonic() + (every_s if first_s is None else first_s)
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
