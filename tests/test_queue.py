@@ -206,6 +206,42 @@ def test_drop_acks_and_deletes_an_entry_that_names_no_job(queue, redis_client):
 
 
 # -- start ---------------------------------------------------------------------------------
+def test_take_fetches_and_starts_at_most_count_entries_per_task_in_one_call(queue, redis_client):
+    ids = [enqueue(queue, function=F) for _ in range(3)] + [enqueue(queue, function=G) for _ in range(2)]
+    taken = queue.take("c1", "w1", {F: 2, G: 5})
+    assert [(d.function, d.job_id) for d, _ in taken] == [(F, ids[0]), (F, ids[1]), (G, ids[3]), (G, ids[4])]
+    assert all(reply[:2] == ["run", 1] for _, reply in taken)
+    assert [record(redis_client, i)["status"] for i in ids] == ["active", "active", "queued", "active", "active"]
+    assert [p["message_id"] for p in pending(redis_client)] == [d.entry_id for d, _ in taken[:2]]
+    assert stream_ids(redis_client)[-1] == ids[2]
+
+
+def test_take_acks_and_deletes_entries_that_name_no_job_of_the_task(queue, redis_client):
+    job_id = enqueue(queue)
+    for garbage in ("garbage", f"{G}:abc", f"{F}:", f"{F}:x:abc"):
+        redis_client.xadd(keys.stream(P, F), {"id": garbage})
+    taken = queue.take("c1", "w1", {F: 10})
+    assert [(d.job_id, reply[0]) for d, reply in taken] == [
+        (job_id, "run"), ("garbage", "garbage"), (f"{G}:abc", "garbage"), (f"{F}:", "garbage"),
+        (f"{F}:x:abc", "garbage")]
+    assert stream_ids(redis_client) == [job_id] and len(pending(redis_client)) == 1
+
+
+def test_take_skips_a_cancelled_job_and_acks_its_entry(queue, redis_client):
+    job_id = enqueue(queue)
+    queue.cancel(job_id)
+    ((delivery, reply),) = queue.take("c1", "w1", {F: 1})
+    assert (delivery.job_id, reply) == (job_id, ["terminal", "cancelled"])
+    assert redis_client.xlen(keys.stream(P, F)) == 0
+
+
+def test_take_without_a_group_creates_it_so_entries_already_there_are_taken(queue, redis_client):
+    job_id = new_job_id(F)
+    redis_client.xadd(keys.stream(P, F), {"id": job_id})  # written before any group existed
+    assert queue.take("c1", "w1", {F: 1}) == []
+    assert [(d.job_id, reply) for d, reply in queue.take("c1", "w1", {F: 1})] == [(job_id, ["missing"])]
+
+
 def test_start_marks_the_job_active_counts_the_attempt_and_returns_the_call(queue, redis_client):
     job_id = queue.enqueue(NewJob(new_job_id(F), "[1]", '{"a":2}', key="k", parent_id="p:1", root_id="r:1"))
     delivery, reply = take(queue, "c1")

@@ -50,12 +50,19 @@ class JobContext:
     queue: Any = field(default=None, repr=False)
     is_cancelled: bool = False
     release_slot: Callable[[], Any] | None = field(default=None, repr=False)
+    worker: str = field(default="", repr=False)
     _pending_progress: tuple[float, str] | None = field(default=None, repr=False)
     _progress_written_at: float = field(default=0.0, repr=False)
+    _log: Any = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        self.log = structlog.get_logger("upnext.job").bind(
-            job_id=self.job_id, function=self.function, attempt=self.attempt)
+    @property
+    def log(self) -> Any:
+        """The job's structlog logger, bound on first use (binding costs more than a no-op job)."""
+        if self._log is None:
+            extra = {"worker": self.worker} if self.worker else {}
+            self._log = structlog.get_logger("upnext.job").bind(
+                job_id=self.job_id, function=self.function, attempt=self.attempt, **extra)
+        return self._log
 
     @contextlib.contextmanager
     def activate(self) -> Iterator[JobContext]:

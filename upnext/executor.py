@@ -7,6 +7,7 @@ hogs the CPU is only stopped when it yields); process jobs are killed by the poo
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from collections.abc import Callable
@@ -65,13 +66,16 @@ class JobRunner:
         self.pool = pool
         self.default_executor = default_executor
         self.slot_release = slot_release
+        # Read once: logging is configured before a worker serves. Skipping the per-job line
+        # when it would be filtered saves binding a logger for every job.
+        self.log_completions = getattr(log, "is_enabled_for", lambda level: True)(logging.INFO)
 
     def context_for(self, task: TaskDef, started: Started) -> JobContext:
         ctx = JobContext(job_id=started.delivery.job_id, function=task.name,
                           function_name=getattr(task.fn, "__qualname__", task.name), attempt=started.attempt,
                           max_attempts=task.max_attempts, parent_id=started.parent_id, root_id=started.root_id,
-                          last_checkpoint=started.checkpoint, queue=self.queue, release_slot=self.slot_release)
-        ctx.log = ctx.log.bind(worker=self.worker_id)
+                          last_checkpoint=started.checkpoint, queue=self.queue, release_slot=self.slot_release,
+                          worker=self.worker_id)
         return ctx
 
     def run(self, task: TaskDef, started: Started, ctx: JobContext) -> Completion:
@@ -88,7 +92,8 @@ class JobRunner:
             self._hook(ctx, task.hooks.get("on_success"), ctx, value)
             self._hook(ctx, "post_job", ctx, value)
             self._hook(ctx, task.hooks.get("on_complete"), ctx)
-        ctx.log.info("job_completed", duration_ms=_ms(began))
+        if self.log_completions:
+            ctx.log.info("job_completed", duration_ms=_ms(began))
         status = "cancelled" if ctx.is_cancelled else "complete"
         return Completion(started.delivery, status, result=result_json, idem_key=started.key)
 

@@ -42,7 +42,12 @@ def scheduled(prefix: str, function: str) -> str:
 
 
 def job(prefix: str, job_id: str) -> str:
-    return f"{tag(prefix, function_of(job_id))}:job:{job_id}"
+    return job_prefix(prefix, function_of(job_id)) + job_id
+
+
+def job_prefix(prefix: str, function: str) -> str:
+    """What start.lua puts before a job id to name its record (``job`` of that id)."""
+    return f"{tag(prefix, function)}:job:"
 
 
 def logs(prefix: str, job_id: str) -> str:

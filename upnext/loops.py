@@ -68,9 +68,10 @@ def _spawn(rt: Runtime, name: str, tick: Callable[[], float], until_stop: bool) 
 
 def fetch_tick(rt: Runtime) -> float:
     """Read only as many entries as there are free slots (and free concurrency leases of capped
-    tasks), and start every one returned. Reads are shared over the task streams in turn; what
-    is left goes to the streams that had work last time, so one busy task among idle ones still
-    gets full batches."""
+    tasks), and start every one returned: fetch and start are one call (``Runtime.take``) while
+    there is work; a blocking XREADGROUP, then a start, once the streams were empty. Reads are
+    shared over the task streams in turn; what is left goes to the streams that had work last
+    time, so one busy task among idle ones still gets full batches."""
     free = rt.free_slots()
     if free <= 0:
         rt.slots.wait(timeout=1.0)
@@ -82,18 +83,18 @@ def fetch_tick(rt: Runtime) -> float:
     candidates = [f for f in rt.functions if room.get(f, want) > 0]
     if not candidates:
         return 0.05  # every task of this worker is at its max_concurrency: nothing to start
-    got = rt.queue.fetch_counts(rt.worker_id, _spread(want, candidates, room))
+    got = rt.take(_spread(want, candidates, room))
     hot = [f for f in candidates if f in rt.hot or any(d.function == f for d in got)]
-    if got and len(got) < want and hot:
+    if got and len(got) < want and hot and rt.free_slots() > 0:
         for d in got:
             room[d.function] = room.get(d.function, want) - 1
-        got += rt.queue.fetch_counts(rt.worker_id, _spread(want - len(got), hot, room))
+        got += rt.take(_spread(min(want - len(got), rt.free_slots()), hot, room))
     if not got:
         got = rt.queue.fetch(rt.worker_id, candidates, 1, 100 if s.burst else FETCH_BLOCK_MS)
+        rt.dispatch(got, limit=want)
     rt.hot = {d.function for d in got}
     if got:
         rt.stats.last_fetch_at = time.time()
-        rt.dispatch(got, limit=want)
     return 0
 
 

@@ -272,18 +272,41 @@ class Queue:
         by_function = _group(deliveries)
         pipe = self.pipeline()
         for function, group in by_function.items():
-            limit = (limits or {}).get(function, NO_LIMITS)
-            self.scripts.start(
-                keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function),
-                      keys.leases(self.prefix, function), keys.rate(self.prefix, function),
-                      *(keys.job(self.prefix, d.job_id) for d in group)],
-                args=[consumer, worker_id, self.max_deliveries, limit.max_concurrency, lease_ms,
-                      limit.rate_count, limit.rate_period_s or 1, self.stream_maxlen,
-                      *(v for d in group for v in (d.entry_id, d.job_id))],
-                client=pipe)
+            self._start(pipe, consumer, worker_id, function, 0, limits, lease_ms,
+                        [keys.job(self.prefix, d.job_id) for d in group],
+                        [v for d in group for v in (d.entry_id, d.job_id)])
         replies = dict(zip(by_function, pipe.execute()))
         positions = {f: iter(r) for f, r in replies.items()}
         return [next(positions[d.function]) for d in deliveries]
+
+    def take(self, consumer: str, worker_id: str, counts: Mapping[str, int],
+             limits: Mapping[str, Limits] | None = None, lease_ms: int = 30000) -> list[tuple[Delivery, list[Any]]]:
+        """Fetch and start in one round trip: start.lua reads up to ``counts[task]`` new entries
+        of each task itself (never blocking) and starts them; returns each delivery with its
+        start reply ('garbage' for an entry that named no job of its task: acked and deleted)."""
+        pipe = self.pipeline()
+        for function, count in counts.items():
+            self._start(pipe, consumer, worker_id, function, count, limits, lease_ms, [], [])
+        replies = pipe.execute(raise_on_error=False)
+        if any(isinstance(r, redis.ResponseError) and "NOGROUP" in str(r) for r in replies):
+            self.ensure_groups(list(counts))
+        for reply in replies:
+            if isinstance(reply, Exception) and "NOGROUP" not in str(reply):
+                raise reply
+        return [(Delivery(function, entry_id, job_id), reply)
+                for function, taken in zip(counts, replies) if not isinstance(taken, Exception)
+                for entry_id, job_id, reply in taken]
+
+    def _start(self, pipe: Any, consumer: str, worker_id: str, function: str, read: int,
+               limits: Mapping[str, Limits] | None, lease_ms: int, job_keys: list[str], entries: list[str]) -> None:
+        limit = (limits or {}).get(function, NO_LIMITS)
+        self.scripts.start(
+            keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function),
+                  keys.leases(self.prefix, function), keys.rate(self.prefix, function), *job_keys],
+            args=[consumer, worker_id, self.max_deliveries, limit.max_concurrency, lease_ms, limit.rate_count,
+                  limit.rate_period_s or 1, self.stream_maxlen, read, keys.job_prefix(self.prefix, function),
+                  function, *entries],
+            client=pipe)
 
     def touch(self, consumer: str, deliveries: Iterable[Delivery], leased: Iterable[str] = (),
               lease_ms: int = 30000) -> int:

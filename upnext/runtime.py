@@ -132,6 +132,27 @@ class Runtime:
         for delivery, reply in zip(keep, replies):
             self._start_one(delivery, reply)
 
+    def take(self, counts: dict[str, int]) -> list[Delivery]:
+        """Fetch and start up to ``counts[task]`` new entries per task in one Redis call (the
+        caller counted them within the free slots); returns the deliveries taken."""
+        want = sum(counts.values())
+        if want <= 0:
+            return []
+        for _ in range(want):
+            self.slots.acquire()
+        try:
+            taken = self.queue.take(self.worker_id, self.worker_id, counts, self.limits,
+                                    self.settings.claim_timeout_ms)
+        except BaseException:
+            for _ in range(want):
+                self.slots.release()
+            raise
+        for _ in range(want - len(taken)):
+            self.slots.release()
+        for delivery, reply in taken:
+            self._start_one(delivery, reply)
+        return [d for d, _ in taken]
+
     def _is_valid(self, delivery: Delivery) -> bool:
         try:
             ok = function_of(delivery.job_id) == delivery.function
@@ -161,10 +182,12 @@ class Runtime:
             running.greenlet.name = f"job:{delivery.job_id}"
             return
         self.slots.release()
-        if kind in ("busy", "deferred"):
+        if kind == "garbage":
+            self.log.error("entry_dropped", entry_id=delivery.entry_id, function=delivery.function,
+                           job_id=delivery.job_id, reason="stream entry names no job of this task")
+        elif kind in ("busy", "deferred"):
             self.log.debug("job_held_back", job_id=delivery.job_id, reason=kind)
-            return
-        if kind == "poison":
+        elif kind == "poison":
             error = (f"job {delivery.job_id} was delivered {reply[1]} times and its worker died each time; "
                      f"failed after max_deliveries={self.settings.max_deliveries}")
             self.log.error("job_poisoned", job_id=delivery.job_id, deliveries=reply[1])

@@ -1,11 +1,14 @@
--- start: mark a batch of delivered entries of one task as running, atomically per job,
--- enforcing the task's cluster-wide limits (max_concurrency leases, rate-limit tokens).
+-- start: mark a batch of entries of one task as running, atomically per job, enforcing the
+-- task's cluster-wide limits (max_concurrency leases, rate-limit tokens). With a read count it
+-- first reads up to that many new entries itself (XREADGROUP, never blocking), so the hot path
+-- fetches and starts a batch in one round trip.
 -- KEYS[1] stream   KEYS[2] scheduled zset   KEYS[3] leases zset   KEYS[4] rate bucket hash
--- KEYS[4+i] job hash of entry i
+-- KEYS[4+i] job hash of listed entry i (none when reading)
 -- ARGV[1] consumer   ARGV[2] worker id   ARGV[3] max_deliveries   ARGV[4] max_concurrency (0: none)
 -- ARGV[5] lease ms   ARGV[6] rate count (0: none)   ARGV[7] rate period s   ARGV[8] stream maxlen
--- then per entry i: ARGV[7+2i] entry id, ARGV[8+2i] job id
--- Returns one reply per entry:
+-- ARGV[9] read count (0: start the listed entries)   ARGV[10] job key prefix 'P:{fn}:job:'
+-- ARGV[11] the task's name; then per listed entry i: ARGV[10+2i] entry id, ARGV[11+2i] job id
+-- Returns one reply per listed entry; when reading, one {entry id, job id, reply} per entry read:
 --   {'run', attempts, args, kwargs, parent_id, root_id, key, checkpoint}  start it
 --   {'poison', deliveries, key}   delivered too often: the caller fails it through finish
 --   {'busy'}                  no concurrency lease free: handed back to the stream, not started
@@ -15,6 +18,7 @@
 --   {'duplicate'}             a second entry of a job another entry is running (the job was
 --                             queued again while its old entry still waited): acked, not run
 --   {'missing'} / {'terminal', status}   acked and dropped: nothing to run
+--   {'garbage'}               (reading only) the entry names no job of this task: acked, deleted
 local out = {}
 local max_deliveries, max_concurrency = tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease_ms, rate_count, rate_period = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -49,45 +53,67 @@ local function running_elsewhere(status, lease, entry_id)
   return ok and #pending > 0
 end
 
-for i = 1, #KEYS - 4 do
-  local entry_id, job_id, job = ARGV[7 + 2 * i], ARGV[8 + 2 * i], KEYS[4 + i]
-  local mine, deliveries = holds(KEYS[1], entry_id, ARGV[1])
+local function start_entry(entry_id, job_id, job, fresh)
+  local mine, deliveries = true, 1
+  if not fresh then mine, deliveries = holds(KEYS[1], entry_id, ARGV[1]) end
   local f = redis.call('HMGET', job, 'status', 'rate_reserved', 'lease')
   local status = f[1]
   if not mine then
-    out[#out + 1] = {'stale'}
+    return {'stale'}
   elseif not status then
     ack(KEYS[1], entry_id)
-    out[#out + 1] = {'missing'}
+    return {'missing'}
   elseif is_terminal(status) then
     ack(KEYS[1], entry_id)
-    out[#out + 1] = {'terminal', status}
+    return {'terminal', status}
   elseif running_elsewhere(status, f[3], entry_id) then
     ack(KEYS[1], entry_id)
-    out[#out + 1] = {'duplicate'}
+    return {'duplicate'}
   elseif deliveries > max_deliveries then
-    out[#out + 1] = {'poison', deliveries, redis.call('HGET', job, 'key') or ''}
+    return {'poison', deliveries, redis.call('HGET', job, 'key') or ''}
   elseif not take_lease(job_id) then
     ack(KEYS[1], entry_id)
     add_entry(KEYS[1], job_id, ARGV[8])
-    out[#out + 1] = {'busy'}
-  else
-    local wait = 0
-    if rate_count > 0 and not f[2] then wait = take_token() end
-    if wait > 0 then
-      redis.call('ZREM', KEYS[3], job_id)
-      ack(KEYS[1], entry_id)
-      redis.call('ZADD', KEYS[2], now + wait, job_id)
-      redis.call('HSET', job, 'rate_reserved', '1')
-      out[#out + 1] = {'deferred', tostring(now + wait)}
-    else
-      local attempts = redis.call('HINCRBY', job, 'attempts', 1)
-      redis.call('HDEL', job, 'rate_reserved')
-      redis.call('HSET', job, 'status', 'active', 'worker', ARGV[2], 'started_at', now,
-        'lease', entry_id, 'failure_reason', '', 'error', '', 'traceback', '')
-      local r = redis.call('HMGET', job, 'args', 'kwargs', 'parent_id', 'root_id', 'key', 'checkpoint')
-      out[#out + 1] = {'run', attempts, r[1], r[2], r[3], r[4], r[5], r[6]}
-    end
+    return {'busy'}
   end
+  local wait = 0
+  if rate_count > 0 and not f[2] then wait = take_token() end
+  if wait > 0 then
+    redis.call('ZREM', KEYS[3], job_id)
+    ack(KEYS[1], entry_id)
+    redis.call('ZADD', KEYS[2], now + wait, job_id)
+    redis.call('HSET', job, 'rate_reserved', '1')
+    return {'deferred', tostring(now + wait)}
+  end
+  local attempts = redis.call('HINCRBY', job, 'attempts', 1)
+  redis.call('HDEL', job, 'rate_reserved')
+  redis.call('HSET', job, 'status', 'active', 'worker', ARGV[2], 'started_at', now,
+    'lease', entry_id, 'failure_reason', '', 'error', '', 'traceback', '')
+  local r = redis.call('HMGET', job, 'args', 'kwargs', 'parent_id', 'root_id', 'key', 'checkpoint')
+  return {'run', attempts, r[1], r[2], r[3], r[4], r[5], r[6]}
+end
+
+local read_count, prefix, own = tonumber(ARGV[9]), ARGV[10], ARGV[11] .. ':'
+if read_count == 0 then
+  for i = 1, #KEYS - 4 do
+    out[i] = start_entry(ARGV[10 + 2 * i], ARGV[11 + 2 * i], KEYS[4 + i], false)
+  end
+  return out
+end
+ensure_group(KEYS[1])
+local read = redis.call('XREADGROUP', 'GROUP', GROUP, ARGV[1], 'COUNT', read_count, 'STREAMS', KEYS[1], '>')
+for _, entry in ipairs(read and read[1] and read[1][2] or {}) do
+  local entry_id, fields, job_id = entry[1], entry[2], ''
+  for j = 1, #fields, 2 do
+    if fields[j] == 'id' then job_id = fields[j + 1] end
+  end
+  local reply
+  if string.sub(job_id, 1, #own) ~= own or #job_id == #own or string.find(job_id, ':', #own + 1, true) then
+    ack(KEYS[1], entry_id)
+    reply = {'garbage'}
+  else
+    reply = start_entry(entry_id, job_id, prefix .. job_id, true)
+  end
+  out[#out + 1] = {entry_id, job_id, reply}
 end
 return out
