@@ -7,9 +7,10 @@ name (``send_email:3f0c...``) so every key of a job can be derived from its id a
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 import json
-import uuid
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +39,7 @@ def check_function_name(name: str) -> str:
 
 
 def new_job_id(function: str) -> str:
-    return f"{function}{ID_SEPARATOR}{uuid.uuid4().hex[:20]}"
+    return f"{function}{ID_SEPARATOR}{os.urandom(10).hex()}"
 
 
 def function_of(job_id: str) -> str:
@@ -63,12 +64,21 @@ def encode_call(fn: Callable[..., Any], name: str, args: tuple, kwargs: dict) ->
     Raises TypeError naming the task and the offending argument before anything is written.
     """
     try:
-        bound = inspect.signature(fn).bind(*args, **kwargs)
+        bound = _signature(fn).bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(f"{name}(): {exc}") from None
-    for arg_name, value in bound.arguments.items():
+    try:
+        return dumps(list(args)), dumps(kwargs)
+    except (TypeError, ValueError):
+        pass
+    for arg_name, value in bound.arguments.items():  # name the argument that does not encode
         try:
             json.dumps(value)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name}(): argument {arg_name!r} is not JSON-serializable: {exc}") from None
-    return dumps(list(args)), dumps(kwargs)
+    raise TypeError(f"{name}(): arguments are not JSON-serializable")
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(fn)

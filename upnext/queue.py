@@ -25,6 +25,7 @@ from upnext.registry import Registry
 from upnext.scripts import Scripts
 
 CLUSTER_POLL_MS = 50
+ENQUEUE_CHUNK = 200  # jobs per enqueue.lua call: keeps each call short for Redis
 SUSPECT_DELIVERIES = 3
 
 
@@ -96,24 +97,34 @@ class Queue:
         return self.enqueue_many([new])[0]
 
     def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]:
-        """Write jobs in one pipeline; returns the id holding each (a live duplicate's id on dedup).
-        Every job is checked first: one over max_payload_bytes fails the call and writes nothing."""
+        """Write jobs with one enqueue.lua call per task and chunk, all in one pipeline; returns the
+        id holding each (a live duplicate's id on dedup). Every job is checked first: one over
+        max_payload_bytes fails the call and writes nothing."""
         for new in jobs:
             size = len(new.args.encode()) + len(new.kwargs.encode())
             if size > self.max_payload_bytes:
                 raise ValueError(f"{function_of(new.job_id)}(): arguments are {size} bytes encoded, over "
                                  f"max_payload_bytes={self.max_payload_bytes}; pass a reference (a key, a URL)")
-        pipe = self.pipeline()
-        for new in jobs:
-            function = function_of(new.job_id)
-            self.scripts.enqueue(
-                keys=[keys.job(self.prefix, new.job_id), keys.stream(self.prefix, function),
-                      keys.scheduled(self.prefix, function), keys.dedup(self.prefix, function, new.key)],
-                args=[new.job_id, new.delay_s, self.stream_maxlen, new.key,
-                      "function", function, "args", new.args, "kwargs", new.kwargs, "key", new.key,
-                      "parent_id", new.parent_id, "root_id", new.root_id or new.job_id],
-                client=pipe)
-        return pipe.execute()
+        chunks = [(function, group[i:i + ENQUEUE_CHUNK]) for function, group in _group_jobs(jobs).items()
+                  for i in range(0, len(group), ENQUEUE_CHUNK)]
+        if len(chunks) == 1:  # a single submit: no pipeline object to build
+            replies = [self._enqueue(self.client, *chunks[0])]
+        else:
+            pipe = self.pipeline()
+            for function, chunk in chunks:
+                self._enqueue(pipe, function, chunk)
+            replies = pipe.execute()
+        held = {new.job_id: holder for (_, chunk), reply in zip(chunks, replies) for new, holder in zip(chunk, reply)}
+        return [held[new.job_id] for new in jobs]
+
+    def _enqueue(self, client: Any, function: str, chunk: Sequence[NewJob]) -> Any:
+        job_keys = [keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)]
+        args: list[Any] = [self.stream_maxlen, function]
+        job_prefix = keys.job_prefix(self.prefix, function)
+        for new in chunk:
+            job_keys += [job_prefix + new.job_id, keys.dedup(self.prefix, function, new.key)]
+            args += [new.job_id, new.delay_s, new.key, new.args, new.kwargs, new.parent_id, new.root_id or new.job_id]
+        return self.scripts.enqueue(keys=job_keys, args=args, client=client)
 
     def cancel(self, job_id: str) -> tuple[str, str | None]:
         """Returns ('cancelled', previous) | ('terminal', status) | ('missing', None)."""
@@ -433,6 +444,13 @@ def _group(deliveries: Iterable[Delivery]) -> dict[str, list[Delivery]]:
     groups: dict[str, list[Delivery]] = defaultdict(list)
     for d in deliveries:
         groups[d.function].append(d)
+    return groups
+
+
+def _group_jobs(jobs: Iterable[NewJob]) -> dict[str, list[NewJob]]:
+    groups: dict[str, list[NewJob]] = defaultdict(list)
+    for new in jobs:
+        groups[function_of(new.job_id)].append(new)
     return groups
 
 

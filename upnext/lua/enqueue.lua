@@ -1,17 +1,26 @@
--- enqueue: write a new job and make it runnable (stream) or scheduled (zset), with dedup.
--- KEYS[1] job hash   KEYS[2] stream   KEYS[3] scheduled zset   KEYS[4] dedup key
--- ARGV[1] job id     ARGV[2] delay_s (<= 0: run now)   ARGV[3] stream maxlen (0: none)
--- ARGV[4] idempotency key ('' for none)   ARGV[5..] field, value pairs of the record
--- Returns the id of the job now holding the work: ARGV[1], or the live job that already
--- holds the idempotency key (then nothing is written).
-if ARGV[4] ~= '' then
-  local live = redis.call('GET', KEYS[4])
-  if live then return live end
-  redis.call('SET', KEYS[4], ARGV[1])
+-- enqueue: write a batch of new jobs of one task and make each runnable (stream) or scheduled
+-- (zset), with dedup by idempotency key.
+-- KEYS[1] stream   KEYS[2] scheduled zset; then per job i: KEYS[1+2i] job hash, KEYS[2+2i] dedup key
+-- ARGV[1] stream maxlen (0: none)   ARGV[2] the task's name
+-- then 7 values per job i, from ARGV[3]: job id, delay_s (<= 0: run now), idempotency key
+-- ('' for none), args, kwargs, parent_id, root_id
+-- Returns, per job, the id of the job now holding the work: its own, or the live job that
+-- already holds its idempotency key (then nothing is written for it).
+local out = {}
+local now = now_s()
+for i = 1, (#KEYS - 2) / 2 do
+  local job, dedup, a = KEYS[1 + 2 * i], KEYS[2 + 2 * i], 3 + (i - 1) * 7
+  local job_id, key = ARGV[a], ARGV[a + 2]
+  local live = key ~= '' and redis.call('GET', dedup)
+  if live then
+    out[i] = live
+  else
+    if key ~= '' then redis.call('SET', dedup, job_id) end
+    local run_at = requeue(KEYS[1], KEYS[2], job_id, tonumber(ARGV[a + 1]), ARGV[1])
+    redis.call('HSET', job, 'status', 'queued', 'attempts', 0, 'enqueued_at', now, 'run_at', run_at,
+      'function', ARGV[2], 'args', ARGV[a + 3], 'kwargs', ARGV[a + 4], 'key', key,
+      'parent_id', ARGV[a + 5], 'root_id', ARGV[a + 6])
+    out[i] = job_id
+  end
 end
-local fields = {}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'enqueued_at', now_s(), unpack(fields))
-local run_at = requeue(KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]), ARGV[3])
-redis.call('HSET', KEYS[1], 'run_at', run_at)
-return ARGV[1]
+return out
