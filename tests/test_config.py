@@ -166,7 +166,7 @@ def test_a_layer_only_overrides_what_it_sets():
 
 
 def test_the_inbox_is_never_smaller_than_a_batch():
-    assert config.resolve(cli={"batch_size": 16}).inbox_size == 16
+    assert config.resolve(cli={"batch_size": 64}).inbox_size == 64
     assert config.resolve(cli={"batch_size": 2, "inbox_size": 6}).inbox_size == 6
 
 

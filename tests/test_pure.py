@@ -70,10 +70,6 @@ def test_precedence_is_cli_then_file_then_worker_then_env_then_default():
         assert config.resolve(**layers).concurrency == expected
 
 
-def test_inbox_is_never_smaller_than_a_batch():
-    assert config.resolve(cli={"batch_size": 16}).inbox_size == 16
-
-
 def test_config_file_settings_hooks_and_suggestions(tmp_path):
     path = tmp_path / "conf.py"
     path.write_text("import os\nconcurrency = 5\ndef post_job(ctx, result):\n    pass\n")

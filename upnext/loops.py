@@ -69,7 +69,7 @@ def _spawn(rt: Runtime, name: str, tick: Callable[[], float], until_stop: bool) 
 def fetch_tick(rt: Runtime) -> float:
     """Read only as many entries as there are free slots (and free concurrency leases of capped
     tasks), and start every one returned: fetch and start are one call (``Runtime.take``) while
-    there is work; a blocking XREADGROUP, then a start, once the streams were empty. Reads are
+    there is work; a blocking XREADGROUP, then a start, once the streams were drained. Reads are
     shared over the task streams in turn; what is left goes to the streams that had work last
     time, so one busy task among idle ones still gets full batches."""
     free = rt.free_slots()
@@ -83,15 +83,22 @@ def fetch_tick(rt: Runtime) -> float:
     candidates = [f for f in rt.functions if room.get(f, want) > 0]
     if not candidates:
         return 0.05  # every task of this worker is at its max_concurrency: nothing to start
-    got = rt.take(_spread(want, candidates, room))
-    hot = [f for f in candidates if f in rt.hot or any(d.function == f for d in got)]
-    if got and len(got) < want and hot and rt.free_slots() > 0:
-        for d in got:
-            room[d.function] = room.get(d.function, want) - 1
-        got += rt.take(_spread(min(want - len(got), rt.free_slots()), hot, room))
-    if not got:
-        got = rt.queue.fetch(rt.worker_id, candidates, 1, 100 if s.burst else FETCH_BLOCK_MS)
+    counts = _spread(want, candidates, room)
+    if rt.drained:
+        # Nothing was left last time: block until entries arrive, then start them (two calls,
+        # but a lone job is not delayed by a take that would find nothing).
+        got = rt.fetch_queue.fetch(rt.worker_id, candidates, 1 if len(candidates) > 1 else counts[candidates[0]],
+                             100 if s.burst else FETCH_BLOCK_MS)
         rt.dispatch(got, limit=want)
+        rt.drained = len(got) < (1 if len(candidates) > 1 else counts[candidates[0]])
+    else:
+        got = rt.take(counts)
+        hot = [f for f in candidates if f in rt.hot or any(d.function == f for d in got)]
+        if got and len(got) < want and hot and rt.free_slots() > 0:
+            for d in got:
+                room[d.function] = room.get(d.function, want) - 1
+            got += rt.take(_spread(min(want - len(got), rt.free_slots()), hot, room))
+        rt.drained = len(got) < want
     rt.hot = {d.function for d in got}
     if got:
         rt.stats.last_fetch_at = time.time()
@@ -167,7 +174,7 @@ def _write(rt: Runtime, batch: list) -> None:
     backoff = 0.1
     while True:
         try:
-            replies = rt.queue.settle(rt.worker_id, batch)
+            replies = rt.flush_queue.settle(rt.worker_id, batch)
             break
         except redis.RedisError as exc:
             if rt.hard_stop:

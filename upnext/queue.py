@@ -8,6 +8,7 @@ batches are pipelined so the hot path costs a few round trips per batch, not per
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -86,6 +87,16 @@ class Queue:
         self.registry = Registry(self)
         self._pubsubs: list[Any] = []  # idle PubSub connections, kept for the next wait
 
+    def dedicated(self) -> Queue:
+        """This queue on a connection of its own, for the calls of one loop: no pool checkout
+        (with its readiness poll) per command. Redis Cluster keeps its own client."""
+        if self.cluster:
+            return self
+        twin = copy.copy(self)
+        twin.client = redis.Redis(connection_pool=self.client.connection_pool, single_connection_client=True)
+        twin._pubsubs = []
+        return twin
+
     def pipeline(self) -> Any:
         """A non-transactional pipeline (one round trip), or its stand-in on Redis Cluster."""
         if self.cluster:
@@ -150,12 +161,12 @@ class Queue:
     def wait(self, job_id: str, timeout_s: float | None) -> dict[str, str] | None:
         """Block until the job is terminal (or ``timeout_s`` passes); return its record.
 
-        Subscribes before re-reading the status, so a finish between the two is not missed.
-        Returns the last record seen (not terminal on timeout); None if there is none.
+        Subscribes before reading the status (SUBSCRIBE is sent without waiting for its reply),
+        so a finish between the two is not missed. Returns the last record seen (not terminal on
+        timeout); None if there is none.
         """
-        record = self.get(job_id)
-        if record is None or record.get("status") in TERMINAL_NAMES or timeout_s == 0:
-            return record
+        if timeout_s == 0:
+            return self.get(job_id)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._subscribed([keys.done_channel(self.prefix, job_id)]) as pubsub:
             record = self.get(job_id)
@@ -295,10 +306,17 @@ class Queue:
         """Fetch and start in one round trip: start.lua reads up to ``counts[task]`` new entries
         of each task itself (never blocking) and starts them; returns each delivery with its
         start reply ('garbage' for an entry that named no job of its task: acked and deleted)."""
-        pipe = self.pipeline()
-        for function, count in counts.items():
-            self._start(pipe, consumer, worker_id, function, count, limits, lease_ms, [], [])
-        replies = pipe.execute(raise_on_error=False)
+        if len(counts) == 1:  # the usual case: one call, no pipeline object to build
+            ((function, count),) = counts.items()
+            try:
+                replies = [self._start(self.client, consumer, worker_id, function, count, limits, lease_ms, [], [])]
+            except redis.ResponseError as exc:
+                replies = [exc]
+        else:
+            pipe = self.pipeline()
+            for function, count in counts.items():
+                self._start(pipe, consumer, worker_id, function, count, limits, lease_ms, [], [])
+            replies = pipe.execute(raise_on_error=False)
         if any(isinstance(r, redis.ResponseError) and "NOGROUP" in str(r) for r in replies):
             self.ensure_groups(list(counts))
         for reply in replies:
@@ -308,16 +326,16 @@ class Queue:
                 for function, taken in zip(counts, replies) if not isinstance(taken, Exception)
                 for entry_id, job_id, reply in taken]
 
-    def _start(self, pipe: Any, consumer: str, worker_id: str, function: str, read: int,
-               limits: Mapping[str, Limits] | None, lease_ms: int, job_keys: list[str], entries: list[str]) -> None:
+    def _start(self, client: Any, consumer: str, worker_id: str, function: str, read: int,
+               limits: Mapping[str, Limits] | None, lease_ms: int, job_keys: list[str], entries: list[str]) -> Any:
         limit = (limits or {}).get(function, NO_LIMITS)
-        self.scripts.start(
+        return self.scripts.start(
             keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function),
                   keys.leases(self.prefix, function), keys.rate(self.prefix, function), *job_keys],
             args=[consumer, worker_id, self.max_deliveries, limit.max_concurrency, lease_ms, limit.rate_count,
                   limit.rate_period_s or 1, self.stream_maxlen, read, keys.job_prefix(self.prefix, function),
                   function, *entries],
-            client=pipe)
+            client=client)
 
     def touch(self, consumer: str, deliveries: Iterable[Delivery], leased: Iterable[str] = (),
               lease_ms: int = 30000) -> int:
@@ -365,20 +383,24 @@ class Queue:
     # -- workers: settling ---------------------------------------------------------------
     def settle(self, consumer: str, completions: Sequence[Completion]) -> list[str]:
         """Write a batch of finishes and retries in one pipeline; one reply word per completion."""
-        pipe = self.pipeline()
         retries = [c for c in completions if c.status == "retry"]
         finishes = _group_completions(c for c in completions if c.status != "retry")
-        for c in retries:
-            self._retry(pipe, consumer, c)
-        for function, group in finishes.items():
-            self._finish(pipe, consumer, function, group)
-        replies = pipe.execute()
+        if not retries and len(finishes) == 1:  # the usual case: one call, no pipeline object to build
+            ((function, group),) = finishes.items()
+            replies = [self._finish(self.client, consumer, function, group)]
+        else:
+            pipe = self.pipeline()
+            for c in retries:
+                self._retry(pipe, consumer, c)
+            for function, group in finishes.items():
+                self._finish(pipe, consumer, function, group)
+            replies = pipe.execute()
         retry_replies = iter(replies[: len(retries)])
         finish_replies = {f: iter(r) for f, r in zip(finishes, replies[len(retries):])}
         return [next(retry_replies) if c.status == "retry" else next(finish_replies[c.delivery.function])
                 for c in completions]
 
-    def _finish(self, pipe: Any, consumer: str, function: str, group: list[Completion]) -> None:
+    def _finish(self, client: Any, consumer: str, function: str, group: list[Completion]) -> Any:
         job_keys: list[str] = [keys.stream(self.prefix, function), keys.leases(self.prefix, function),
                                keys.failed(self.prefix, function)]
         args: list[Any] = [consumer, self.job_ttl_s]
@@ -388,7 +410,7 @@ class Queue:
                          keys.dedup(self.prefix, function, c.idem_key)]
             args += [d.entry_id, d.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason,
                      keys.done_channel(self.prefix, d.job_id)]
-        self.scripts.finish(keys=job_keys, args=args, client=pipe)
+        return self.scripts.finish(keys=job_keys, args=args, client=client)
 
     def _retry(self, pipe: Any, consumer: str, c: Completion) -> None:
         d = c.delivery

@@ -66,9 +66,11 @@ class Runtime:
         self.worker = worker
         self.settings = settings
         self.queue = worker.queue
+        self.fetch_queue = self.flush_queue = self.queue  # each on its own connection once serving
         self.tasks = dict(worker.tasks)
         self.functions = list(self.tasks)
         self.hot: set[str] = set()  # tasks whose streams had entries at the last fetch
+        self.drained = False  # the last fetch found fewer entries than it asked for
         self.limits = {name: t.limits for name, t in self.tasks.items() if t.limits.any}
         self.capped = {name: lim.max_concurrency for name, lim in self.limits.items() if lim.max_concurrency}
         self.worker_id = f"{settings.name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -141,7 +143,7 @@ class Runtime:
         for _ in range(want):
             self.slots.acquire()
         try:
-            taken = self.queue.take(self.worker_id, self.worker_id, counts, self.limits,
+            taken = self.fetch_queue.take(self.worker_id, self.worker_id, counts, self.limits,
                                     self.settings.claim_timeout_ms)
         except BaseException:
             for _ in range(want):
@@ -278,6 +280,7 @@ class Runtime:
                     raise SystemExit(1) from None
                 delay = min(delay * 2, 5.0)
         self._check_eviction()
+        self.fetch_queue, self.flush_queue = self.queue.dedicated(), self.queue.dedicated()
         self.queue.ensure_groups(self.functions)
         handlers = {name: [h.name for h in event.handlers] for name, event in self.worker.events.items()}
         if any(handlers.values()):
