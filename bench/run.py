@@ -1,22 +1,46 @@
-"""Benchmark runner: starts a loopback redis-server and measures upnext-gevent through its
-real CLI. Usage: python bench/run.py [--quick]. See bench/README.md."""
+"""Benchmark runner: upnext-gevent and its peers on the same workloads, side by side in one run.
+
+Starts its own loopback redis-server, runs every system's worker through that system's own CLI
+(the adapters in bench/peers/), and prints a table with ratios. See bench/README.md.
+Usage: python bench/run.py [--quick] [--only upnext_gevent,huey,...] [--results bench/RESULTS.md]
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
-import resource
+import platform
+import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 
-ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+PEERS = BENCH / "peers"
+OURS = "upnext_gevent"
+NO_IO = {"rq"}  # one job at a time: 2,000 x 50 ms would take 100 s and says nothing about overlap
+
+
+@dataclass
+class System:
+    key: str
+    python: str
+    name: str = ""
+    results: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def script(self) -> str:
+        return str(PEERS / f"{self.key}_peer.py")
 
 
 def free_port() -> int:
@@ -25,118 +49,258 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Bench:
+def discover(only: set[str] | None) -> tuple[list[System], list[str]]:
+    """Ours first, then every peer adapter whose venv exists; the others are reported skipped."""
+    systems, skipped = [], []
+    for path in sorted(PEERS.glob("*_peer.py"), key=lambda p: (p.stem != f"{OURS}_peer", p.stem)):
+        key = path.stem.removesuffix("_peer")
+        if only and key not in only:
+            continue
+        venv = re.search(r'^VENV = "(.*)"', path.read_text(), re.M)
+        python = str(BENCH / venv.group(1) / "bin" / "python") if venv and venv.group(1) else sys.executable
+        if not Path(python).exists():
+            skipped.append(f"{key}: {python} is missing (run bench/setup_peers.sh)")
+            continue
+        systems.append(System(key, python))
+    return systems, skipped
+
+
+class Runner:
     def __init__(self, url: str, quick: bool):
         self.url, self.quick = url, quick
         self.redis = redis.Redis.from_url(url)
-        os.environ.update(BENCH_REDIS_URL=url, UPNEXT_REDIS_URL=url)
-        sys.path.insert(0, str(ROOT / "bench"))
-        import jobs_upnext
+        self.env = {**os.environ, "BENCH_REDIS_URL": url, "UPNEXT_REDIS_URL": url, "PYTHONPATH": str(PEERS)}
 
-        self.jobs = jobs_upnext
+    # -- plumbing ------------------------------------------------------------------------
+    def call(self, system: System, *args: str, timeout: float = 600) -> dict:
+        done = subprocess.run([system.python, system.script, *args], cwd=PEERS, env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"{system.key} {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def worker(self, *args: str, concurrency: int = 100) -> subprocess.Popen:
-        env = {**os.environ, "BENCH_CONCURRENCY": str(concurrency), "UPNEXT_QUEUE_BATCH_SIZE":
-               os.environ.get("UPNEXT_QUEUE_BATCH_SIZE", "4")}
-        return subprocess.Popen([sys.executable, "-m", "upnext.cli", "jobs_upnext:worker", "--log-level", "error",
-                                 *args], cwd=ROOT / "bench", env=env)
+    def name_of(self, system: System) -> str:
+        code = f"import {system.key}_peer as peer; print(peer.NAME)"
+        done = subprocess.run([system.python, "-c", code], cwd=PEERS, env=self.env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{system.key}: its adapter does not import:\n{done.stderr[-2000:]}")
+        return done.stdout.strip().splitlines()[-1]
 
-    def wait_done(self, n: int, timeout: float = 300) -> float:
+    def start(self, system: System, concurrency: int, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen([system.python, system.script, "worker", str(concurrency), *extra], cwd=PEERS,
+                                env=self.env, stdout=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self, proc: subprocess.Popen) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def done_count(self) -> int:
+        return int(self.redis.get("bench:done") or 0)
+
+    def wait_done(self, n: int, proc: subprocess.Popen, timeout: float) -> float:
+        """Wall-clock time at which ``n`` jobs had counted themselves done."""
         deadline = time.monotonic() + timeout
-        while int(self.redis.get("bench:done") or 0) < n:
+        while self.done_count() < n:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the worker exited with {proc.returncode} after {self.done_count()} of {n} jobs")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"only {self.redis.get('bench:done')} of {n} jobs done")
-            time.sleep(0.005)
-        return time.monotonic()
+                raise RuntimeError(f"only {self.done_count()} of {n} jobs were done after {timeout:.0f} s")
+            time.sleep(0.002)
+        return time.time()
 
-    def enqueue(self, n: int) -> float:
-        import upnext
+    def ready(self, system: System, proc: subprocess.Popen) -> None:
+        """A worker is ready once it ran one job; the counter is then reset."""
+        self.call(system, "enqueue", "noop", "1")
+        self.wait_done(1, proc, 120)
+        self.redis.set("bench:done", 0)
 
+    # -- workloads -----------------------------------------------------------------------
+    def enqueue_rate(self, system: System, n: int) -> float:
         self.redis.flushall()
-        began = time.monotonic()
-        for i in range(0, n, 1000):
-            upnext.submit_many(self.jobs.noop, [{}] * min(1000, n - i))
-        return n / (time.monotonic() - began)
+        return n / self.call(system, "enqueue", "noop", str(n))["seconds"]
 
-    def drain(self, n: int, *args: str) -> float:
-        """Jobs/s from the first completion to the last, backlog enqueued first."""
-        self.enqueue(n)
-        proc = self.worker(*args)
-        while not self.redis.get("bench:done"):
-            time.sleep(0.001)
-        first = time.monotonic()
-        last = self.wait_done(n)
-        proc.terminate()
-        proc.wait()
-        return (n - 1) / (last - first)
-
-    def io_efficiency(self, n: int = 2000, ms: int = 50, concurrency: int = 100) -> float:
-        import upnext
-
+    def drain(self, system: System, n: int, *extra: str) -> tuple[float, float]:
+        """Jobs/s from the first completion to the last (backlog enqueued first), and the peak
+        RSS of the worker's whole process tree in MB."""
         self.redis.flushall()
-        proc = self.worker(concurrency=concurrency)
-        time.sleep(1.0)  # worker start-up is not part of the measure
-        began = time.monotonic()
-        upnext.submit_many(self.jobs.io_sleep, [{"ms": ms}] * n)
-        elapsed = self.wait_done(n) - began
-        proc.terminate()
-        proc.wait()
-        return (n * ms / 1000 / concurrency) / elapsed
+        self.call(system, "enqueue", "noop", str(n))
+        proc = self.start(system, 100, *extra)
+        try:
+            self.wait_done(1, proc, 120)
+            first = time.time()
+            last = self.wait_done(n, proc, n / 50 + 120)
+            rss = tree_peak_rss_mb(proc.pid)
+        finally:
+            self.stop(proc)
+        return (n - 1) / (last - first), rss
 
-    def latency_ms(self, n: int = 500) -> tuple[float, float, float]:
+    def io_efficiency(self, system: System, n: int, ms: int = 50, concurrency: int = 100) -> float:
+        """Ideal time (n * ms / concurrency) over the time from the first submit to the last
+        completion, with the worker already running."""
         self.redis.flushall()
-        proc = self.worker()
-        self.jobs.noop.wait(wait_timeout=30)
-        samples = []
-        for _ in range(n):
-            began = time.perf_counter()
-            self.jobs.noop.wait(wait_timeout=30)
-            samples.append((time.perf_counter() - began) * 1000)
-        proc.terminate()
-        proc.wait()
+        proc = self.start(system, concurrency)
+        try:
+            self.ready(system, proc)
+            submit = subprocess.Popen([system.python, system.script, "enqueue", "io_sleep", str(n), str(ms)],
+                                      cwd=PEERS, env=self.env, stdout=subprocess.PIPE, text=True)
+            last = self.wait_done(n, proc, 300)
+            started_at = json.loads(submit.communicate(timeout=60)[0].strip().splitlines()[-1])["started_at"]
+        finally:
+            self.stop(proc)
+        return (n * ms / 1000 / concurrency) / (last - started_at)
+
+    def round_trip_ms(self, system: System, n: int) -> tuple[float, float, float]:
+        self.redis.flushall()
+        proc = self.start(system, 100)
+        try:
+            self.ready(system, proc)
+            samples = self.call(system, "roundtrip", str(n))["ms"]
+        finally:
+            self.stop(proc)
         q = statistics.quantiles(samples, n=100)
         return q[49], q[89], q[98]
 
-    def cpu(self, n: int, processes: int) -> float:
-        import upnext
-
+    def cpu_rate(self, system: System, n: int, processes: int) -> float:
         self.redis.flushall()
-        proc = self.worker("--processes", str(processes), concurrency=4)
-        time.sleep(1.5)
-        began = time.monotonic()
-        upnext.submit_many(self.jobs.cpu, [{"n": 2_000_000}] * n)
-        rate = n / (self.wait_done(n) - began)
-        proc.terminate()
-        proc.wait()
+        proc = self.start(system, 4, "--processes", str(processes))
+        try:
+            for _ in range(processes):  # every child has run a job: all are up
+                self.ready(system, proc)
+            began = time.time()
+            self.call(system, "enqueue", "cpu", str(n), "2000000")
+            rate = n / (self.wait_done(n, proc, 600) - began)
+        finally:
+            self.stop(proc)
         return rate
+
+    def body_ceiling(self, n: int) -> float:
+        """The job body alone (one INCR through redis-py) in 100 monkey-patched greenlets: no
+        queue at all. No gevent worker can drain faster than this on this machine."""
+        code = ("from gevent import monkey; monkey.patch_all()\n"
+                "import gevent.pool, os, redis, sys, time\n"
+                "r = redis.Redis.from_url(os.environ['BENCH_REDIS_URL']); pool = gevent.pool.Pool(100)\n"
+                "began = time.perf_counter()\n"
+                f"for _ in range({n}): pool.spawn(r.incr, 'bench:ceiling')\n"
+                f"pool.join(); print({n} / (time.perf_counter() - began))\n")
+        done = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, check=True)
+        return float(done.stdout)
+
+    def measure(self, system: System, sizes: dict[str, int]) -> None:
+        r = system.results
+        r["enqueue"] = self.enqueue_rate(system, sizes["jobs"])
+        r["drain"], r["rss_mb"] = self.drain(system, sizes["jobs"])
+        if system.key not in NO_IO:
+            r["io"] = self.io_efficiency(system, sizes["io"])
+        r["p50"], r["p90"], r["p99"] = self.round_trip_ms(system, sizes["round_trips"])
+        if system.key == OURS:
+            r["drain_2p"], _ = self.drain(system, sizes["jobs"], "--processes", "2")
+            r["cpu_1p"] = self.cpu_rate(system, sizes["cpu"], 1)
+            r["cpu_2p"] = self.cpu_rate(system, sizes["cpu"], 2)
+
+
+def tree_peak_rss_mb(pid: int) -> float:
+    """Sum of VmHWM (peak resident set) over ``pid`` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        found = re.search(r"VmHWM:\s+(\d+) kB", status)
+        total += int(found.group(1)) if found else 0
+    return total / 1024
+
+
+def report(systems: list[System], skipped: list[str], ceiling: float, sizes: dict[str, int]) -> str:
+    ours = next((s for s in systems if s.key == OURS), None)
+    lines = ["| system | drain jobs/s | bulk enqueue jobs/s | I/O efficiency | round trip p50 / p90 / p99 ms "
+             "| worker peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
+    for s in systems:
+        r = s.results
+        io = f"{r['io']:.0%}" if "io" in r else "n/a"
+        lines.append(f"| {s.name} | {r['drain']:,.0f} | {r['enqueue']:,.0f} | {io} | "
+                     f"{r['p50']:.2f} / {r['p90']:.2f} / {r['p99']:.2f} | {r['rss_mb']:.0f} |")
+    lines.append(f"\nJob body alone (INCR in 100 patched greenlets, no queue): {ceiling:,.0f} /s; "
+                 f"sizes: {sizes}.")
+    if ours is not None:
+        o = ours.results
+        lines.append(f"\nupnext-gevent alone: drain with `--processes 2` {o['drain_2p']:,.0f} jobs/s "
+                     f"(x{o['drain_2p'] / o['drain']:.2f} one process); CPU-bound {o['cpu_1p']:.1f} -> "
+                     f"{o['cpu_2p']:.1f} jobs/s with `--processes 2` (x{o['cpu_2p'] / o['cpu_1p']:.2f}).")
+        peers = [s for s in systems if s is not ours]
+        if peers:
+            lines += ["", "| ratio: upnext-gevent vs | drain | bulk enqueue | I/O efficiency | round trip p50 "
+                      "(peer / ours) |", "|---|---:|---:|---:|---:|"]
+            for p in peers:
+                r = p.results
+                io = f"x{o['io'] / r['io']:.2f}" if "io" in r else "n/a"
+                lines.append(f"| {p.name} | x{o['drain'] / r['drain']:.2f} | x{o['enqueue'] / r['enqueue']:.2f} | "
+                             f"{io} | x{r['p50'] / o['p50']:.2f} |")
+            best = {k: max(p.results.get(k, 0) for p in peers) for k in ("drain", "enqueue", "io")}
+            best_p50 = min(p.results["p50"] for p in peers)
+            lines.append(f"| **best peer** | **x{o['drain'] / best['drain']:.2f}** | "
+                         f"**x{o['enqueue'] / best['enqueue']:.2f}** | **x{o['io'] / best['io']:.2f}** | "
+                         f"**x{best_p50 / o['p50']:.2f}** |")
+    lines += [f"\nSkipped: {s}" for s in skipped]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()
+    version = next((w.split("=")[1] for w in server if w.startswith("v=")), "?")
+    return (f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, Python "
+            f"{platform.python_version()} (ours), redis-server {version} on loopback")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of the runner")
+    parser.add_argument("--only", help="comma-separated systems, e.g. upnext_gevent,huey")
+    parser.add_argument("--results", help="also write the report to this markdown file")
     opts = parser.parse_args()
-    binary = shutil.which("redis-server") or sys.exit("redis-server is needed")
+    sizes = ({"jobs": 500, "io": 200, "round_trips": 30, "cpu": 4} if opts.quick else
+             {"jobs": 20000, "io": 2000, "round_trips": 500, "cpu": 40})
+    binary = shutil.which("redis-server") or sys.exit("redis-server is needed on PATH")
     port = free_port()
     server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                                "no"], stdout=subprocess.DEVNULL)
-    time.sleep(0.3)
     try:
-        bench = Bench(f"redis://127.0.0.1:{port}/0", opts.quick)
-        n = 2000 if opts.quick else 20000
-        rows = [("bulk enqueue (submit_many)", f"{bench.enqueue(n):,.0f} jobs/s"),
-                ("drain no-op, 1 process", f"{bench.drain(n):,.0f} jobs/s"),
-                ("drain no-op, --processes 2", f"{bench.drain(n, '--processes', '2'):,.0f} jobs/s"),
-                ("I/O: 2,000 x 50 ms, concurrency 100", f"{bench.io_efficiency(200 if opts.quick else 2000):.0%}"),
-                ("round trip p50 / p90 / p99", " / ".join(f"{v:.2f} ms" for v in
-                                                          bench.latency_ms(50 if opts.quick else 500))),
-                ("CPU-bound, 1 process", f"{bench.cpu(8 if opts.quick else 40, 1):.1f} jobs/s"),
-                ("CPU-bound, --processes 2", f"{bench.cpu(8 if opts.quick else 40, 2):.1f} jobs/s")]
-        width = max(len(r[0]) for r in rows)
-        print(f"upnext-gevent on redis-server at port {port}, batch_size "
-              f"{os.environ.get('UPNEXT_QUEUE_BATCH_SIZE', '4')}")
-        for name, value in rows:
-            print(f"  {name.ljust(width)}  {value}")
-        print(f"  (runner peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+        runner = Runner(f"redis://127.0.0.1:{port}/0", opts.quick)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                runner.redis.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        systems, skipped = discover(set(opts.only.split(",")) if opts.only else None)
+        for system in systems:
+            system.name = runner.name_of(system)
+            print(f"measuring {system.name} ...", file=sys.stderr, flush=True)
+            runner.measure(system, sizes)
+        ceiling = runner.body_ceiling(sizes["jobs"])
+        text = f"Machine: {machine()}.\n\n" + report(systems, skipped, ceiling, sizes)
+        print(text)
+        if opts.results:
+            Path(opts.results).write_text(text + "\n")
     finally:
         server.terminate()
         server.wait()
