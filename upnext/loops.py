@@ -89,7 +89,7 @@ def fetch_tick(rt: Runtime) -> float:
         # but a lone job is not delayed by a take that would find nothing).
         got = rt.fetch_queue.fetch(rt.worker_id, candidates, 1 if len(candidates) > 1 else counts[candidates[0]],
                              100 if s.burst else FETCH_BLOCK_MS)
-        rt.dispatch(got, limit=want)
+        rt.dispatch(got, limit=want, queue=rt.fetch_queue)
         rt.drained = len(got) < (1 if len(candidates) > 1 else counts[candidates[0]])
     else:
         got = rt.take(counts)

@@ -86,6 +86,7 @@ class Queue:
         self.cluster = isinstance(client, RedisCluster)
         self.registry = Registry(self)
         self._pubsubs: list[Any] = []  # idle PubSub connections, kept for the next wait
+        self._watching: dict[str, Any] = {}  # job id -> PubSub subscribed before it was enqueued
 
     def dedicated(self) -> Queue:
         """This queue on a connection of its own, for the calls of one loop: no pool checkout
@@ -94,7 +95,7 @@ class Queue:
             return self
         twin = copy.copy(self)
         twin.client = redis.Redis(connection_pool=self.client.connection_pool, single_connection_client=True)
-        twin._pubsubs = []
+        twin._pubsubs, twin._watching = [], {}
         return twin
 
     def pipeline(self) -> Any:
@@ -104,8 +105,22 @@ class Queue:
         return ScriptPipeline(self.client)
 
     # -- producers ---------------------------------------------------------------------
-    def enqueue(self, new: NewJob) -> str:
-        return self.enqueue_many([new])[0]
+    def enqueue(self, new: NewJob, watch: bool = False) -> str:
+        """Write one job. ``watch``: subscribe to its done channel first, so that the ``wait``
+        that follows needs no read to close the race with a fast finish."""
+        if not watch:
+            return self.enqueue_many([new])[0]
+        pubsub = self._subscribe([keys.done_channel(self.prefix, new.job_id)])
+        try:
+            job_id = self.enqueue_many([new])[0]
+        except BaseException:
+            pubsub.close()
+            raise
+        if job_id == new.job_id:
+            self._watching[job_id] = pubsub
+        else:
+            self._unsubscribe(pubsub, [keys.done_channel(self.prefix, new.job_id)])
+        return job_id
 
     def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]:
         """Write jobs with one enqueue.lua call per task and chunk, all in one pipeline; returns the
@@ -165,11 +180,14 @@ class Queue:
         so a finish between the two is not missed. Returns the last record seen (not terminal on
         timeout); None if there is none.
         """
-        if timeout_s == 0:
+        watched = self._watching.pop(job_id, None)
+        if timeout_s == 0 and watched is None:
             return self.get(job_id)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._subscribed([keys.done_channel(self.prefix, job_id)]) as pubsub:
-            record = self.get(job_id)
+        with self._subscribed([keys.done_channel(self.prefix, job_id)], watched) as pubsub:
+            # Watched from before its enqueue: its finish can only come as a message (the loop
+            # below reads the record after one, and before giving up).
+            record = self.get(job_id) if watched is None or timeout_s == 0 else {"status": "queued"}
             while record is not None and record.get("status") not in TERMINAL_NAMES:
                 left = 5.0 if deadline is None else deadline - time.monotonic()
                 if left <= 0:
@@ -181,16 +199,32 @@ class Queue:
         return record
 
     @contextlib.contextmanager
-    def _subscribed(self, channels: Sequence[str]) -> Iterator[Any]:
-        """A PubSub subscribed to ``channels``. Idle ones are kept for the next wait: closing one
-        drops its connection, and a new connection costs several round trips."""
+    def _subscribed(self, channels: Sequence[str], pubsub: Any = None) -> Iterator[Any]:
+        """A PubSub subscribed to ``channels`` (``pubsub``, if it already is)."""
+        pubsub = pubsub or self._subscribe(channels)
+        try:
+            yield pubsub
+        except BaseException:
+            pubsub.close()
+            raise
+        self._unsubscribe(pubsub, channels)
+
+    def _subscribe(self, channels: Sequence[str]) -> Any:
+        """Idle PubSubs are kept for the next wait: closing one drops its connection, and a new
+        connection costs several round trips. SUBSCRIBE does not wait for its reply."""
         try:
             pubsub = self._pubsubs.pop()
         except IndexError:
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(*channels)
-            yield pubsub
+        except BaseException:
+            pubsub.close()
+            raise
+        return pubsub
+
+    def _unsubscribe(self, pubsub: Any, channels: Sequence[str]) -> None:
+        try:
             pubsub.unsubscribe(*channels)
         except BaseException:
             pubsub.close()
@@ -292,12 +326,12 @@ class Queue:
         """Mark deliveries started (start.lua, which also takes leases and rate tokens), one call
         per task, all in one pipeline."""
         by_function = _group(deliveries)
-        pipe = self.pipeline()
-        for function, group in by_function.items():
-            self._start(pipe, consumer, worker_id, function, 0, limits, lease_ms,
-                        [keys.job(self.prefix, d.job_id) for d in group],
-                        [v for d in group for v in (d.entry_id, d.job_id)])
-        replies = dict(zip(by_function, pipe.execute()))
+        pipe = self.pipeline() if len(by_function) > 1 else self.client
+        calls = [self._start(pipe, consumer, worker_id, function, 0, limits, lease_ms,
+                             [keys.job(self.prefix, d.job_id) for d in group],
+                             [v for d in group for v in (d.entry_id, d.job_id)])
+                 for function, group in by_function.items()]
+        replies = dict(zip(by_function, pipe.execute() if len(by_function) > 1 else calls))
         positions = {f: iter(r) for f, r in replies.items()}
         return [next(positions[d.function]) for d in deliveries]
 

@@ -32,7 +32,7 @@ from upnext.hubwatch import watch_hub
 from upnext.job import dumps, function_of
 from upnext.keeper import LeaseKeeper
 from upnext.procpool import ProcessPool
-from upnext.queue import Completion, Delivery
+from upnext.queue import Completion, Delivery, Queue
 
 if TYPE_CHECKING:
     from upnext.worker import Worker
@@ -112,20 +112,21 @@ class Runtime:
         return reacquire
 
     # -- dispatch ------------------------------------------------------------------------
-    def dispatch(self, deliveries: Sequence[Delivery], limit: int) -> None:
-        """Start what was fetched or reclaimed; anything beyond ``limit`` or fetched while
-        stopping is handed straight back to the stream."""
+    def dispatch(self, deliveries: Sequence[Delivery], limit: int, queue: Queue | None = None) -> None:
+        """Start what was fetched or reclaimed (through ``queue``: the loop's own, if it has
+        one); anything beyond ``limit`` or fetched while stopping is handed straight back."""
+        queue = queue or self.queue
         valid = [d for d in deliveries if self._is_valid(d)]
         # Slots may have been taken by another loop while this one waited on Redis.
         keep = [] if self.stopping.is_set() else valid[:min(limit, max(self.free_slots(), 0))]
         if len(keep) < len(valid):
-            self.queue.release(self.worker_id, valid[len(keep):], started=False)
+            queue.release(self.worker_id, valid[len(keep):], started=False)
         if not keep:
             return
         for _ in keep:
             self.slots.acquire()
         try:
-            replies = self.queue.start(self.worker_id, self.worker_id, keep, self.limits,
+            replies = queue.start(self.worker_id, self.worker_id, keep, self.limits,
                                        self.settings.claim_timeout_ms)
         except BaseException:
             for _ in keep:  # those entries stay pending with us and are reclaimed after claim_timeout_ms

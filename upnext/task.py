@@ -115,7 +115,7 @@ class TaskHandle(Generic[P, R]):
 
     def wait(self, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
         """Submit and wait; the wait defaults to the task's own timeout."""
-        return self.submit(*args, **kwargs).result(self._wait_s(wait_timeout))
+        return self.options().wait(*args, wait_timeout=wait_timeout, **kwargs)
 
     def wait_idempotent(self, key: str, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
         return self.submit_idempotent(key, *args, **kwargs).result(self._wait_s(wait_timeout))
@@ -154,7 +154,9 @@ class SubmitOptions:
         return Future(queue.enqueue(new), queue)
 
     def wait(self, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
-        return self.submit(*args, **kwargs).result(self.handle._wait_s(wait_timeout))
+        queue = self.handle.worker.queue
+        future = Future(queue.enqueue(self.handle.new_job(args, kwargs, self.delay_s), watch=True), queue)
+        return future.result(self.handle._wait_s(wait_timeout))
 
 
 def check_key(key: str) -> str:
