@@ -202,6 +202,16 @@ def test_greenlets_run_concurrently(start_worker, redis_client):
     assert len(runs) == 400 and span < 1.5, span
 
 
+def test_a_task_with_no_backlog_is_not_starved_by_a_busy_one(start_worker, redis_client):
+    start_worker("tests.apps.jobs:worker", "--concurrency", "2")
+    backlog = upnext.submit_many(jobs.sleep_for, [{"seconds": 0.1, "tag": str(i)} for i in range(60)])
+    wait_for(lambda: ledger(redis_client, "sleep_for"), timeout=10)  # the busy task is running
+    assert jobs.add.submit(1, 2).result(timeout=20).value == 3
+    # Two slots and 60 x 0.1 s: the backlog needs 3 s; the lone job ran well before its end.
+    ended = [r for r in ledger(redis_client, "sleep_for") if r["phase"] == "end"]
+    assert len(ended) < len(backlog) / 2, len(ended)
+
+
 def test_async_functions_are_refused_at_decoration():
     w = upnext.Worker("refuses-async")
     with pytest.raises(TypeError, match="async def"):

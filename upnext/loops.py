@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("upnext")
 
 FETCH_BLOCK_MS = 1000
+PROBE_INTERVAL_S = 0.05
 FLUSH_MAX_BATCH = 256
 WATCH_INTERVAL_S = 0.25
 ERROR_BACKOFF_MAX_S = 5.0
@@ -69,9 +70,11 @@ def _spawn(rt: Runtime, name: str, tick: Callable[[], float], until_stop: bool) 
 def fetch_tick(rt: Runtime) -> float:
     """Read only as many entries as there are free slots (and free concurrency leases of capped
     tasks), and start every one returned: fetch and start are one call (``Runtime.take``) while
-    there is work; a blocking XREADGROUP, then a start, once the streams were drained. Reads are
-    shared over the task streams in turn; what is left goes to the streams that had work last
-    time, so one busy task among idle ones still gets full batches."""
+    there is work; a blocking XREADGROUP, then a start, once the streams were drained.
+
+    Reads go to the tasks whose streams had entries last time ("hot"), so one busy task among
+    idle ones gets full batches; every PROBE_INTERVAL_S (and whenever none is hot) they are
+    shared over all the tasks in turn, so a task that just got work waits at most that long."""
     free = rt.free_slots()
     if free <= 0:
         rt.slots.wait(timeout=1.0)
@@ -83,21 +86,26 @@ def fetch_tick(rt: Runtime) -> float:
     candidates = [f for f in rt.functions if room.get(f, want) > 0]
     if not candidates:
         return 0.05  # every task of this worker is at its max_concurrency: nothing to start
-    counts = _spread(want, candidates, room)
     if rt.drained:
         # Nothing was left last time: block until entries arrive, then start them (two calls,
         # but a lone job is not delayed by a take that would find nothing).
-        got = rt.fetch_queue.fetch(rt.worker_id, candidates, 1 if len(candidates) > 1 else counts[candidates[0]],
-                             100 if s.burst else FETCH_BLOCK_MS)
+        count = 1 if len(candidates) > 1 else min(want, room.get(candidates[0], want))
+        got = rt.fetch_queue.fetch(rt.worker_id, candidates, count, 100 if s.burst else FETCH_BLOCK_MS)
         rt.dispatch(got, limit=want, queue=rt.fetch_queue)
-        rt.drained = len(got) < (1 if len(candidates) > 1 else counts[candidates[0]])
+        rt.drained = len(got) < count
     else:
+        hot = [f for f in candidates if f in rt.hot]
+        now = time.monotonic()
+        if not hot or now >= rt.probe_at:
+            hot, rt.probe_at = candidates, now + PROBE_INTERVAL_S
+        counts = _spread(want, hot, room)
         got = rt.take(counts)
-        hot = [f for f in candidates if f in rt.hot or any(d.function == f for d in got)]
-        if got and len(got) < want and hot and rt.free_slots() > 0:
+        # A task that filled its share may have more: give it what the others left.
+        more = [f for f, n in counts.items() if sum(d.function == f for d in got) >= n]
+        if got and len(got) < want and more and rt.free_slots() > 0:
             for d in got:
                 room[d.function] = room.get(d.function, want) - 1
-            got += rt.take(_spread(min(want - len(got), rt.free_slots()), hot, room))
+            got += rt.take(_spread(min(want - len(got), rt.free_slots()), more, room))
         rt.drained = len(got) < want
     rt.hot = {d.function for d in got}
     if got:

@@ -71,6 +71,7 @@ class Runtime:
         self.functions = list(self.tasks)
         self.hot: set[str] = set()  # tasks whose streams had entries at the last fetch
         self.drained = False  # the last fetch found fewer entries than it asked for
+        self.probe_at = 0.0  # when the fetch loop next reads every task, not only the hot ones
         self.limits = {name: t.limits for name, t in self.tasks.items() if t.limits.any}
         self.capped = {name: lim.max_concurrency for name, lim in self.limits.items() if lim.max_concurrency}
         self.worker_id = f"{settings.name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
