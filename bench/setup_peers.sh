@@ -3,7 +3,14 @@
 # Needs a Python >= 3.12 (upnext 0.0.8 requires it): $PEERS_PYTHON, python3.12, or pyenv's 3.12.
 set -euo pipefail
 cd "$(dirname "$0")"
-python="${PEERS_PYTHON:-$(command -v python3.12 || ls -d /root/.pyenv/versions/3.12*/bin/python 2>/dev/null | tail -1)}"
+python=""
+for candidate in "${PEERS_PYTHON:-}" python3.13 python3.12 /root/.pyenv/versions/3.1[23]*/bin/python; do
+    # pyenv's shims exist for versions that are not selected: check that the candidate runs
+    if [ -n "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
+        python="$candidate"
+        break
+    fi
+done
 if [ -z "$python" ]; then
     echo "setup_peers.sh: no Python >= 3.12 found; set PEERS_PYTHON" >&2
     exit 1

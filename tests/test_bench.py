@@ -1,0 +1,24 @@
+"""A smoke run of the benchmark runner (``bench/run.py --quick``, upnext-gevent only), so the
+runner keeps working. Its figures are only checked to exist: timing claims belong to the
+benchmark (bench/RESULTS.md), never to the test suite."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_benchmark_runner_measures_every_workload_of_ours():
+    done = subprocess.run([sys.executable, "bench/run.py", "--quick", "--only", "upnext_gevent"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("| upnext-gevent")]
+    drain, enqueue, io, round_trip, rss = [cell.strip() for cell in row.strip("|").split("|")[1:]]
+    assert float(drain.replace(",", "")) > 0 and float(enqueue.replace(",", "")) > 0
+    assert 0 < float(io.rstrip("%")) <= 100
+    assert all(float(ms) > 0 for ms in round_trip.split(" / "))
+    assert float(rss) > 0
+    assert "CPU-bound" in done.stdout and "--processes 2" in done.stdout
