@@ -68,7 +68,7 @@ def encode_call(fn: Callable[..., Any], name: str, args: tuple, kwargs: dict) ->
     except TypeError as exc:
         raise TypeError(f"{name}(): {exc}") from None
     try:
-        return dumps(list(args)), dumps(kwargs)
+        return (dumps(list(args)) if args else "[]"), (dumps(kwargs) if kwargs else "{}")
     except (TypeError, ValueError):
         pass
     for arg_name, value in bound.arguments.items():  # name the argument that does not encode

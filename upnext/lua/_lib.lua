@@ -42,14 +42,14 @@ local function ack(stream, entry_id)
 end
 
 -- Queue a job again: into the scheduled zset when it has to wait, else straight to the stream.
-local function requeue(stream, scheduled, job_id, delay_s, maxlen)
+-- Returns when it runs: ``now`` (the caller's now_s(), read once per script) plus the delay.
+local function requeue(stream, scheduled, job_id, delay_s, maxlen, now)
   if delay_s > 0 then
-    local run_at = now_s() + delay_s
-    redis.call('ZADD', scheduled, run_at, job_id)
-    return run_at
+    redis.call('ZADD', scheduled, now + delay_s, job_id)
+    return now + delay_s
   end
   add_entry(stream, job_id, maxlen)
-  return now_s()
+  return now
 end
 
 -- A job reaches a terminal state: its data now expires after ttl_s and its key is free again.

@@ -16,7 +16,7 @@ for i = 1, (#KEYS - 2) / 2 do
     out[i] = live
   else
     if key ~= '' then redis.call('SET', dedup, job_id) end
-    local run_at = requeue(KEYS[1], KEYS[2], job_id, tonumber(ARGV[a + 1]), ARGV[1])
+    local run_at = requeue(KEYS[1], KEYS[2], job_id, tonumber(ARGV[a + 1]), ARGV[1], now)
     redis.call('HSET', job, 'status', 'queued', 'attempts', 0, 'enqueued_at', now, 'run_at', run_at,
       'function', ARGV[2], 'args', ARGV[a + 3], 'kwargs', ARGV[a + 4], 'key', key,
       'parent_id', ARGV[a + 5], 'root_id', ARGV[a + 6])
