@@ -6,6 +6,7 @@ Consumers are plain names ("c1", "c2"); the worker id written into records is "w
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -342,14 +343,16 @@ def test_finish_writes_the_outcome_acks_deletes_the_entry_and_starts_the_ttl(red
     assert 0 < ttl(redis_client, job_id) <= 300 and 0 < redis_client.ttl(keys.logs(P, job_id)) <= 300
 
 
-def test_finish_publishes_the_status_on_the_done_channel(queue, redis_client):
+def test_finish_publishes_the_whole_record_to_a_waiter_on_the_done_channel(queue, redis_client):
     job_id = enqueue(queue)
     delivery, _ = take(queue)
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(keys.done_channel(P, job_id))
     queue.settle("c1", [done(delivery)])
     message = wait_for(lambda: pubsub.get_message(timeout=0.1), message="the done message")
-    assert message["data"] == "complete"
+    flat = json.loads(message["data"])
+    assert dict(zip(flat[::2], flat[1::2])) == record(redis_client, job_id)
+    assert record(redis_client, job_id)["status"] == "complete"
     pubsub.close()
 
 
@@ -479,8 +482,18 @@ def test_cancel_publishes_cancelled_to_waiters(queue, redis_client):
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(keys.done_channel(P, job_id))
     queue.cancel(job_id)
-    assert wait_for(lambda: pubsub.get_message(timeout=0.1), message="the done message")["data"] == "cancelled"
+    flat = json.loads(wait_for(lambda: pubsub.get_message(timeout=0.1), message="the done message")["data"])
+    assert dict(zip(flat[::2], flat[1::2]))["status"] == "cancelled"
     pubsub.close()
+
+
+def test_a_wait_is_not_fooled_by_a_record_left_over_from_an_earlier_subscription(queue, redis_client):
+    first, second = enqueue(queue), enqueue(queue)
+    pubsub = queue._subscribe([keys.done_channel(P, first)])
+    queue.cancel(first)  # its record is published to the pubsub that the next wait reuses
+    wait_for(lambda: redis_client.hget(keys.job(P, first), "status") == "cancelled")
+    queue._unsubscribe(pubsub, [keys.done_channel(P, first)])
+    assert queue.wait(second, timeout_s=0.5)["status"] == "queued"
 
 
 def test_cancel_of_a_job_that_ended_reports_its_status_and_changes_nothing(queue, redis_client):

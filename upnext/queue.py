@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -69,6 +70,14 @@ class NewJob:
     key: str = ""
     parent_id: str = ""
     root_id: str = ""
+
+
+def _published_record(data: str) -> dict[str, str] | None:
+    """The job record a finish published (JSON [field, value, ...]); None for a bare status."""
+    if not data.startswith("["):
+        return None
+    flat = json.loads(data)
+    return dict(zip(flat[::2], flat[1::2]))
 
 
 class Queue:
@@ -184,7 +193,8 @@ class Queue:
         if timeout_s == 0 and watched is None:
             return self.get(job_id)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._subscribed([keys.done_channel(self.prefix, job_id)], watched) as pubsub:
+        channel = keys.done_channel(self.prefix, job_id)
+        with self._subscribed([channel], watched) as pubsub:
             # Watched from before its enqueue: its finish can only come as a message (the loop
             # below reads the record after one, and before giving up).
             record = self.get(job_id) if watched is None or timeout_s == 0 else {"status": "queued"}
@@ -194,7 +204,10 @@ class Queue:
                     break
                 # A bounded wait re-reads the record now and then: a missed message never hangs us,
                 # and a message left over from an earlier subscription only costs one read.
-                if pubsub.get_message(timeout=min(left, 5.0)) is not None or left <= 5.0:
+                message = pubsub.get_message(timeout=min(left, 5.0))
+                if message is not None and message["channel"] == channel:
+                    record = _published_record(message["data"]) or self.get(job_id)
+                elif message is not None or left <= 5.0:
                     record = self.get(job_id)
         return record
 
