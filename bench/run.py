@@ -180,17 +180,26 @@ class Runner:
             self.stop(proc)
         return rate
 
-    def body_ceiling(self, n: int) -> float:
-        """The job body alone (one INCR through redis-py) in 100 monkey-patched greenlets: no
-        queue at all. No gevent worker can drain faster than this on this machine."""
+    def body_ceilings(self, n: int, io_n: int, ms: int = 50, concurrency: int = 100) -> tuple[float, float]:
+        """The job bodies alone in 100 monkey-patched greenlets, no queue at all: the no-op body
+        (one INCR through redis-py) as jobs/s, and the I/O body (sleep, then INCR) as the same
+        efficiency the I/O workload reports. No gevent worker running these bodies on this
+        machine can beat them."""
         code = ("from gevent import monkey; monkey.patch_all()\n"
                 "import gevent.pool, os, redis, sys, time\n"
-                "r = redis.Redis.from_url(os.environ['BENCH_REDIS_URL']); pool = gevent.pool.Pool(100)\n"
-                "began = time.perf_counter()\n"
-                f"for _ in range({n}): pool.spawn(r.incr, 'bench:ceiling')\n"
-                f"pool.join(); print({n} / (time.perf_counter() - began))\n")
+                "r = redis.Redis.from_url(os.environ['BENCH_REDIS_URL'], max_connections=1000)\n"
+                f"pool = gevent.pool.Pool({concurrency})\n"
+                "def io(): time.sleep(%d / 1000); r.incr('bench:ceiling')\n"
+                "def timed(body, n):\n"
+                "    began = time.perf_counter()\n"
+                "    for _ in range(n): pool.spawn(body)\n"
+                "    pool.join(); return time.perf_counter() - began\n"
+                "io_s = timed(io, %d)\n"  # first, like the I/O workload: the pool opens its connections
+                "print(%d / timed(lambda: r.incr('bench:ceiling'), %d), (%d * %d / 1000 / %d) / io_s)\n"
+                ) % (ms, io_n, n, n, io_n, ms, concurrency)
         done = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, check=True)
-        return float(done.stdout)
+        drain, io = done.stdout.split()
+        return float(drain), float(io)
 
     def measure(self, system: System, sizes: dict[str, int]) -> None:
         r = system.results
@@ -227,7 +236,7 @@ def tree_peak_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def report(systems: list[System], skipped: list[str], ceiling: float, sizes: dict[str, int]) -> str:
+def report(systems: list[System], skipped: list[str], ceilings: tuple[float, float], sizes: dict[str, int]) -> str:
     ours = next((s for s in systems if s.key == OURS), None)
     lines = ["| system | drain jobs/s | bulk enqueue jobs/s | I/O efficiency | round trip p50 / p90 / p99 ms "
              "| worker peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
@@ -236,8 +245,8 @@ def report(systems: list[System], skipped: list[str], ceiling: float, sizes: dic
         io = f"{r['io']:.0%}" if "io" in r else "n/a"
         lines.append(f"| {s.name} | {r['drain']:,.0f} | {r['enqueue']:,.0f} | {io} | "
                      f"{r['p50']:.2f} / {r['p90']:.2f} / {r['p99']:.2f} | {r['rss_mb']:.0f} |")
-    lines.append(f"\nJob body alone (INCR in 100 patched greenlets, no queue): {ceiling:,.0f} /s; "
-                 f"sizes: {sizes}.")
+    lines.append(f"\nJob bodies alone in 100 patched greenlets, no queue (the ceiling of any gevent worker): "
+                 f"no-op {ceilings[0]:,.0f} jobs/s, I/O efficiency {ceilings[1]:.0%}; sizes: {sizes}.")
     if ours is not None:
         o = ours.results
         lines.append(f"\nupnext-gevent alone: drain with `--processes 2` {o['drain_2p']:,.0f} jobs/s "
@@ -296,8 +305,8 @@ def main() -> None:
             system.name = runner.name_of(system)
             print(f"measuring {system.name} ...", file=sys.stderr, flush=True)
             runner.measure(system, sizes)
-        ceiling = runner.body_ceiling(sizes["jobs"])
-        text = f"Machine: {machine()}.\n\n" + report(systems, skipped, ceiling, sizes)
+        ceilings = runner.body_ceilings(sizes["jobs"], sizes["io"])
+        text = f"Machine: {machine()}.\n\n" + report(systems, skipped, ceilings, sizes)
         print(text)
         if opts.results:
             Path(opts.results).write_text(text + "\n")
