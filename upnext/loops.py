@@ -25,6 +25,7 @@ log = structlog.get_logger("upnext")
 
 FETCH_BLOCK_MS = 1000
 PROBE_INTERVAL_S = 0.05
+LENT_SLOTS_WAIT_S = 0.001
 FLUSH_MAX_BATCH = 256
 WATCH_INTERVAL_S = 0.25
 ERROR_BACKOFF_MAX_S = 5.0
@@ -77,6 +78,10 @@ def fetch_tick(rt: Runtime) -> float:
     shared over all the tasks in turn, so a task that just got work waits at most that long."""
     free = rt.free_slots()
     if free <= 0:
+        if rt.slots.counter > 0:
+            # Jobs are taking back the slots they lent while waiting: the semaphore is free, so
+            # waiting on it would return at once and this loop would spin, never letting them run.
+            return LENT_SLOTS_WAIT_S
         rt.slots.wait(timeout=1.0)
         return 0
     s = rt.settings
