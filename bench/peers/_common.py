@@ -21,7 +21,7 @@ from types import ModuleType
 
 URL = os.environ["BENCH_REDIS_URL"]
 COUNTER = "bench:done"
-WARM_UP = 5
+WARM_UP = 50  # a fresh client process warms up (first calls, connections, the GC) over its first few dozen
 
 
 def spin(n: int) -> int:
