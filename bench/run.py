@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ PEERS = BENCH / "peers"
 OURS = "upnext_gevent"
 NO_IO = {"rq"}  # one job at a time: 2,000 x 50 ms would take 100 s and says nothing about overlap
 POLL_S = 0.005  # how often the runner reads the done counter
+PAIRS = 3  # one-process / two-process measurements per scaling ratio (1 with --quick)
 
 
 @dataclass
@@ -68,7 +70,8 @@ def discover(only: set[str] | None) -> tuple[list[System], list[str]]:
 
 class Runner:
     def __init__(self, url: str, quick: bool):
-        self.url, self.quick = url, quick
+        self.url = url
+        self.pairs = 1 if quick else PAIRS
         self.redis = redis.Redis.from_url(url)
         self.env = {**os.environ, "BENCH_REDIS_URL": url, "UPNEXT_REDIS_URL": url, "PYTHONPATH": str(PEERS)}
 
@@ -170,13 +173,13 @@ class Runner:
         q = statistics.quantiles(samples, n=100)
         return q[49], q[89], q[98]
 
-    def cpu_rate(self, system: System, n: int, processes: int) -> float:
+    def cpu_rate(self, system: System, n: int, *extra: str) -> float:
         """CPU-bound jobs/s from the first completion to the last, like the drain (the submitting
         process's start-up would otherwise count, and compete for a core). One slot per
         process: a greenlet running pure Python does not yield, so more would only queue jobs
         behind it in one process while the other idles at the end."""
         self.redis.flushall()
-        proc = self.start(system, 1, "--processes", str(processes))
+        proc = self.start(system, 1, *extra)
         try:
             self.ready(system, proc)
             submit = subprocess.Popen([system.python, system.script, "enqueue", "cpu", str(n), "2000000"],
@@ -217,9 +220,16 @@ class Runner:
             r["io"] = self.io_efficiency(system, sizes["io"])
         r["p50"], r["p90"], r["p99"] = self.round_trip_ms(system, sizes["round_trips"])
         if system.key == OURS:
-            r["drain_2p"], _ = self.drain(system, sizes["jobs"], "--processes", "2")
-            r["cpu_1p"] = self.cpu_rate(system, sizes["cpu"], 1)
-            r["cpu_2p"] = self.cpu_rate(system, sizes["cpu"], 2)
+            r["drain_scaling"] = self.scaling(lambda *extra: self.drain(system, sizes["jobs"], *extra)[0])
+            r["cpu_scaling"] = self.scaling(lambda *extra: self.cpu_rate(system, sizes["cpu"], *extra))
+
+    def scaling(self, rate: Callable[..., float]) -> tuple[float, float, float]:
+        """One process against two, PAIRS times back to back: (median rate with one, with two,
+        median of the pairs' ratios). This machine has slow phases lasting seconds, so only two
+        measurements taken next to each other make a ratio."""
+        pairs = [(rate(), rate("--processes", "2")) for _ in range(self.pairs)]
+        return (statistics.median(one for one, _ in pairs), statistics.median(two for _, two in pairs),
+                statistics.median(two / one for one, two in pairs))
 
 
 def tree_peak_rss_mb(pid: int) -> float:
@@ -244,7 +254,8 @@ def tree_peak_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def report(systems: list[System], skipped: list[str], ceilings: tuple[float, float], sizes: dict[str, int]) -> str:
+def report(systems: list[System], skipped: list[str], ceilings: tuple[float, float], sizes: dict[str, int],
+           pairs: int) -> str:
     ours = next((s for s in systems if s.key == OURS), None)
     lines = ["| system | drain jobs/s | bulk enqueue jobs/s | I/O efficiency | round trip p50 / p90 / p99 ms "
              "| worker peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
@@ -257,9 +268,11 @@ def report(systems: list[System], skipped: list[str], ceilings: tuple[float, flo
                  f"no-op {ceilings[0]:,.0f} jobs/s, I/O efficiency {ceilings[1]:.0%}; sizes: {sizes}.")
     if ours is not None:
         o = ours.results
-        lines.append(f"\nupnext-gevent alone: drain with `--processes 2` {o['drain_2p']:,.0f} jobs/s "
-                     f"(x{o['drain_2p'] / o['drain']:.2f} one process); CPU-bound {o['cpu_1p']:.1f} -> "
-                     f"{o['cpu_2p']:.1f} jobs/s with `--processes 2` (x{o['cpu_2p'] / o['cpu_1p']:.2f}).")
+        (d1, d2, dx), (c1, c2, cx) = o["drain_scaling"], o["cpu_scaling"]
+        lines.append(f"\nupnext-gevent alone, one process against `--processes 2`, back to back (medians of "
+                     f"{pairs} pair{'s' if pairs > 1 else ''}): "
+                     f"no-op drain {d1:,.0f} -> {d2:,.0f} jobs/s (x{dx:.2f}); CPU-bound {c1:.1f} -> "
+                     f"{c2:.1f} jobs/s (x{cx:.2f}).")
         peers = [s for s in systems if s is not ours]
         if peers:
             lines += ["", "| ratio: upnext-gevent vs | drain | bulk enqueue | I/O efficiency | round trip p50 "
@@ -314,7 +327,7 @@ def main() -> None:
             print(f"measuring {system.name} ...", file=sys.stderr, flush=True)
             runner.measure(system, sizes)
         ceilings = runner.body_ceilings(sizes["jobs"], sizes["io"])
-        text = f"Machine: {machine()}.\n\n" + report(systems, skipped, ceilings, sizes)
+        text = f"Machine: {machine()}.\n\n" + report(systems, skipped, ceilings, sizes, runner.pairs)
         print(text)
         if opts.results:
             Path(opts.results).write_text(text + "\n")
