@@ -356,6 +356,17 @@ def test_finish_publishes_the_whole_record_to_a_waiter_on_the_done_channel(queue
     pubsub.close()
 
 
+def test_finish_publishes_the_bare_status_when_no_waiter_is_subscribed_to_the_channel(queue, redis_client):
+    job_id = enqueue(queue)
+    delivery, _ = take(queue)
+    watcher = redis_client.pubsub(ignore_subscribe_messages=True)  # a pattern is not counted by NUMSUB
+    watcher.psubscribe(keys.done_channel(P, job_id)[:-len(job_id)] + "*")
+    queue.settle("c1", [done(delivery)])
+    message = wait_for(lambda: watcher.get_message(timeout=0.1), message="the done message")
+    assert message["data"] == "complete"
+    watcher.close()
+
+
 def test_a_failed_finish_records_the_error_and_indexes_the_job_as_failed(queue, redis_client):
     job_id = enqueue(queue)
     delivery, _ = take(queue)

@@ -54,15 +54,16 @@ end
 
 -- A job reaches a terminal state: its data now expires after ttl_s and its key is free again.
 -- Its done channel gets the whole record (JSON [field, value, ...]) when a waiter is subscribed
--- here, so the waiter needs no read after the message; else only the status (a Redis Cluster
--- node counts only its own subscribers: a waiter elsewhere reads the record after the word).
-local function settle(job, logs, dedup, job_id, ttl_s, channel)
+-- here, so the waiter needs no read after the message; else only the status, which the caller
+-- passes (NUMSUB counts neither pattern subscribers nor, on Redis Cluster, those of other nodes:
+-- such a waiter reads the record after the word).
+local function settle(job, logs, dedup, job_id, ttl_s, channel, status)
   redis.call('EXPIRE', job, ttl_s)
   redis.call('EXPIRE', logs, ttl_s)
   if redis.call('GET', dedup) == job_id then redis.call('DEL', dedup) end
   if redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
     redis.call('PUBLISH', channel, cjson.encode(redis.call('HGETALL', job)))
   else
-    redis.call('PUBLISH', channel, redis.call('HGET', job, 'status'))
+    redis.call('PUBLISH', channel, status)
   end
 end

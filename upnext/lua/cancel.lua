@@ -10,5 +10,5 @@ if is_terminal(status) then return {'terminal', status} end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'failure_reason', 'cancelled',
   'error', 'cancelled', 'completed_at', now_s())
-settle(KEYS[1], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), ARGV[3])
+settle(KEYS[1], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), ARGV[3], 'cancelled')
 return {'cancelled', status}

@@ -26,7 +26,7 @@ for i = 1, (#KEYS - 3) / 3 do
     else
       redis.call('HSET', job, 'status', status, 'result', ARGV[a + 3], 'error', ARGV[a + 4],
         'traceback', ARGV[a + 5], 'failure_reason', ARGV[a + 6], 'completed_at', completed_at, 'lease', '')
-      settle(job, logs, dedup, job_id, ttl_s, ARGV[a + 7])
+      settle(job, logs, dedup, job_id, ttl_s, ARGV[a + 7], status)
       if status == 'failed' then
         redis.call('ZADD', KEYS[3], completed_at, job_id)
         redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', completed_at - ttl_s)
