@@ -74,8 +74,8 @@ def fetch_tick(rt: Runtime) -> float:
     there is work; a blocking XREADGROUP, then a start, once the streams were drained.
 
     Reads go to the tasks whose streams had entries last time ("hot"), so one busy task among
-    idle ones gets full batches; every PROBE_INTERVAL_S (and whenever none is hot) they are
-    shared over all the tasks in turn, so a task that just got work waits at most that long."""
+    idle ones gets full batches; every PROBE_INTERVAL_S (and whenever none is hot) a read is
+    shared over all the tasks in turn, so a task that just got work is not starved behind them."""
     free = rt.free_slots()
     if free <= 0:
         if rt.slots.counter > 0:
