@@ -34,6 +34,30 @@ POLL_S = 0.005  # how often the runner reads the done counter
 PAIRS = 3  # one-process / two-process measurements per scaling ratio (1 with --quick)
 
 
+# Run by ``Runner.body_ceilings`` as ``python -c BODIES_ALONE n io_n ms concurrency``. The I/O
+# body goes first, as in the I/O workload: its first wave opens the pool's connections.
+BODIES_ALONE = """
+from gevent import monkey; monkey.patch_all()
+import gevent.pool, os, redis, sys, time
+n, io_n, ms, concurrency = map(int, sys.argv[1:])
+r = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"], max_connections=1000)
+pool = gevent.pool.Pool(concurrency)
+
+def io():
+    time.sleep(ms / 1000)
+    r.incr("bench:ceiling")
+
+def timed(body, count):
+    began = time.perf_counter()
+    for _ in range(count):
+        pool.spawn(body)
+    pool.join()
+    return time.perf_counter() - began
+
+io_s = timed(io, io_n)
+print(n / timed(lambda: r.incr("bench:ceiling"), n), (io_n * ms / 1000 / concurrency) / io_s)
+"""
+
 @dataclass
 class System:
     key: str
@@ -196,19 +220,9 @@ class Runner:
         (one INCR through redis-py) as jobs/s, and the I/O body (sleep, then INCR) as the same
         efficiency the I/O workload reports. No gevent worker running these bodies on this
         machine can beat them."""
-        code = ("from gevent import monkey; monkey.patch_all()\n"
-                "import gevent.pool, os, redis, sys, time\n"
-                "r = redis.Redis.from_url(os.environ['BENCH_REDIS_URL'], max_connections=1000)\n"
-                f"pool = gevent.pool.Pool({concurrency})\n"
-                "def io(): time.sleep(%d / 1000); r.incr('bench:ceiling')\n"
-                "def timed(body, n):\n"
-                "    began = time.perf_counter()\n"
-                "    for _ in range(n): pool.spawn(body)\n"
-                "    pool.join(); return time.perf_counter() - began\n"
-                "io_s = timed(io, %d)\n"  # first, like the I/O workload: the pool opens its connections
-                "print(%d / timed(lambda: r.incr('bench:ceiling'), %d), (%d * %d / 1000 / %d) / io_s)\n"
-                ) % (ms, io_n, n, n, io_n, ms, concurrency)
-        done = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, check=True)
+        args = [str(v) for v in (n, io_n, ms, concurrency)]
+        done = subprocess.run([sys.executable, "-c", BODIES_ALONE, *args], env=self.env, capture_output=True,
+                              text=True, check=True)
         drain, io = done.stdout.split()
         return float(drain), float(io)
 

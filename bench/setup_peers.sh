@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates bench/.venv-peers with the peers that bench/run.py measures beside upnext-gevent.
-# Needs a Python >= 3.12 (upnext 0.0.8 requires it): $PEERS_PYTHON, python3.12, or pyenv's 3.12.
+# Needs a Python >= 3.12 (upnext 0.0.8 requires it): $PEERS_PYTHON, python3.13, python3.12, or
+# pyenv's 3.12 or 3.13, the first of them that runs.
 set -euo pipefail
 cd "$(dirname "$0")"
 python=""
