@@ -135,12 +135,13 @@ def test_enqueue_many_returns_one_id_per_job_in_order(queue, redis_client):
 
 
 # -- promote -------------------------------------------------------------------------------
-def test_promote_moves_only_due_jobs_exactly_once_and_returns_the_next_run_at(queue, redis_client):
+def test_promote_moves_only_due_jobs_exactly_once_and_returns_the_wait_for_the_next(queue, redis_client):
     late = enqueue(queue, delay_s=3600)
     due = enqueue(queue, delay_s=3600)
     make_due(redis_client, due)
-    moved, next_at = queue.promote(F)
-    assert moved == 1 and next_at == pytest.approx(float(record(redis_client, late)["run_at"]))
+    moved, wait_s = queue.promote(F)
+    assert moved == 1 and wait_s == pytest.approx(float(record(redis_client, late)["run_at"]) - queue.redis_time(),
+                                                   abs=1.0)
     assert queue.promote(F)[0] == 0
     assert stream_ids(redis_client) == [due]
     assert redis_client.zrange(keys.scheduled(P, F), 0, -1) == [late]
@@ -680,7 +681,7 @@ def test_fetch_without_a_group_creates_it_so_entries_already_there_are_delivered
     redis_client.xadd(keys.stream(P, F), {"id": job_id})  # written before any group existed
     assert queue.fetch("c1", [F], 1, None) == []
     assert [d.job_id for d in queue.fetch("c1", [F], 1, None)] == [job_id]
-    assert queue.reclaim("c1", F, 0, 1)[0].job_id == job_id
+    assert queue.reclaim("c2", F, 0, 1)[0].job_id == job_id
 
 
 def test_forget_consumer_keeps_a_consumer_with_pending_entries_and_deletes_an_idle_one(queue, redis_client):

@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from upnext import keys
-from upnext.job import function_of
 from upnext.limits import RateLimit
 from upnext.queue import Queue
 
@@ -24,11 +23,9 @@ class Admin:
 
     def workers(self) -> list[dict[str, Any]]:
         """Live workers (heartbeat not expired), with what they report; dead ids are pruned."""
+        self.queue.registry.prune_workers()
         ids = sorted(self.client.smembers(keys.worker_ids(self.prefix)))
         records = self.client.mget([keys.worker(self.prefix, w) for w in ids]) if ids else []
-        gone = [w for w, r in zip(ids, records) if r is None]
-        if gone:
-            self.client.srem(keys.worker_ids(self.prefix), *gone)
         return [json.loads(r) for r in records if r is not None]
 
     def functions(self) -> dict[str, dict[str, Any]]:
@@ -84,32 +81,13 @@ class Admin:
 
     def retry(self, job_id: str) -> str:
         """Queue a failed or cancelled job again under its id; returns 'queued' or why not."""
-        function = function_of(job_id)
-        reply = self.queue.scripts.requeue(
-            keys=[keys.job(self.prefix, job_id), keys.stream(self.prefix, function), keys.logs(self.prefix, job_id),
-                  keys.failed(self.prefix, function)],
-            args=[job_id, self.queue.stream_maxlen])
-        return reply[0] if reply[0] != "not_ended" else f"not_ended ({reply[1]})"
+        reply = self.queue.requeue(job_id)
+        return reply[0] if len(reply) == 1 else f"{reply[0]} ({reply[1]})"
 
     def purge(self, function: str) -> int:
         """Cancel every job of ``function`` that waits (in the stream or scheduled); running ones
         are left alone. Returns how many were cancelled."""
-        stream = keys.stream(self.prefix, function)
-        pending = {p["message_id"] for p in self._pending_entries(stream)}
-        waiting = [(eid, fields.get("id", "")) for eid, fields in self.client.xrange(stream) if eid not in pending]
-        scheduled = self.client.zrange(keys.scheduled(self.prefix, function), 0, -1)
-        cancelled = 0
-        for job_id in [j for _, j in waiting] + scheduled:
-            if job_id and self.queue.cancel(job_id)[0] == "cancelled":
-                cancelled += 1
-        if waiting:
-            self.client.xdel(stream, *[eid for eid, _ in waiting])
-        return cancelled
-
-    def _pending_entries(self, stream: str) -> list[dict[str, Any]]:
-        if not self.client.exists(stream):
-            return []
-        return self.client.xpending_range(stream, keys.GROUP, "-", "+", 100000)
+        return self.queue.purge(function)
 
 
 def _rate_backlog(rate_limit: str | None, bucket: list[str | None]) -> int:

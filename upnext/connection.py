@@ -16,14 +16,20 @@ MAX_CONNECTIONS = 1000
 CONNECTION_WAIT_S = 30
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, tolerant: bool = False) -> redis.Redis:
     """A client for ``url``; a Redis Cluster node is detected and gets a cluster client. (If
     Redis is down at this point, the plain client is kept and retried by the caller.)
 
     The pool blocks rather than fails when it is full: every greenlet with a command in flight
-    holds a connection, and redis-py's default pool raises past 100 of them."""
+    holds a connection, and redis-py's default pool raises past 100 of them.
+
+    ``tolerant``: replies are decoded with ``surrogateescape``, so bytes that are not UTF-8 (a
+    stray write into a stream) reach the worker's loops as text they recognise as garbage and
+    drop, never as a decoding error that stops the loop. Only the loops that read streams use it."""
+    errors = "surrogateescape" if tolerant else "strict"
     pool = redis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=CONNECTION_WAIT_S,
-                                                 decode_responses=True, health_check_interval=30)
+                                                 decode_responses=True, health_check_interval=30,
+                                                 encoding_errors=errors)
     client = redis.Redis(connection_pool=pool)
     try:
         clustered = client.info("cluster").get("cluster_enabled")
@@ -32,7 +38,7 @@ def connect(url: str) -> redis.Redis:
     if not clustered:
         return client
     pool.disconnect()
-    return RedisCluster.from_url(url, decode_responses=True)  # type: ignore[return-value]
+    return RedisCluster.from_url(url, decode_responses=True, encoding_errors=errors)  # type: ignore[return-value]
 
 
 class ScriptPipeline(Pipeline):

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from upnext.job import dumps
+from upnext.job import dumps, printable
 
 PROGRESS_INTERVAL_S = 0.2
 
@@ -51,6 +51,7 @@ class JobContext:
     is_cancelled: bool = False
     release_slot: Callable[[], Any] | None = field(default=None, repr=False)
     worker: str = field(default="", repr=False)
+    entry_id: str = field(default="", repr=False)  # with ``worker``, the run's fencing token for its writes
     _pending_progress: tuple[float, str] | None = field(default=None, repr=False)
     _progress_written_at: float = field(default=0.0, repr=False)
     _log: Any = field(default=None, repr=False)
@@ -89,7 +90,7 @@ class JobContext:
         self._pending_progress = None
         self._progress_written_at = time.monotonic()
         try:
-            self.queue.annotate(self.job_id, progress=fraction, progress_message=message)
+            self._annotate(progress=fraction, progress_message=printable(message))
         except Exception as exc:
             self.log.warning("progress_not_written", error=repr(exc))
 
@@ -98,14 +99,17 @@ class JobContext:
         encoded = dumps(state)
         self.last_checkpoint = state
         if self.queue is not None:
-            self.queue.annotate(self.job_id, checkpoint=encoded, checkpoint_at=time.time())
+            self._annotate(checkpoint=encoded, checkpoint_at=time.time())
 
     def send_log(self, level: str, message: str, **fields: Any) -> None:
         """Store a log line with the job (readable by status tools) and log it here too."""
         entry = {"at": time.time(), "level": level, "message": message, **fields}
         getattr(self.log, level, self.log.info)(message, **fields)
         if self.queue is not None:
-            self.queue.annotate(self.job_id, log_entry=dumps(entry))
+            self._annotate(log_entry=printable(dumps(entry)))
+
+    def _annotate(self, **fields: Any) -> bool:
+        return bool(self.queue.annotate(self.job_id, lease=(self.entry_id, self.worker), **fields))
 
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:

@@ -19,7 +19,7 @@ import structlog
 
 from upnext.context import JobContext
 from upnext.errors import JobTimeout
-from upnext.job import dumps, loads
+from upnext.job import dumps, loads, printable
 from upnext.procpool import ChildFailed, ProcessPool
 from upnext.queue import Completion, Delivery
 from upnext.task import TaskDef
@@ -75,7 +75,7 @@ class JobRunner:
                           function_name=getattr(task.fn, "__qualname__", task.name), attempt=started.attempt,
                           max_attempts=task.max_attempts, parent_id=started.parent_id, root_id=started.root_id,
                           last_checkpoint=started.checkpoint, queue=self.queue, release_slot=self.slot_release,
-                          worker=self.worker_id)
+                          worker=self.worker_id, entry_id=started.delivery.entry_id)
         return ctx
 
     def run(self, task: TaskDef, started: Started, ctx: JobContext) -> Completion:
@@ -108,14 +108,20 @@ class JobRunner:
         except JobTimeout:
             raise _Failure(f"job {ctx.job_id} timed out after {task.timeout}s", "", "timeout") from None
         except ChildFailed as exc:
-            raise _Failure(exc.error, exc.tb, exc.reason) from None
+            raise _Failure(printable(exc.error), printable(exc.tb), exc.reason) from None
         except Exception as exc:
-            raise _Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc(), "exception", cause=exc) from None
+            raise _Failure(printable(f"{type(exc).__name__}: {exc}"), printable(traceback.format_exc()), "exception",
+                           cause=exc) from None
         try:
-            return value, dumps(value)
+            result_json = dumps(value)
         except (TypeError, ValueError) as exc:
             raise _Failure(f"result of {task.name} (job {ctx.job_id}) is not JSON-serializable: {exc}", "",
                            "exception", retryable=False) from None
+        if not result_json.isascii() and printable(result_json) != result_json:
+            raise _Failure(f"result of {task.name} (job {ctx.job_id}) is not valid UTF-8 text (it holds a lone "
+                           f"surrogate, e.g. from a file name decoded with surrogateescape): "
+                           f"{printable(result_json)[:200]}", "", "exception", retryable=False)
+        return value, result_json
 
     def _failed(self, task: TaskDef, started: Started, ctx: JobContext, failure: _Failure,
                 began: float) -> Completion:

@@ -50,6 +50,19 @@ def function_of(job_id: str) -> str:
     return function
 
 
+def is_job_id_of(job_id: str, function: str) -> bool:
+    """True when ``job_id`` is one ``new_job_id(function)`` makes (start.lua checks the same):
+    anything else in a stream is garbage, whatever bytes it holds."""
+    head, sep, rest = job_id.rpartition(ID_SEPARATOR)
+    return bool(sep) and head == function and bool(rest) and all(ch in "0123456789abcdef" for ch in rest)
+
+
+def printable(text: str) -> str:
+    """``text`` safe to log or store: anything that is not valid UTF-8 (lone surrogates, the
+    undecodable bytes of a tolerant read) shown as backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 

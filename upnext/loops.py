@@ -1,7 +1,14 @@
-"""The worker's greenlet loops: fetch, reclaim, flush, promote, heartbeat, watch.
+"""The worker's greenlet loops: fetch, reclaim, flush, promote, sweep, heartbeat, watch, cron.
 
-Each loop is "tick, log and continue on error, wait on the stop event". A loop that dies
-of anything else stops the worker loudly instead of leaving a zombie process.
+Each loop is "tick, log and continue on a Redis error, wait on the stop event". A loop that
+dies of anything else stops the worker loudly instead of leaving a zombie process, so no data
+may ever raise out of a tick; what each loop does with bad data:
+- fetch, reclaim: read streams on tolerant connections (bytes that are not UTF-8 arrive as
+  escaped text); an entry that names no job of its task is garbage: acked, deleted, logged.
+- flush: every completion is made writable first (``Completion.checked``); a batch that Redis
+  refuses for a reason other than an outage is written one completion at a time, and one that is
+  still refused is written as that job's failure instead. Outages are retried, never dropped.
+- promote, sweep, heartbeat, watch, cron: read only what upnext wrote (ids, numbers, statuses).
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ import gevent.queue
 import redis
 import structlog
 
-from upnext.job import new_job_id
+from upnext.job import new_job_id, printable
+from upnext.queue import Completion
 
 if TYPE_CHECKING:
     from upnext.runtime import Runtime
@@ -37,6 +45,7 @@ def start(rt: Runtime) -> tuple[list[gevent.Greenlet], list[gevent.Greenlet]]:
                 _spawn(rt, "reclaim", lambda: reclaim_tick(rt), until_stop=True)]
     others = [_spawn(rt, "flush", lambda: flush_tick(rt), until_stop=False),
               _spawn(rt, "promote", lambda: promote_tick(rt), until_stop=False),
+              _spawn(rt, "sweep", lambda: sweep_tick(rt), until_stop=False),
               _spawn(rt, "heartbeat", lambda: heartbeat_tick(rt), until_stop=False),
               _spawn(rt, "watch", lambda: watch_tick(rt), until_stop=False)]
     if rt.worker.crons:
@@ -148,10 +157,10 @@ def reclaim_tick(rt: Runtime) -> float:
         if free <= 0 or rt.stopping.is_set():
             break
         suspects = 0 if any(r.delivery.suspect for r in rt.inflight.values()) else 1
-        got = rt.queue.reclaim(rt.worker_id, function, claim_ms, free, suspects)
+        got = rt.reclaim_queue.reclaim(rt.worker_id, function, claim_ms, free, suspects)
         if got:
-            rt.log.warning("jobs_reclaimed", function=function, job_ids=[d.job_id for d in got])
-            rt.dispatch(got, limit=free)
+            rt.log.warning("jobs_reclaimed", function=function, job_ids=[printable(d.job_id) for d in got])
+            rt.dispatch(got, limit=free, queue=rt.reclaim_queue)
     return min(max(claim_ms / 2000, 0.05), 10.0)
 
 
@@ -182,31 +191,95 @@ def flush_tick(rt: Runtime) -> float:
     return 0
 
 
-def _write(rt: Runtime, batch: list) -> None:
-    """Write one batch, retrying through Redis outages: completions are never dropped."""
+def _write(rt: Runtime, batch: list[Completion]) -> None:
+    """Write one batch, retrying through Redis outages: completions are never dropped. A batch
+    Redis refuses for another reason is written one by one, so one bad completion costs only its
+    own job (which then fails, saying why)."""
+    batch = [c.checked() for c in batch]
+    try:
+        replies = _settle(rt, batch)
+    except _Refused:
+        replies = [_write_alone(rt, c) for c in batch]
+    if replies is not None:
+        rt.record(batch, replies)
+
+
+class _Refused(Exception):
+    """Redis refused a batch for a reason that retrying will not change."""
+
+
+def _settle(rt: Runtime, batch: list[Completion]) -> list[str] | None:
+    """settle() retried through outages; None if a hard stop came first (the entries stay
+    pending and are reclaimed elsewhere); raises _Refused for a refusal that is not an outage."""
     backoff = 0.1
     while True:
         try:
-            replies = rt.flush_queue.settle(rt.worker_id, batch)
-            break
-        except redis.RedisError as exc:
-            if rt.hard_stop:
-                rt.log.error("completions_dropped", count=len(batch), reason="hard stop during a Redis outage")
-                return
-            rt.log.warning("flush_failed", error=str(exc), count=len(batch), retry_in_s=backoff)
-            gevent.sleep(backoff)
-            backoff = min(backoff * 2, ERROR_BACKOFF_MAX_S)
-    rt.record(batch, replies)
+            return rt.flush_queue.settle(rt.worker_id, batch)
+        except (redis.RedisError, UnicodeError, ValueError, TypeError) as exc:
+            if not _outage(exc):
+                raise _Refused(str(exc)) from exc
+            error = f"{type(exc).__name__}: {exc}"
+        if rt.hard_stop:
+            rt.log.error("completions_dropped", count=len(batch), reason="hard stop during a Redis outage")
+            return None
+        rt.log.warning("flush_failed", error=error, count=len(batch), retry_in_s=backoff)
+        gevent.sleep(backoff)
+        backoff = min(backoff * 2, ERROR_BACKOFF_MAX_S)
+
+
+OUTAGES = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError,
+           redis.exceptions.ReadOnlyError, redis.exceptions.ClusterError, redis.exceptions.TryAgainError,
+           redis.exceptions.MasterDownError)
+OUTAGE_REPLIES = ("BUSY", "LOADING", "OOM", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS")
+
+
+def _outage(exc: BaseException) -> bool:
+    """An error that says Redis is away, busy, loading, full or failing over: it passes by itself.
+    (redis-py raises some of those replies as a plain ResponseError, hence the text check too.)"""
+    return isinstance(exc, OUTAGES) or (isinstance(exc, redis.RedisError) and str(exc).startswith(OUTAGE_REPLIES))
+
+
+def _write_alone(rt: Runtime, completion: Completion) -> str:
+    try:
+        return (_settle(rt, [completion]) or ["dropped"])[0]
+    except _Refused as exc:
+        rt.log.error("completion_refused", job_id=completion.delivery.job_id, error=printable(str(exc)))
+        try:
+            why = f"job {completion.delivery.job_id}: Redis refused its outcome ({exc})"
+            return (_settle(rt, [completion.failed_instead(why)]) or ["dropped"])[0]
+        except _Refused as again:
+            rt.log.error("completion_dropped", job_id=completion.delivery.job_id, error=printable(str(again)),
+                         reason="its entry stays pending and is reclaimed after claim_timeout_ms")
+            return "dropped"
+
+
+PROMOTE_MAX_SLEEP_S = 0.5
 
 
 def promote_tick(rt: Runtime) -> float:
-    """Move due delayed and retrying jobs into their streams; sleep until the next is due."""
-    next_due = time.time() + 0.5
+    """Move due delayed and retrying jobs into their streams; sleep until the next is due (as
+    Redis's clock tells: a worker whose own clock is off neither spins nor runs jobs late)."""
+    wait_s = PROMOTE_MAX_SLEEP_S
     for function in list(rt.functions):
-        _, next_at = rt.queue.promote(function)
-        if next_at is not None:
-            next_due = min(next_due, next_at)
-    return min(max(next_due - time.time(), 0.005), 0.5)
+        _, next_in_s = rt.queue.promote(function)
+        if next_in_s is not None:
+            wait_s = min(wait_s, next_in_s)
+    return min(max(wait_s, 0.005), PROMOTE_MAX_SLEEP_S)
+
+
+SWEEP_IDLE_CLAIM_TIMEOUTS = 10
+
+
+def sweep_tick(rt: Runtime) -> float:
+    """Remove what dead workers left: their consumers (no pending entry, idle for many claim
+    timeouts) from this worker's groups, and their ids from the worker set. Nothing in Redis may
+    grow with the number of crashes."""
+    claim_ms = rt.settings.claim_timeout_ms
+    removed = rt.queue.sweep_consumers(rt.functions, SWEEP_IDLE_CLAIM_TIMEOUTS * claim_ms)
+    gone = rt.queue.registry.prune_workers()
+    if removed or gone:
+        rt.log.info("dead_workers_swept", consumers=removed, worker_ids=gone)
+    return min(max(claim_ms * 5 / 1000, 0.5), 60.0)
 
 
 def heartbeat_tick(rt: Runtime) -> float:
@@ -252,7 +325,7 @@ def cron_tick(rt: Runtime) -> float:
     """For each cron this worker leads, fire every due instant (exactly once: cron_fire.lua
     compares and sets the cursor) and re-seed a cursor that is missing or has a stale schedule."""
     led = rt.queue.registry.lead(rt.worker_id, list(rt.worker.crons), CRON_LEADER_TTL_MS)
-    now = time.time()
+    now = rt.queue.redis_time()  # cursors are instants: compared with Redis's clock, not ours
     next_due = now + CRON_MAX_SLEEP_S
     for name, (cursor, schedule) in zip(led, rt.queue.registry.cron_cursors(led)):
         cron = rt.worker.crons[name]
@@ -267,4 +340,4 @@ def cron_tick(rt: Runtime) -> float:
         if rt.queue.registry.cron_fire(name, cursor, next_at, cron.schedule.expression, jobs):
             rt.log.info("cron_fired", function=name, job_ids=[j for j, _ in jobs], next_at=next_at)
         next_due = min(next_due, next_at)
-    return min(max(next_due - time.time(), 0.005), CRON_MAX_SLEEP_S)
+    return min(max(next_due - now, 0.005), CRON_MAX_SLEEP_S)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import time
 from collections import defaultdict
@@ -21,7 +22,7 @@ from redis.cluster import RedisCluster
 
 from upnext import keys
 from upnext.connection import ScriptPipeline, Sequential
-from upnext.job import TERMINAL_NAMES, function_of
+from upnext.job import TERMINAL_NAMES, function_of, printable
 from upnext.limits import NO_LIMITS, Limits
 from upnext.registry import Registry
 from upnext.scripts import Scripts
@@ -57,6 +58,28 @@ class Completion:
     failure_reason: str = ""
     delay_s: float = 0.0
     idem_key: str = ""  # the job's idempotency key, released when it ends
+
+    def checked(self) -> Completion:
+        """This completion as it can be written: error texts with anything that is not UTF-8 (a
+        lone surrogate from a file name, say) escaped, and a result that is not UTF-8 turned into
+        a failure saying so. Redis takes only UTF-8 here, and one bad text must not stop the
+        flusher or lose the rest of its batch."""
+        if self.result.isascii() and self.error.isascii() and self.traceback.isascii():
+            return self
+        fixed = dataclasses.replace(self, error=printable(self.error), traceback=printable(self.traceback))
+        try:
+            self.result.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            job_id = self.delivery.job_id
+            return dataclasses.replace(fixed, status="failed", result="", failure_reason="exception",
+                                       error=f"the result of job {job_id} is not valid UTF-8 text "
+                                             f"({printable(str(exc))}); nothing was stored")
+        return fixed
+
+    def failed_instead(self, why: str) -> Completion:
+        """A failure to write in place of this completion, which Redis refused."""
+        return Completion(self.delivery, "failed", error=printable(why), failure_reason="exception",
+                          idem_key=self.idem_key)
 
 
 @dataclass
@@ -102,10 +125,24 @@ class Queue:
         (with its readiness poll) per command. Redis Cluster keeps its own client."""
         if self.cluster:
             return self
+        twin = self.with_client(redis.Redis(connection_pool=self.client.connection_pool,
+                                            single_connection_client=True))
+        twin.scripts = self.scripts
+        return twin
+
+    def with_client(self, client: redis.Redis) -> Queue:
+        """This queue's settings on another client (e.g. one from ``connect(url, tolerant=True)``)."""
         twin = copy.copy(self)
-        twin.client = redis.Redis(connection_pool=self.client.connection_pool, single_connection_client=True)
+        twin.client = client
+        twin.scripts = Scripts(client)
+        twin.cluster = isinstance(client, RedisCluster)
         twin._pubsubs, twin._watching = [], {}
         return twin
+
+    def redis_time(self) -> float:
+        """Redis's clock (unix seconds): every schedule comparison uses it, never the local clock."""
+        seconds, micros = self.client.time()
+        return float(seconds) + micros / 1_000_000
 
     def pipeline(self) -> Any:
         """A non-transactional pipeline (one round trip), or its stand-in on Redis Cluster."""
@@ -154,8 +191,8 @@ class Queue:
 
     def _enqueue(self, client: Any, function: str, chunk: Sequence[NewJob]) -> Any:
         job_keys = [keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)]
-        args: list[Any] = [self.stream_maxlen, function]
         job_prefix = keys.job_prefix(self.prefix, function)
+        args: list[Any] = [self.stream_maxlen, function, job_prefix]
         for new in chunk:
             job_keys += [job_prefix + new.job_id, keys.dedup(self.prefix, function, new.key)]
             args += [new.job_id, new.delay_s, new.key, new.args, new.kwargs, new.parent_id, new.root_id or new.job_id]
@@ -320,6 +357,8 @@ class Queue:
             return []
         delivered: dict[str, int] = {}
         for entry in pending:
+            if entry["consumer"] == consumer:  # our own run, kept fresh by us: never take it over
+                continue
             times = entry["times_delivered"] + 1  # counting the claim about to be made
             if times >= SUSPECT_DELIVERIES:
                 if suspects <= 0:
@@ -427,6 +466,14 @@ class Queue:
             except redis.ResponseError:
                 continue
 
+    def sweep_consumers(self, functions: Sequence[str], min_idle_ms: int) -> list[str]:
+        """Delete consumers with no pending entry, idle for ``min_idle_ms``, from each task's group
+        (those of dead workers; a live one idle that long is simply re-made by its next read)."""
+        pipe = self.pipeline()
+        for function in functions:
+            self.scripts.sweep(keys=[keys.stream(self.prefix, function)], args=[min_idle_ms], client=pipe)
+        return sorted({name for names in pipe.execute() for name in names})
+
     # -- workers: settling ---------------------------------------------------------------
     def settle(self, consumer: str, completions: Sequence[Completion]) -> list[str]:
         """Write a batch of finishes and retries in one pipeline; one reply word per completion."""
@@ -469,10 +516,11 @@ class Queue:
             client=pipe)
 
     def promote(self, function: str, limit: int = 500) -> tuple[int, float | None]:
-        moved, next_at = self.scripts.promote(
+        """Move due scheduled jobs into the stream; returns (moved, seconds until the next is due)."""
+        moved, wait_s = self.scripts.promote(
             keys=[keys.scheduled(self.prefix, function), keys.stream(self.prefix, function)],
             args=[limit, self.stream_maxlen])
-        return int(moved), (float(next_at) if next_at else None)
+        return int(moved), (float(wait_s) if wait_s else None)
 
     def drop(self, delivery: Delivery) -> None:
         """Ack and delete an entry that names no job of its stream's task (garbage)."""
@@ -489,20 +537,44 @@ class Queue:
     def backlog(self, functions: Sequence[str], scheduled_ids: Sequence[str] = ()) -> int:
         """Jobs still to run: stream entries (waiting or held) + due scheduled jobs + ``scheduled_ids``
         still scheduled. Acked entries are deleted, so XLEN counts only live ones."""
+        now = self.redis_time()
         pipe = self.pipeline()
         for function in functions:
             pipe.xlen(keys.stream(self.prefix, function))
-            pipe.zcount(keys.scheduled(self.prefix, function), "-inf", time.time())
+            pipe.zcount(keys.scheduled(self.prefix, function), "-inf", now)
         for job_id in scheduled_ids:
             pipe.zscore(keys.scheduled(self.prefix, function_of(job_id)), job_id)
         replies = pipe.execute()
         counts = replies[: 2 * len(functions)]
         return sum(counts) + sum(1 for score in replies[len(counts):] if score is not None)
 
-    def annotate(self, job_id: str, log_entry: str = "", **fields: Any) -> bool:
+    def annotate(self, job_id: str, /, log_entry: str = "", lease: tuple[str, str] = ("", ""), **fields: Any) -> bool:
+        """Write a running job's progress, checkpoint or log entry; only while ``lease`` (the run's
+        stream entry id and consumer: its fencing token) still holds it. False once it does not."""
         flat = [v for pair in fields.items() for v in pair]
         return bool(self.scripts.annotate(
-            keys=[keys.job(self.prefix, job_id), keys.logs(self.prefix, job_id)], args=[log_entry, *flat]))
+            keys=[keys.job(self.prefix, job_id), keys.logs(self.prefix, job_id),
+                  keys.stream(self.prefix, function_of(job_id))], args=[*lease, log_entry, *flat]))
+
+    def purge(self, function: str, batch: int = 500) -> int:
+        """Cancel every waiting (undelivered or scheduled) job of ``function``, a batch per atomic
+        call; running jobs are left alone. Returns how many were cancelled."""
+        cancelled = 0
+        while True:
+            done, seen = self.scripts.purge(
+                keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)],
+                args=[keys.tag(self.prefix, function), self.job_ttl_s, batch])
+            cancelled += int(done)
+            if int(seen) < batch:
+                return cancelled
+
+    def requeue(self, job_id: str) -> list[str]:
+        """Queue a failed or cancelled job again under its id (requeue.lua's reply)."""
+        function = function_of(job_id)
+        return self.scripts.requeue(
+            keys=[keys.job(self.prefix, job_id), keys.stream(self.prefix, function), keys.logs(self.prefix, job_id),
+                  keys.failed(self.prefix, function), self._dedup_of(job_id)],
+            args=[job_id, self.stream_maxlen, keys.job_prefix(self.prefix, function)])
 
 
 def _function_of_stream(stream: str) -> str:

@@ -29,6 +29,17 @@ class Registry:
         self.queue.pipeline().delete(keys.worker(self.queue.prefix, worker_id)).srem(
             keys.worker_ids(self.queue.prefix), worker_id).execute()
 
+    def prune_workers(self) -> list[str]:
+        """Remove the ids of workers whose heartbeat expired (they died) from the worker set."""
+        ids = sorted(self.queue.client.smembers(keys.worker_ids(self.queue.prefix)))
+        if not ids:
+            return []
+        alive = self.queue.client.mget([keys.worker(self.queue.prefix, w) for w in ids])
+        gone = [w for w, record in zip(ids, alive) if record is None]
+        if gone:
+            self.queue.client.srem(keys.worker_ids(self.queue.prefix), *gone)
+        return gone
+
     def cron_cursors(self, functions: Sequence[str]) -> list[tuple[str, str]]:
         """(next_at, schedule) of each cron; ('', '') where it has no cursor yet."""
         pipe = self.queue.pipeline()

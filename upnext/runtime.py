@@ -25,11 +25,12 @@ import structlog
 
 from upnext import loops
 from upnext.config import Settings
+from upnext.connection import connect
 from upnext.context import JobContext
 from upnext.errors import ConfigError
 from upnext.executor import JobRunner, Started
 from upnext.hubwatch import watch_hub
-from upnext.job import dumps, function_of
+from upnext.job import dumps, is_job_id_of, printable
 from upnext.keeper import LeaseKeeper
 from upnext.procpool import ProcessPool
 from upnext.queue import Completion, Delivery, Queue
@@ -66,7 +67,8 @@ class Runtime:
         self.worker = worker
         self.settings = settings
         self.queue = worker.queue
-        self.fetch_queue = self.flush_queue = self.queue  # each on its own connection once serving
+        # Each on its own connection once serving; the stream readers' decode leniently (loops.py).
+        self.fetch_queue = self.flush_queue = self.reclaim_queue = self.queue
         self.tasks = dict(worker.tasks)
         self.functions = list(self.tasks)
         self.hot: set[str] = set()  # tasks whose streams had entries at the last fetch
@@ -117,7 +119,8 @@ class Runtime:
         """Start what was fetched or reclaimed (through ``queue``: the loop's own, if it has
         one); anything beyond ``limit`` or fetched while stopping is handed straight back."""
         queue = queue or self.queue
-        valid = [d for d in deliveries if self._is_valid(d)]
+        # Never a second run of a job this worker runs now (its own entry, were it ever handed back).
+        valid = [d for d in deliveries if self._is_valid(d, queue) and d.job_id not in self.inflight]
         # Slots may have been taken by another loop while this one waited on Redis.
         keep = [] if self.stopping.is_set() else valid[:min(limit, max(self.free_slots(), 0))]
         if len(keep) < len(valid):
@@ -157,15 +160,12 @@ class Runtime:
             self._start_one(delivery, reply)
         return [d for d, _ in taken]
 
-    def _is_valid(self, delivery: Delivery) -> bool:
-        try:
-            ok = function_of(delivery.job_id) == delivery.function
-        except ValueError:
-            ok = False
+    def _is_valid(self, delivery: Delivery, queue: Queue) -> bool:
+        ok = is_job_id_of(delivery.job_id, delivery.function)
         if not ok:
             self.log.error("entry_dropped", entry_id=delivery.entry_id, function=delivery.function,
-                           job_id=delivery.job_id, reason="stream entry names no job of this task")
-            self.queue.drop(delivery)
+                           job_id=printable(delivery.job_id), reason="stream entry names no job of this task")
+            queue.drop(delivery)
         return ok
 
     def _start_one(self, delivery: Delivery, reply: list[Any]) -> None:
@@ -188,7 +188,7 @@ class Runtime:
         self.slots.release()
         if kind == "garbage":
             self.log.error("entry_dropped", entry_id=delivery.entry_id, function=delivery.function,
-                           job_id=delivery.job_id, reason="stream entry names no job of this task")
+                           job_id=printable(delivery.job_id), reason="stream entry names no job of this task")
         elif kind in ("busy", "deferred"):
             self.log.debug("job_held_back", job_id=delivery.job_id, reason=kind)
         elif kind == "poison":
@@ -282,7 +282,9 @@ class Runtime:
                     raise SystemExit(1) from None
                 delay = min(delay * 2, 5.0)
         self._check_eviction()
-        self.fetch_queue, self.flush_queue = self.queue.dedicated(), self.queue.dedicated()
+        tolerant = self.queue.with_client(connect(self.settings.redis_url, tolerant=True))
+        self.fetch_queue, self.reclaim_queue = tolerant.dedicated(), tolerant
+        self.flush_queue = self.queue.dedicated()
         self.queue.ensure_groups(self.functions)
         handlers = {name: [h.name for h in event.handlers] for name, event in self.worker.events.items()}
         if any(handlers.values()):

@@ -12,7 +12,7 @@ from redis.commands.core import Script
 
 LUA_DIR = Path(__file__).with_name("lua")
 NAMES = ("enqueue", "promote", "start", "finish", "retry", "release", "cancel", "annotate", "cron_fire", "lock",
-         "requeue", "touch")
+         "requeue", "touch", "purge", "sweep")
 
 
 class Scripts:
@@ -36,3 +36,5 @@ class Scripts:
     lock: Script
     requeue: Script
     touch: Script
+    purge: Script
+    sweep: Script

@@ -44,3 +44,22 @@ def exits_its_worker() -> None:
 @worker.task(executor="process")
 def kills_its_child() -> None:
     os.kill(os.getpid(), 9)
+
+
+@worker.task(retries=2, retry_delay=0.05)
+def returns_surrogate() -> str:
+    ledger().hincrby("exec", upnext.get_current_context().job_id, 1)
+    return "bad \udcff"  # a file name decoded with surrogateescape, say
+
+
+@worker.task(retries=2, retry_delay=0.05)
+def raises_surrogate() -> None:
+    ledger().hincrby("exec", upnext.get_current_context().job_id, 1)
+    name = b"caf\xe9.csv".decode("utf-8", "surrogateescape")
+    raise ValueError(f"cannot parse {name}")
+
+
+@worker.task(rate_limit="1/3s")
+def exits_rate_limited() -> None:
+    ledger().incr("exits")
+    os._exit(137)

@@ -10,6 +10,9 @@ import upnext
 from tests.apps import jobs
 from tests.workers import wait_for
 from upnext import keys
+from upnext.future import Future
+from upnext.job import new_job_id
+from upnext.queue import NewJob
 
 pytestmark = pytest.mark.chaos
 FAST_RECLAIM = {"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "1000"}
@@ -37,8 +40,8 @@ def test_garbage_entries_and_undecodable_payloads_fail_clearly_and_the_worker_ke
     stream = keys.stream("upnext", "add")
     redis_client.xadd(stream, {"junk": "1"})                      # no job id at all
     redis_client.xadd(stream, {"id": "sleep_for:0123456789"})     # a job of another task
-    bad = jobs.add.submit(1, 1)
-    redis_client.hset(keys.job("upnext", bad.job_id), "args", "{not json")
+    # Written corrupt from the start: no worker can see the job with good arguments first.
+    bad = Future(queue.enqueue(NewJob(new_job_id("add"), "{not json", "{}")), queue)
     with pytest.raises(upnext.TaskExecutionError, match="not valid JSON"):
         bad.result(timeout=10)
     assert jobs.add.wait(2, 2, wait_timeout=10).value == 4

@@ -20,12 +20,35 @@ local function ensure_group(stream)
   end
 end
 
+-- The version of the job record format (upnext/dataformat.py FORMAT_VERSION), stamped in each job.
+local FORMAT = '2'
+
+-- The id right after `id` ('5-3' -> '5-4'): the first one a MINID trim keeps.
+local function next_id(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return ms .. '-' .. (tonumber(seq) + 1)
+end
+
+-- stream_maxlen: trim only acknowledged entries, never one that is undelivered or running.
+-- Everything below both the oldest pending entry and the first undelivered one was acked.
+local function trim_acked(stream)
+  local keep = nil
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    for j = 1, #group, 2 do
+      if group[j] == 'last-delivered-id' then keep = next_id(group[j + 1]) end
+    end
+  end
+  if not keep then return end
+  local oldest = redis.call('XPENDING', stream, GROUP)[2]
+  if oldest then keep = oldest end
+  redis.call('XTRIM', stream, 'MINID', keep)
+end
+
 local function add_entry(stream, job_id, maxlen)
   ensure_group(stream)
-  if tonumber(maxlen) > 0 then
-    return redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'id', job_id)
-  end
-  return redis.call('XADD', stream, '*', 'id', job_id)
+  local entry_id = redis.call('XADD', stream, '*', 'id', job_id)
+  if tonumber(maxlen) > 0 and redis.call('XLEN', stream) > tonumber(maxlen) then trim_acked(stream) end
+  return entry_id
 end
 
 -- The fencing check: true while stream entry `entry_id` is still pending with `consumer`.
@@ -66,4 +89,12 @@ local function settle(job, logs, dedup, job_id, ttl_s, channel, status)
   else
     redis.call('PUBLISH', channel, status)
   end
+end
+
+-- Cancel a job that has not ended (cancel, purge): terminal at once, its data then expires.
+local function cancel_job(job, scheduled, logs, dedup, job_id, ttl_s, channel)
+  redis.call('ZREM', scheduled, job_id)
+  redis.call('HSET', job, 'status', 'cancelled', 'failure_reason', 'cancelled',
+    'error', 'cancelled', 'completed_at', now_s())
+  settle(job, logs, dedup, job_id, ttl_s, channel, 'cancelled')
 end

@@ -7,8 +7,5 @@
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing'} end
 if is_terminal(status) then return {'terminal', status} end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'failure_reason', 'cancelled',
-  'error', 'cancelled', 'completed_at', now_s())
-settle(KEYS[1], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), ARGV[3], 'cancelled')
+cancel_job(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), ARGV[3])
 return {'cancelled', status}

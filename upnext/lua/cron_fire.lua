@@ -10,7 +10,7 @@ for i = 3, #KEYS do
   local job_id, instant = ARGV[6 + (i - 3) * 2], ARGV[7 + (i - 3) * 2]
   redis.call('HSET', KEYS[i], 'status', 'queued', 'attempts', 0, 'enqueued_at', now_s(), 'run_at', instant,
     'function', ARGV[5], 'args', '[]', 'kwargs', '{}', 'key', '', 'parent_id', '', 'root_id', job_id,
-    'cron_at', instant)
+    'cron_at', instant, 'v', FORMAT)
   add_entry(KEYS[2], job_id, ARGV[4])
 end
 redis.call('HSET', KEYS[1], 'next_at', ARGV[2], 'schedule', ARGV[3])

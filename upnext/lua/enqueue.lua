@@ -1,17 +1,19 @@
 -- enqueue: write a batch of new jobs of one task and make each runnable (stream) or scheduled
 -- (zset), with dedup by idempotency key.
 -- KEYS[1] stream   KEYS[2] scheduled zset; then per job i: KEYS[1+2i] job hash, KEYS[2+2i] dedup key
--- ARGV[1] stream maxlen (0: none)   ARGV[2] the task's name
--- then 7 values per job i, from ARGV[3]: job id, delay_s (<= 0: run now), idempotency key
+-- ARGV[1] stream maxlen (0: none)   ARGV[2] the task's name   ARGV[3] job key prefix 'P:{fn}:job:'
+-- then 7 values per job i, from ARGV[4]: job id, delay_s (<= 0: run now), idempotency key
 -- ('' for none), args, kwargs, parent_id, root_id
 -- Returns, per job, the id of the job now holding the work: its own, or the live job that
--- already holds its idempotency key (then nothing is written for it).
+-- already holds its idempotency key (then nothing is written for it). A key whose holder's record
+-- is gone (evicted, deleted by hand) is free again.
 local out = {}
 local now = now_s()
 for i = 1, (#KEYS - 2) / 2 do
-  local job, dedup, a = KEYS[1 + 2 * i], KEYS[2 + 2 * i], 3 + (i - 1) * 7
+  local job, dedup, a = KEYS[1 + 2 * i], KEYS[2 + 2 * i], 4 + (i - 1) * 7
   local job_id, key = ARGV[a], ARGV[a + 2]
   local live = key ~= '' and redis.call('GET', dedup)
+  if live and redis.call('EXISTS', ARGV[3] .. live) == 0 then live = false end
   if live then
     out[i] = live
   else
@@ -19,7 +21,7 @@ for i = 1, (#KEYS - 2) / 2 do
     local run_at = requeue(KEYS[1], KEYS[2], job_id, tonumber(ARGV[a + 1]), ARGV[1], now)
     redis.call('HSET', job, 'status', 'queued', 'attempts', 0, 'enqueued_at', now, 'run_at', run_at,
       'function', ARGV[2], 'args', ARGV[a + 3], 'kwargs', ARGV[a + 4], 'key', key,
-      'parent_id', ARGV[a + 5], 'root_id', ARGV[a + 6])
+      'parent_id', ARGV[a + 5], 'root_id', ARGV[a + 6], 'v', FORMAT)
     out[i] = job_id
   end
 end

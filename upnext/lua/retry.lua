@@ -9,7 +9,7 @@ redis.call('ZREM', KEYS[4], ARGV[3])
 local current = redis.call('HGET', KEYS[3], 'status')
 if not current or is_terminal(current) then return 'terminal' end
 redis.call('HSET', KEYS[3], 'status', 'retrying', 'error', ARGV[5], 'traceback', ARGV[6],
-  'failure_reason', ARGV[7], 'lease', '')
+  'failure_reason', ARGV[7], 'lease', '', 'deliveries', 0)
 local run_at = requeue(KEYS[1], KEYS[2], ARGV[3], tonumber(ARGV[4]), ARGV[8], now_s())
 redis.call('HSET', KEYS[3], 'run_at', run_at)
 return 'ok'

@@ -10,7 +10,9 @@
 -- ARGV[11] the task's name; then per listed entry i: ARGV[10+2i] entry id, ARGV[11+2i] job id
 -- Returns one reply per listed entry; when reading, one {entry id, job id, reply} per entry read:
 --   {'run', attempts, args, kwargs, parent_id, root_id, key, checkpoint}  start it
---   {'poison', deliveries, key}   delivered too often: the caller fails it through finish
+--   {'poison', deliveries, key}   started max_deliveries times without its run ending (its worker
+--                             died each time; counted per job, across every entry it had): the
+--                             caller fails it through finish
 --   {'busy'}                  no concurrency lease free: handed back to the stream, not started
 --   {'deferred', run_at}      no rate token now: scheduled at the instant its reserved token
 --                             arrives (then it starts without taking another), not started
@@ -18,7 +20,8 @@
 --   {'duplicate'}             a second entry of a job another entry is running (the job was
 --                             queued again while its old entry still waited): acked, not run
 --   {'missing'} / {'terminal', status}   acked and dropped: nothing to run
---   {'garbage'}               (reading only) the entry names no job of this task: acked, deleted
+--   {'garbage'}               (reading only) the entry names no job of this task (no 'id' field, or
+--                             not '<task>:<lowercase hex>'): acked, deleted
 local out = {}
 local max_deliveries, max_concurrency = tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease_ms, rate_count, rate_period = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -56,8 +59,11 @@ end
 local function start_entry(entry_id, job_id, job, fresh)
   local mine, deliveries = true, 1
   if not fresh then mine, deliveries = holds(KEYS[1], entry_id, ARGV[1]) end
-  local f = redis.call('HMGET', job, 'status', 'rate_reserved', 'lease')
+  local f = redis.call('HMGET', job, 'status', 'rate_reserved', 'lease', 'deliveries')
   local status = f[1]
+  -- Runs that never ended (their worker died), counted in the job: its entries change when it is
+  -- handed back, made busy or deferred. The entry's own count covers records written before it.
+  deliveries = math.max(deliveries, (tonumber(f[4]) or 0) + 1)
   if not mine then
     return {'stale'}
   elseif not status then
@@ -86,6 +92,7 @@ local function start_entry(entry_id, job_id, job, fresh)
     return {'deferred', tostring(now + wait)}
   end
   local attempts = redis.call('HINCRBY', job, 'attempts', 1)
+  redis.call('HINCRBY', job, 'deliveries', 1)
   redis.call('HDEL', job, 'rate_reserved')
   redis.call('HSET', job, 'status', 'active', 'worker', ARGV[2], 'started_at', now,
     'lease', entry_id, 'failure_reason', '', 'error', '', 'traceback', '')
@@ -108,7 +115,7 @@ for _, entry in ipairs(read and read[1] and read[1][2] or {}) do
     if fields[j] == 'id' then job_id = fields[j + 1] end
   end
   local reply
-  if string.sub(job_id, 1, #own) ~= own or #job_id == #own or string.find(job_id, ':', #own + 1, true) then
+  if string.sub(job_id, 1, #own) ~= own or not string.find(job_id, '^[0-9a-f]+$', #own + 1) then
     ack(KEYS[1], entry_id)
     reply = {'garbage'}
   else

@@ -1,0 +1,45 @@
+-- purge: cancel up to a batch of a task's waiting jobs (undelivered stream entries, scheduled
+-- jobs) in one atomic step, so a job a worker starts meanwhile is never cancelled and no pending
+-- entry is deleted. Undelivered entries are those after the group's last-delivered id.
+-- KEYS[1] stream   KEYS[2] scheduled zset
+-- ARGV[1] the task's key tag 'P:{fn}' (its job, logs, dedup keys and done channels are built from
+-- it: same hash slot)   ARGV[2] ttl_s   ARGV[3] max jobs to look at in this call
+-- Returns {jobs cancelled, jobs looked at}: call again while the second is ARGV[3].
+local tag, ttl_s, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local cancelled, seen = 0, 0
+
+local function cancel_waiting(job_id)
+  local job = tag .. ':job:' .. job_id
+  local status, key = unpack(redis.call('HMGET', job, 'status', 'key'))
+  if status == 'queued' or status == 'retrying' then
+    cancel_job(job, KEYS[2], tag .. ':logs:' .. job_id, tag .. ':dedup:' .. (key or ''), job_id, ttl_s,
+      tag .. ':done:' .. job_id)
+    cancelled = cancelled + 1
+  end
+end
+
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local after = '-'
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    for j = 1, #group, 2 do
+      if group[j] == 'last-delivered-id' then after = '(' .. group[j + 1] end
+    end
+  end
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], after, '+', 'COUNT', limit)) do
+    local job_id = ''
+    for j = 1, #entry[2], 2 do
+      if entry[2][j] == 'id' then job_id = entry[2][j + 1] end
+    end
+    if job_id ~= '' then cancel_waiting(job_id) end
+    redis.call('XDEL', KEYS[1], entry[1])
+    seen = seen + 1
+  end
+end
+if seen < limit then
+  for _, job_id in ipairs(redis.call('ZRANGE', KEYS[2], 0, limit - seen - 1)) do
+    cancel_waiting(job_id)
+    redis.call('ZREM', KEYS[2], job_id)
+    seen = seen + 1
+  end
+end
+return {cancelled, seen}
