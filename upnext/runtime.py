@@ -23,7 +23,7 @@ import gevent.queue
 import redis
 import structlog
 
-from upnext import loops
+from upnext import dataformat, loops
 from upnext.config import Settings
 from upnext.context import JobContext
 from upnext.errors import ConfigError
@@ -282,6 +282,7 @@ class Runtime:
                     raise SystemExit(1) from None
                 delay = min(delay * 2, 5.0)
         self._check_eviction()
+        dataformat.stamp(self.queue.client, self.queue.prefix)
         self.fetch_queue, self.flush_queue = self.queue.dedicated(), self.queue.dedicated()
         self.queue.ensure_groups(self.functions)
         handlers = {name: [h.name for h in event.handlers] for name, event in self.worker.events.items()}
