@@ -121,10 +121,11 @@ def fleet(redis_client, tmp_path):
     started: list[ReleaseWorker] = []
 
     def start(release: Release, app: str, *args: str) -> ReleaseWorker:
+        before = set(ReleaseWorker.worker_ids_in(redis_client))
         proc = ReleaseWorker(release, app, *args, log_path=tmp_path / f"worker{len(started)}.log",
                              env={"UPNEXT_TEST_RELEASE": _name(release)})
         started.append(proc)
-        wait_for(lambda: proc.proc.poll() is not None or proc.worker_ids(redis_client), timeout=30,
+        wait_for(lambda: proc.proc.poll() is not None or set(proc.worker_ids(redis_client)) - before, timeout=30,
                  message=f"a worker of {_name(release)} to register:\n{proc.output()}")
         assert proc.proc.poll() is None, f"the worker of {_name(release)} exited:\n{proc.output()}"
         return proc
@@ -176,22 +177,23 @@ def _assert_nothing_left(client: redis.Redis, ids: list[str]) -> None:
 @pytest.mark.chaos
 @pytest.mark.parametrize("old_first", [True, False], ids=["old-then-new", "new-then-old"])
 def test_jobs_in_flight_cross_a_rolling_deploy(previous, fleet, redis_client, old_first):
-    """A worker of one release is stopped (SIGTERM) with jobs running, retrying and scheduled;
-    jobs queue while no worker runs; a worker of the other release takes over."""
+    """A worker of one release is stopped (SIGTERM) with jobs running, retrying and scheduled, and
+    one of the other release starts while it drains; then jobs queued by both releases' web
+    processes. Every job ends complete, once, and both releases' waiters read the same results."""
     first, second = (previous, CURRENT) if old_first else (CURRENT, previous)
-    before = fleet(first, UPGRADE_APP, "--graceful-timeout", "1")
-    running = submit(first, UPGRADE_APP, [_naps(0.3, "finishes"), _naps(3, "handed back")])
+    outgoing = fleet(first, UPGRADE_APP, "--graceful-timeout", "2")
+    running = submit(first, UPGRADE_APP, [_naps(1.5, "finishes"), _naps(4, "handed back")])
     retrying = submit(first, UPGRADE_APP, [{"task": "fails_on", "args": [_name(first), "retrying"]}])
     wait_for(lambda: _ran(redis_client, running, "start") and _ran(redis_client, retrying, "failed"), timeout=20,
              message=f"the naps to start and fails_on to fail once on {_name(first)}")
-    scheduled = submit(first, UPGRADE_APP, [_add_up(1, 2, "scheduled", delay=4), _add_up(3, 4, "later", delay=5)])
-    before.signal(signal.SIGTERM)
-    assert before.wait() == 0, before.output()
+    scheduled = submit(first, UPGRADE_APP, [_add_up(1, 2, "scheduled", delay=5), _add_up(3, 4, "later", delay=6)])
+    outgoing.signal(signal.SIGTERM)
+    fleet(second, UPGRADE_APP)  # while the outgoing worker drains: both releases serve at once
+    assert outgoing.wait() == 0, outgoing.output()
     queued = (submit(first, UPGRADE_APP, [_add_up(5, 6, "queued by the first")])
               + submit(second, UPGRADE_APP, [_add_up(7, 8, "queued by the second")]))
     ids = running + retrying + scheduled + queued
     waiters = [Waiter(release, UPGRADE_APP, ids, WAIT_S) for release in (previous, CURRENT)]
-    fleet(second, UPGRADE_APP)
     expected = ["finishes", "handed back", {"tag": "retrying", "ran_on": _name(second)},
                 {"sum": 3, "tag": "scheduled"}, {"sum": 7, "tag": "later"},
                 {"sum": 11, "tag": "queued by the first"}, {"sum": 15, "tag": "queued by the second"}]

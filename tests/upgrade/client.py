@@ -12,12 +12,14 @@ import importlib
 import json
 import sys
 import time
+from types import ModuleType
+from typing import Any
 
 from upnext.errors import TaskExecutionError
 from upnext.future import Future
 
 
-def submit(module, specs: list[dict]) -> list[str]:
+def submit(module: ModuleType, specs: list[dict[str, Any]]) -> list[str]:
     """Submit each spec with the task handle of that name in the app module."""
     ids = []
     for spec in specs:
@@ -26,10 +28,10 @@ def submit(module, specs: list[dict]) -> list[str]:
     return ids
 
 
-def wait(worker, timeout_s: float, ids: list[str]) -> dict[str, dict]:
+def wait(worker: Any, timeout_s: float, ids: list[str]) -> dict[str, dict[str, Any]]:
     """Wait for each job in turn (one deadline for all), as a web process would."""
     deadline = time.monotonic() + timeout_s
-    outcomes = {}
+    outcomes: dict[str, dict[str, Any]] = {}
     for job_id in ids:
         try:
             result = Future(job_id, worker.queue).result(max(0.1, deadline - time.monotonic()))

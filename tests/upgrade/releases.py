@@ -1,6 +1,7 @@
 """Two releases side by side: this checkout, and the previous release built once per machine
 (its ``git archive`` tree and a venv with that tree pip-installed, in
-``~/.cache/upnext-tests/prev-<commit>``, reused when complete); their workers and web processes."""
+``~/.cache/upnext-tests/prev-<commit>``, or under ``$UPNEXT_TEST_CACHE``, reused when complete);
+their workers and web processes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ def previous_release(commit: str = PREVIOUS) -> Release:
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / f"prev-{commit}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another test session may be building the same release
-        if not (home / "complete").exists():
+        if not ((home / "complete").exists() and release.python.exists()):
             shutil.rmtree(home, ignore_errors=True)  # a build that was cut short
             _build(commit, home, release)
             (home / "complete").touch()
@@ -58,8 +58,7 @@ def _build(commit: str, home: Path, release: Release) -> None:
     archive = home / "tree.tar"
     _run(["git", "-C", str(ROOT), "archive", "--format=tar", "-o", str(archive), commit],
          f"git archive of commit {commit} (the test needs the repository's history, not a shallow clone)")
-    with tarfile.open(archive) as tar:
-        tar.extractall(release.tree, filter="data")
+    _run(["tar", "-xf", str(archive), "-C", str(release.tree)], f"extracting {archive}")
     archive.unlink()
     _run([sys.executable, "-m", "venv", str(home / "venv")], f"creating the venv {home / 'venv'}")
     _run([str(release.python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(release.tree)],
