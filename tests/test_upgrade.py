@@ -152,6 +152,8 @@ def test_each_release_runs_the_jobs_the_other_submitted(previous, fleet, redis_c
         outcomes = waiter.outcomes()
         for job_id, (spec, expected) in zip(ids, JOBS):
             assert {k: outcomes[job_id].get(k) for k in expected} == expected, (_name(waiter.release), spec)
+        reports = outcomes[ids[3]]["logs"]
+        assert [(e["level"], e["message"], e["rows"]) for e in reports] == [("info", "imported", 10)]
         parent = ids[-1]
         assert outcomes[parent]["value"][-1] == {"parent": parent, "root": parent}
         assert [(c["i"], c["parent_id"], c["root_id"]) for c in outcomes[parent]["value"][:-1]] == \
@@ -165,13 +167,28 @@ def test_each_release_runs_the_jobs_the_other_submitted(previous, fleet, redis_c
 
 
 def _assert_nothing_left(client: redis.Redis, ids: list[str]) -> None:
-    """No entry pending or undelivered and nothing scheduled for any function of these jobs."""
+    """No stream entry left undelivered, or delivered and unacknowledged, and nothing scheduled, for
+    any function of these jobs (so no copy of a finished job can run again)."""
     functions = {function_of(job_id) for job_id in ids}
 
     def settled() -> bool:
-        return all(client.zcard(keys.scheduled("upnext", f)) == 0
-                   and client.xpending(keys.stream("upnext", f), keys.GROUP)["pending"] == 0 for f in functions)
-    wait_for(settled, timeout=10, message=f"every entry of {sorted(functions)} to be acknowledged")
+        return all(client.zcard(keys.scheduled("upnext", f)) == 0 and not _unfinished_entries(client, f)
+                   for f in functions)
+    wait_for(settled, timeout=10, message=f"every stream entry of {sorted(functions)} to be acknowledged")
+
+
+def _unfinished_entries(client: redis.Redis, function: str) -> bool:
+    stream = keys.stream("upnext", function)
+    if client.xpending(stream, keys.GROUP)["pending"]:
+        return True
+    newest = client.xrevrange(stream, count=1)
+    group = next(g for g in client.xinfo_groups(stream) if g["name"] == keys.GROUP)
+    return bool(newest) and _entry_id(newest[0][0]) > _entry_id(group["last-delivered-id"])
+
+
+def _entry_id(text: str) -> tuple[int, int]:
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq)
 
 
 @pytest.mark.chaos

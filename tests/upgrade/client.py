@@ -3,9 +3,9 @@
     python client.py APP submit '[{"task": "add", "args": [1, 2], "kwargs": {}, "delay": 0}]'
         prints the job ids (JSON list)
     python client.py APP wait TIMEOUT_S ID...
-        prints {id: {"status", "value", "error", "attempts"}} once every job ended or timed out
+        prints {id: {"status", "value" or "error", "attempts", "logs"}} once every job ended or timed out
 
-It uses only the public API every release has (``options().submit``, ``Future.result``).
+It uses only the public API every release has (``options().submit``, ``Future.result``, ``.logs``).
 """
 
 import importlib
@@ -34,8 +34,10 @@ def wait(worker: Any, timeout_s: float, ids: list[str]) -> dict[str, dict[str, A
     outcomes: dict[str, dict[str, Any]] = {}
     for job_id in ids:
         try:
-            result = Future(job_id, worker.queue).result(max(0.1, deadline - time.monotonic()))
-            outcomes[job_id] = {"status": result.status, "value": result.value, "attempts": result.attempts}
+            future = Future(job_id, worker.queue)
+            result = future.result(max(0.1, deadline - time.monotonic()))
+            outcomes[job_id] = {"status": result.status, "value": result.value, "attempts": result.attempts,
+                                "logs": future.logs()}
         except TaskExecutionError as exc:
             outcomes[job_id] = {"status": exc.status, "error": exc.error, "attempts": exc.task_result.attempts}
         except TimeoutError as exc:

@@ -108,7 +108,7 @@ class Waiter:
         self._outcomes: dict[str, dict[str, Any]] | None = None
 
     def outcomes(self) -> dict[str, dict[str, Any]]:
-        """{job id: {"status", "value" or "error", "attempts"}} as this release's waiter read them."""
+        """{job id: {"status", "value" or "error", "attempts", "logs"}} as this release's waiter read them."""
         if self._outcomes is None:
             out, err = self.proc.communicate(timeout=self.timeout_s + 30)
             assert self.proc.returncode == 0, f"waiter of {self.release.tree} failed:\n{err}"
