@@ -199,7 +199,8 @@ def test_jobs_in_flight_cross_a_rolling_deploy(previous, fleet, redis_client, ol
     processes. Every job ends complete, once, and both releases' waiters read the same results."""
     first, second = (previous, CURRENT) if old_first else (CURRENT, previous)
     outgoing = fleet(first, UPGRADE_APP, "--graceful-timeout", "2")
-    running = submit(first, UPGRADE_APP, [_naps(1.5, "finishes"), _naps(4, "handed back")])
+    running = submit(first, UPGRADE_APP, [_naps(1.0, "finishes"),
+                                          {"task": "outlasts", "args": [_name(first), "handed back"]}])
     retrying = submit(first, UPGRADE_APP, [{"task": "fails_on", "args": [_name(first), "retrying"]}])
     wait_for(lambda: _ran(redis_client, running, "start") and _ran(redis_client, retrying, "failed"), timeout=20,
              message=f"the naps to start and fails_on to fail once on {_name(first)}")

@@ -39,6 +39,16 @@ def naps(seconds: float, tag: str) -> str:
     return tag
 
 
+@worker.task
+def outlasts(release: str, tag: str) -> str:
+    """Outlasts any graceful stop on ``release`` (so it is handed back); returns at once on the other."""
+    record("start")
+    if os.environ["UPNEXT_TEST_RELEASE"] == release:
+        time.sleep(120)
+    record("end")
+    return tag
+
+
 @worker.task(retries=20, retry_delay=0.5, retry_backoff=1.0)
 def fails_on(release: str, tag: str) -> dict:
     """Fails every attempt that runs on ``release`` and succeeds on the other one."""
