@@ -20,6 +20,7 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:cron_lock             | string | id of the worker firing this cron (expiring lock)       |
 | P:{_workers}:functions       | hash   | task name -> JSON options, written at worker start      |
 | P:{_workers}:event:<name>    | set    | handler task names of event <name>, added at worker start |
+| P:format                     | string | newest data format a worker ran here (``dataformat.py``) |
 """
 
 from __future__ import annotations
@@ -96,3 +97,7 @@ def worker_ids(prefix: str) -> str:
 
 def functions(prefix: str) -> str:
     return f"{tag(prefix, '_workers')}:functions"
+
+
+def data_format(prefix: str) -> str:
+    return f"{prefix}:format"

@@ -23,7 +23,7 @@ import gevent.queue
 import redis
 import structlog
 
-from upnext import loops
+from upnext import dataformat, loops
 from upnext.config import Settings
 from upnext.connection import connect
 from upnext.context import JobContext
@@ -282,6 +282,7 @@ class Runtime:
                     raise SystemExit(1) from None
                 delay = min(delay * 2, 5.0)
         self._check_eviction()
+        dataformat.stamp(self.queue.client, self.queue.prefix)
         tolerant = self.queue.with_client(connect(self.settings.redis_url, tolerant=True))
         self.fetch_queue, self.reclaim_queue = tolerant.dedicated(), tolerant
         self.flush_queue = self.queue.dedicated()
