@@ -94,8 +94,14 @@ class JobContext:
             self.log.warning("progress_not_written", error=repr(exc))
 
     def checkpoint(self, state: Any) -> None:
-        """Store ``state`` durably; the next attempt finds it in ``ctx.last_checkpoint``."""
+        """Store ``state`` durably; the next attempt finds it in ``ctx.last_checkpoint``.
+        A state over max_checkpoint_bytes encoded raises ValueError and stores nothing."""
         encoded = dumps(state)
+        cap = getattr(self.queue, "max_checkpoint_bytes", 0)
+        size = encoded_bytes(encoded)
+        if cap and size > cap:
+            raise ValueError(f"checkpoint of job {self.job_id} ({self.function}) is {size} bytes encoded, over "
+                             f"max_checkpoint_bytes={cap}; checkpoint a reference (a key, a URL) instead")
         self.last_checkpoint = state
         if self.queue is not None:
             self.queue.annotate(self.job_id, checkpoint=encoded, checkpoint_at=time.time())
@@ -105,7 +111,16 @@ class JobContext:
         entry = {"at": time.time(), "level": level, "message": message, **fields}
         getattr(self.log, level, self.log.info)(message, **fields)
         if self.queue is not None:
-            self.queue.annotate(self.job_id, log_entry=dumps(entry))
+            self.queue.annotate(self.job_id, log_entry=bounded_entry(entry, self.queue.max_log_entry_bytes))
+
+    def result_over_cap(self, result_json: str) -> str | None:
+        """Why this job's encoded result may not be stored (over max_result_bytes), or None."""
+        cap = getattr(self.queue, "max_result_bytes", 0)
+        size = encoded_bytes(result_json)
+        if not cap or size <= cap:
+            return None
+        return (f"result of {self.function} (job {self.job_id}) is {size} bytes encoded, over "
+                f"max_result_bytes={cap}; store it elsewhere and return a reference (a key, a URL)")
 
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:
@@ -118,3 +133,28 @@ class JobContext:
             yield
         finally:
             reacquire()
+
+
+def encoded_bytes(text: str) -> int:
+    """Size of ``text`` in UTF-8. A lone surrogate counts as its 3 bytes instead of raising: the
+    text-encoding check, not the size check, is the one that fails such a job."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def bounded_entry(entry: dict[str, Any], cap: int) -> str:
+    """A send_log entry as JSON of at most ``cap`` bytes. A larger one keeps ``at``, ``level`` and
+    the start of its message, loses its other fields, and gets ``truncated``: its full size."""
+    encoded = dumps(entry)
+    size = encoded_bytes(encoded)
+    if size <= cap:
+        return encoded
+    message = str(entry["message"])
+    short = {"at": entry["at"], "level": entry["level"], "message": message, "truncated": size}
+    over = encoded_bytes(dumps(short)) - cap
+    while over > 0 and short["message"]:
+        # Cutting raw bytes cuts at least as many encoded ones (JSON escapes only add), so this
+        # ends in a step or two: the second only when escapes made the first cut too short.
+        raw = short["message"].encode("utf-8", "surrogatepass")
+        short["message"] = raw[:max(len(raw) - over, 0)].decode("utf-8", "ignore")
+        over = encoded_bytes(dumps(short)) - cap
+    return dumps(short)

@@ -108,14 +108,18 @@ class JobRunner:
         except JobTimeout:
             raise _Failure(f"job {ctx.job_id} timed out after {task.timeout}s", "", "timeout") from None
         except ChildFailed as exc:
-            raise _Failure(exc.error, exc.tb, exc.reason) from None
+            raise _Failure(exc.error, exc.tb, exc.reason, exc.retryable) from None
         except Exception as exc:
             raise _Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc(), "exception", cause=exc) from None
         try:
-            return value, dumps(value)
+            result_json = dumps(value)
         except (TypeError, ValueError) as exc:
             raise _Failure(f"result of {task.name} (job {ctx.job_id}) is not JSON-serializable: {exc}", "",
                            "exception", retryable=False) from None
+        too_large = ctx.result_over_cap(result_json)
+        if too_large:  # the same result would be too large again: no retry
+            raise _Failure(too_large, "", "exception", retryable=False)
+        return value, result_json
 
     def _failed(self, task: TaskDef, started: Started, ctx: JobContext, failure: _Failure,
                 began: float) -> Completion:
