@@ -15,6 +15,7 @@ import upnext
 from tests.apps import bounds as app
 from tests.workers import wait_for
 from upnext import keys
+from upnext.context import bounded_entry, encoded_bytes
 
 APP = "tests.apps.bounds:worker"
 PUBLISH_RECORD_MAX_BYTES = 65536  # settle() in upnext/lua/_lib.lua
@@ -152,3 +153,23 @@ def test_a_worker_facing_a_full_redis_stays_alive_keeps_its_jobs_and_says_why(st
     assert [f.result(timeout=30).value for f in futures] == list(range(20))
     assert all(f.result().attempts == 1 for f in futures)
     wait_for(lambda: health.read_text() == "ok\n", timeout=20, message="the health file back to ok")
+
+
+@pytest.mark.parametrize("message", ["a" * 5000, "é" * 3000, "\x00" * 3000, '"\\' * 2000, "ok \udcff " * 900,
+                                     "😀" * 2000])
+def test_a_long_log_entry_is_cut_to_valid_json_within_its_cap_whatever_its_characters(message):
+    raw = bounded_entry({"at": 1.5, "level": "info", "message": message, "rows": 10}, 300)
+    entry = json.loads(raw)
+    assert encoded_bytes(raw) <= 300 and entry["level"] == "info" and entry["truncated"] > 300
+    kept = message.replace("\udcff", "")  # a lone surrogate inside the cut is dropped with it
+    assert kept.startswith(entry["message"]) and len(entry["message"]) > 10
+    assert bounded_entry({"at": 1.5, "level": "info", "message": "short"}, 300) == \
+        '{"at":1.5,"level":"info","message":"short"}'
+
+
+def test_a_long_progress_message_is_cut_to_max_log_entry_bytes(start_worker):
+    start_worker(APP, env={"UPNEXT_MAX_LOG_ENTRY_BYTES": "300"})
+    future = app.reports_progress.submit(size=5000)
+    future.result(timeout=20)
+    record = app.worker.queue.get(future.job_id) or {}
+    assert record["progress_message"] == "p" * 300

@@ -89,6 +89,7 @@ class JobContext:
         self._pending_progress = None
         self._progress_written_at = time.monotonic()
         try:
+            message = cut(message, self.queue.max_log_entry_bytes)  # stored in the record: bounded too
             self.queue.annotate(self.job_id, progress=fraction, progress_message=message)
         except Exception as exc:
             self.log.warning("progress_not_written", error=repr(exc))
@@ -148,13 +149,20 @@ def bounded_entry(entry: dict[str, Any], cap: int) -> str:
     size = encoded_bytes(encoded)
     if size <= cap:
         return encoded
+    short = {"at": entry["at"], "level": entry["level"], "message": "", "truncated": size}
+    room = cap - encoded_bytes(dumps(short))
     message = str(entry["message"])
-    short = {"at": entry["at"], "level": entry["level"], "message": message, "truncated": size}
-    over = encoded_bytes(dumps(short)) - cap
-    while over > 0 and short["message"]:
-        # Cutting raw bytes cuts at least as many encoded ones (JSON escapes only add), so this
-        # ends in a step or two: the second only when escapes made the first cut too short.
-        raw = short["message"].encode("utf-8", "surrogatepass")
-        short["message"] = raw[:max(len(raw) - over, 0)].decode("utf-8", "ignore")
-        over = encoded_bytes(dumps(short)) - cap
+    escaped = encoded_bytes(dumps(message)) - 2  # its size inside the JSON, quotes aside
+    while message and escaped > room:
+        # Shrink in proportion to what escaping costs this text; each step drops at least a character.
+        message = cut(message, encoded_bytes(message) * max(room, 0) // escaped)
+        escaped = encoded_bytes(dumps(message)) - 2
+    short["message"] = message
     return dumps(short)
+
+
+def cut(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` in UTF-8, never inside a character."""
+    if encoded_bytes(text) <= max_bytes:
+        return text
+    return text.encode("utf-8", "surrogatepass")[:max(max_bytes, 0)].decode("utf-8", "ignore")

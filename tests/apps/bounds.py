@@ -46,3 +46,9 @@ def quick(n: int) -> int:
 def naps(seconds: float, n: int) -> int:
     time.sleep(seconds)
     return n
+
+
+@worker.task
+def reports_progress(size: int) -> str:
+    upnext.get_current_context().set_progress(50, "p" * size)
+    return "reported"
