@@ -90,13 +90,20 @@ class JobContext:
         self._pending_progress = None
         self._progress_written_at = time.monotonic()
         try:
+            message = cut(message, self.queue.max_log_entry_bytes)  # stored in the record: bounded too
             self._annotate(progress=fraction, progress_message=printable(message))
         except Exception as exc:
             self.log.warning("progress_not_written", error=repr(exc))
 
     def checkpoint(self, state: Any) -> None:
-        """Store ``state`` durably; the next attempt finds it in ``ctx.last_checkpoint``."""
+        """Store ``state`` durably; the next attempt finds it in ``ctx.last_checkpoint``.
+        A state over max_checkpoint_bytes encoded raises ValueError and stores nothing."""
         encoded = dumps(state)
+        cap = getattr(self.queue, "max_checkpoint_bytes", 0)
+        size = encoded_bytes(encoded)
+        if cap and size > cap:
+            raise ValueError(f"checkpoint of job {self.job_id} ({self.function}) is {size} bytes encoded, over "
+                             f"max_checkpoint_bytes={cap}; checkpoint a reference (a key, a URL) instead")
         self.last_checkpoint = state
         if self.queue is not None:
             self._annotate(checkpoint=encoded, checkpoint_at=time.time())
@@ -106,10 +113,19 @@ class JobContext:
         entry = {"at": time.time(), "level": level, "message": message, **fields}
         getattr(self.log, level, self.log.info)(message, **fields)
         if self.queue is not None:
-            self._annotate(log_entry=printable(dumps(entry)))
+            self._annotate(log_entry=printable(bounded_entry(entry, self.queue.max_log_entry_bytes)))
 
     def _annotate(self, **fields: Any) -> bool:
         return bool(self.queue.annotate(self.job_id, lease=(self.entry_id, self.worker), **fields))
+
+    def result_over_cap(self, result_json: str) -> str | None:
+        """Why this job's encoded result may not be stored (over max_result_bytes), or None."""
+        cap = getattr(self.queue, "max_result_bytes", 0)
+        size = encoded_bytes(result_json)
+        if not cap or size <= cap:
+            return None
+        return (f"result of {self.function} (job {self.job_id}) is {size} bytes encoded, over "
+                f"max_result_bytes={cap}; store it elsewhere and return a reference (a key, a URL)")
 
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:
@@ -122,3 +138,35 @@ class JobContext:
             yield
         finally:
             reacquire()
+
+
+def encoded_bytes(text: str) -> int:
+    """Size of ``text`` in UTF-8. A lone surrogate counts as its 3 bytes instead of raising: the
+    text-encoding check, not the size check, is the one that fails such a job."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def bounded_entry(entry: dict[str, Any], cap: int) -> str:
+    """A send_log entry as JSON of at most ``cap`` bytes. A larger one keeps ``at``, ``level`` and
+    the start of its message, loses its other fields, and gets ``truncated``: its full size."""
+    encoded = dumps(entry)
+    size = encoded_bytes(encoded)
+    if size <= cap:
+        return encoded
+    short = {"at": entry["at"], "level": entry["level"], "message": "", "truncated": size}
+    room = cap - encoded_bytes(dumps(short))
+    message = str(entry["message"])
+    escaped = encoded_bytes(dumps(message)) - 2  # its size inside the JSON, quotes aside
+    while message and escaped > room:
+        # Shrink in proportion to what escaping costs this text; each step drops at least a character.
+        message = cut(message, encoded_bytes(message) * max(room, 0) // escaped)
+        escaped = encoded_bytes(dumps(message)) - 2
+    short["message"] = message
+    return dumps(short)
+
+
+def cut(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` in UTF-8, never inside a character."""
+    if encoded_bytes(text) <= max_bytes:
+        return text
+    return text.encode("utf-8", "surrogatepass")[:max(max_bytes, 0)].decode("utf-8", "ignore")

@@ -108,7 +108,7 @@ class JobRunner:
         except JobTimeout:
             raise _Failure(f"job {ctx.job_id} timed out after {task.timeout}s", "", "timeout") from None
         except ChildFailed as exc:
-            raise _Failure(printable(exc.error), printable(exc.tb), exc.reason) from None
+            raise _Failure(printable(exc.error), printable(exc.tb), exc.reason, exc.retryable) from None
         except Exception as exc:
             raise _Failure(printable(f"{type(exc).__name__}: {exc}"), printable(traceback.format_exc()), "exception",
                            cause=exc) from None
@@ -121,6 +121,9 @@ class JobRunner:
             raise _Failure(f"result of {task.name} (job {ctx.job_id}) is not valid UTF-8 text (it holds a lone "
                            f"surrogate, e.g. from a file name decoded with surrogateescape): "
                            f"{printable(result_json)[:200]}", "", "exception", retryable=False)
+        too_large = ctx.result_over_cap(result_json)
+        if too_large:  # the same result would be too large again: no retry
+            raise _Failure(too_large, "", "exception", retryable=False)
         return value, result_json
 
     def _failed(self, task: TaskDef, started: Started, ctx: JobContext, failure: _Failure,

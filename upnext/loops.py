@@ -283,13 +283,31 @@ def sweep_tick(rt: Runtime) -> float:
 
 
 def heartbeat_tick(rt: Runtime) -> float:
-    """Say we are alive, and what we have done (running entries are kept fresh by keeper.py)."""
-    rt.queue.registry.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s())
+    """Say we are alive, and what we have done (running entries are kept fresh by keeper.py).
+
+    The health file is rewritten whatever Redis answers, with a one-line state: ``ok``, or
+    ``redis_full: ...`` / ``redis_error: ...`` and the completions waiting in the outbox. This
+    process is alive and keeps its work; a probe that restarted it would not free Redis."""
+    try:
+        rt.queue.registry.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s())
+        state = "ok"
+    except redis.RedisError as exc:
+        kind = "redis_full" if isinstance(exc, redis.exceptions.OutOfMemoryError) else "redis_error"
+        error = " ".join(f"{type(exc).__name__}: {exc}".split())
+        state = f"{kind}: {error}; {rt.outbox.qsize()} completions waiting in the outbox"
+        rt.log.warning("heartbeat_failed", state=kind, error=error, outbox=rt.outbox.qsize())
     if rt.settings.health_file:
-        with open(rt.settings.health_file, "a"):
-            os.utime(rt.settings.health_file)
+        _write_health(rt.settings.health_file, state)
     _check_memory(rt)
     return rt.heartbeat_interval_s()
+
+
+def _write_health(path: str, state: str) -> None:
+    """Replace the file whole, so a probe never reads half a line; its mtime is the heartbeat."""
+    partial = f"{path}.{os.getpid()}.tmp"
+    with open(partial, "w") as health:
+        health.write(state + "\n")
+    os.replace(partial, path)
 
 
 def _check_memory(rt: Runtime) -> None:

@@ -31,10 +31,14 @@ def run_request(worker: Any, request: dict[str, Any]) -> dict[str, Any]:
         finally:
             ctx.flush_progress()
     try:
-        return {"ok": True, "result": dumps(value)}
+        result_json = dumps(value)
     except (TypeError, ValueError) as exc:
         return {"ok": False, "retryable": False,
                 "error": f"result of {task.name} (job {ctx.job_id}) is not JSON-serializable: {exc}"}
+    too_large = ctx.result_over_cap(result_json)  # checked here, so it never crosses the socket
+    if too_large:
+        return {"ok": False, "retryable": False, "error": too_large}
+    return {"ok": True, "result": result_json}
 
 
 def main() -> None:

@@ -107,13 +107,20 @@ class Queue:
     """Job operations for one Redis and one key prefix."""
 
     def __init__(self, client: redis.Redis, prefix: str = "upnext", *, job_ttl_s: int = 86400,
-                 stream_maxlen: int = 0, max_deliveries: int = 5, max_payload_bytes: int = 1048576):
+                 stream_maxlen: int = 0, max_deliveries: int = 5, max_payload_bytes: int = 1048576,
+                 max_result_bytes: int = 1048576, max_checkpoint_bytes: int = 1048576,
+                 max_log_entry_bytes: int = 8192, max_log_entries: int = 1000):
         self.client = client
         self.prefix = prefix
         self.job_ttl_s = job_ttl_s
         self.stream_maxlen = stream_maxlen
         self.max_deliveries = max_deliveries
         self.max_payload_bytes = max_payload_bytes
+        # Caps of what a running job stores, checked by its JobContext (the log count by annotate.lua).
+        self.max_result_bytes = max_result_bytes
+        self.max_checkpoint_bytes = max_checkpoint_bytes
+        self.max_log_entry_bytes = max_log_entry_bytes
+        self.max_log_entries = max_log_entries
         self.scripts = Scripts(client)
         self.cluster = isinstance(client, RedisCluster)
         self.registry = Registry(self)
@@ -549,12 +556,14 @@ class Queue:
         return sum(counts) + sum(1 for score in replies[len(counts):] if score is not None)
 
     def annotate(self, job_id: str, /, log_entry: str = "", lease: tuple[str, str] = ("", ""), **fields: Any) -> bool:
-        """Write a running job's progress, checkpoint or log entry; only while ``lease`` (the run's
-        stream entry id and consumer: its fencing token) still holds it. False once it does not."""
+        """Write a running job's progress, checkpoint or log entry (the newest max_log_entries kept);
+        only while ``lease`` (the run's stream entry id and consumer: its fencing token) still holds
+        it. False once it does not."""
         flat = [v for pair in fields.items() for v in pair]
         return bool(self.scripts.annotate(
             keys=[keys.job(self.prefix, job_id), keys.logs(self.prefix, job_id),
-                  keys.stream(self.prefix, function_of(job_id))], args=[*lease, log_entry, *flat]))
+                  keys.stream(self.prefix, function_of(job_id))],
+            args=[*lease, self.max_log_entries, log_entry, *flat]))
 
     def purge(self, function: str, batch: int = 500) -> int:
         """Cancel every waiting (undelivered or scheduled) job of ``function``, a batch per atomic

@@ -136,7 +136,9 @@ class Worker:
             s = self.settings
             queue = Queue(connect(s["redis_url"]), s["prefix"], job_ttl_s=s["job_ttl_seconds"],
                           stream_maxlen=s["stream_maxlen"], max_deliveries=s["max_deliveries"],
-                          max_payload_bytes=s["max_payload_bytes"])
+                          max_payload_bytes=s["max_payload_bytes"], max_result_bytes=s["max_result_bytes"],
+                          max_checkpoint_bytes=s["max_checkpoint_bytes"],
+                          max_log_entry_bytes=s["max_log_entry_bytes"], max_log_entries=s["max_log_entries"])
             # connect() yields under gevent: another greenlet may have made one meanwhile. Keep the
             # first, so the process has one connection pool; ours was never handed out.
             if self._queue is None:

@@ -77,14 +77,21 @@ end
 
 -- A job reaches a terminal state: its data now expires after ttl_s and its key is free again.
 -- Its done channel gets the whole record (JSON [field, value, ...]) when a waiter is subscribed
--- here, so the waiter needs no read after the message; else only the status, which the caller
--- passes (NUMSUB counts neither pattern subscribers nor, on Redis Cluster, those of other nodes:
--- such a waiter reads the record after the word).
+-- here and the record is small, so the waiter needs no read after the message; else only the
+-- status, which the caller passes (NUMSUB counts neither pattern subscribers nor, on Redis
+-- Cluster, those of other nodes: such a waiter reads the record after the word). A large record
+-- is never published: a message over the pubsub output-buffer limit makes Redis close the
+-- waiter's connection.
+local PUBLISH_RECORD_MAX_BYTES = 65536
+local BULKY_FIELDS = {'result', 'error', 'traceback', 'args', 'kwargs', 'checkpoint', 'progress_message'}
+
 local function settle(job, logs, dedup, job_id, ttl_s, channel, status)
   redis.call('EXPIRE', job, ttl_s)
   redis.call('EXPIRE', logs, ttl_s)
   if redis.call('GET', dedup) == job_id then redis.call('DEL', dedup) end
-  if redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
+  local bulk = 0
+  for _, name in ipairs(BULKY_FIELDS) do bulk = bulk + redis.call('HSTRLEN', job, name) end
+  if bulk <= PUBLISH_RECORD_MAX_BYTES and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
     redis.call('PUBLISH', channel, cjson.encode(redis.call('HGETALL', job)))
   else
     redis.call('PUBLISH', channel, status)
