@@ -91,8 +91,16 @@ def test_a_worker_never_reclaims_its_own_running_entry(queue: Queue):
     queue.enqueue(job())
     (d, reply), = take_all(queue, A)
     assert reply[0] == "run"
-    assert queue.reclaim(A, "fn", 0, 10) == []
+    assert queue.reclaim(A, "fn", 0, 10, running={d.entry_id}) == []
     assert [r.entry_id for r in queue.reclaim(B, "fn", 0, 10)] == [d.entry_id]
+
+
+def test_a_worker_reclaims_its_own_entry_that_it_is_not_running(queue: Queue):
+    """A start that Redis refused after its read (a full Redis) leaves the entry pending with us,
+    unstarted: a lone worker must take it back, or the job would wait for ever."""
+    queue.enqueue(job())
+    (d,) = queue.fetch(A, ["fn"], 10, None)
+    assert [r.entry_id for r in queue.reclaim(A, "fn", 0, 10, running=set())] == [d.entry_id]
 
 
 def test_operator_retry_of_a_job_cancelled_while_queued_runs_it_once(queue: Queue):

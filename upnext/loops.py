@@ -157,7 +157,8 @@ def reclaim_tick(rt: Runtime) -> float:
         if free <= 0 or rt.stopping.is_set():
             break
         suspects = 0 if any(r.delivery.suspect for r in rt.inflight.values()) else 1
-        got = rt.reclaim_queue.reclaim(rt.worker_id, function, claim_ms, free, suspects)
+        running = {r.delivery.entry_id for r in rt.inflight.values()}
+        got = rt.reclaim_queue.reclaim(rt.worker_id, function, claim_ms, free, suspects, running)
         if got:
             rt.log.warning("jobs_reclaimed", function=function, job_ids=[printable(d.job_id) for d in got])
             rt.dispatch(got, limit=free, queue=rt.reclaim_queue)

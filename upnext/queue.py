@@ -13,7 +13,7 @@ import dataclasses
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -349,11 +349,13 @@ class Queue:
                 for reply in replies if not isinstance(reply, Exception)
                 for stream, entries in reply or () for entry_id, fields in entries]
 
-    def reclaim(self, consumer: str, function: str, min_idle_ms: int, count: int, suspects: int = 1
-                ) -> list[Delivery]:
+    def reclaim(self, consumer: str, function: str, min_idle_ms: int, count: int, suspects: int = 1,
+                running: Collection[str] = ()) -> list[Delivery]:
         """Take over entries idle past ``min_idle_ms`` (their worker died). A *suspect* (its worker
         died under it twice already: perhaps it is what kills them) is taken at most ``suspects``
-        at a time, so innocent jobs stop dying beside a poison one and reaching max_deliveries."""
+        at a time, so innocent jobs stop dying beside a poison one and reaching max_deliveries.
+        Entries of ours that we are ``running`` are never taken; ours that we are not (read by a
+        start that Redis then refused) are."""
         stream = keys.stream(self.prefix, function)
         try:
             pending = self.client.xpending_range(stream, keys.GROUP, "-", "+", 2 * count + 10, idle=min_idle_ms)
@@ -364,8 +366,8 @@ class Queue:
             return []
         delivered: dict[str, int] = {}
         for entry in pending:
-            if entry["consumer"] == consumer:  # our own run, kept fresh by us: never take it over
-                continue
+            if entry["consumer"] == consumer and entry["message_id"] in running:
+                continue  # our own run (kept fresh by us, unless the hub was blocked): never a second one
             times = entry["times_delivered"] + 1  # counting the claim about to be made
             if times >= SUSPECT_DELIVERIES:
                 if suspects <= 0:
