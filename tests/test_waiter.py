@@ -76,8 +76,10 @@ def test_a_wait_blocked_across_a_redis_restart_returns_once_the_job_completes(we
 
     waiter = threading.Thread(target=wait, daemon=True)
     waiter.start()
-    wait_for(lambda: client.hget(keys.job("upnext", future.job_id), "status") == "active",
-             timeout=WAIT_S, message="the job to start")
+    # Started, and past its first Redis write (the ledger entry): the restart cannot fail the job itself.
+    wait_for(lambda: client.llen("ledger:sleep_for"), timeout=WAIT_S, message="the job to start")
+    channel = keys.done_channel("upnext", future.job_id)
+    wait_for(lambda: client.pubsub_numsub(channel)[0][1] == 1, timeout=WAIT_S, message="the waiter to subscribe")
     assert waiter.is_alive()
     restart(restartable_redis)
     waiter.join(WAIT_S + 5)
