@@ -105,3 +105,53 @@ def test_a_wait_raises_only_once_redis_stays_down_past_its_deadline(restartable_
     with pytest.raises(redis.ConnectionError, match=f"waiting for job {future.job_id}: Redis unreachable"):
         future.result(1.0)
     assert time.monotonic() - began >= 1.0
+
+
+def test_many_web_waiters_blocked_across_a_redis_restart_all_return(restartable_redis, tmp_path):
+    """The chaos figure: 20 result() waiters and 4 first_completed waiters, each on a 3 s job, in
+    one web process; Redis restarts while all are blocked."""
+    client = redis.Redis.from_url(restartable_redis.url, decode_responses=True)
+    proc = WorkerProcess("tests.apps.jobs:worker", "--concurrency", "30", log_path=tmp_path / "worker.log",
+                         env={"UPNEXT_REDIS_URL": restartable_redis.url})
+    try:
+        proc.wait_registered(client)
+        app = upnext.Worker("waiter-web", redis_url=restartable_redis.url)
+
+        @app.task(name="sleep_for")
+        def sleep_for(seconds: float, tag: str = "") -> str: ...
+
+        futures = [sleep_for.submit(3.0, str(i)) for i in range(24)]
+        outcomes: dict[int, Any] = {}
+
+        def wait(i: int) -> None:
+            try:
+                if i < 20:
+                    outcomes[i] = futures[i].result(WAIT_S).value
+                else:
+                    outcomes[i] = upnext.first_completed(futures[i], timeout=WAIT_S)
+            except BaseException as exc:  # noqa: BLE001 - counted and reported below
+                outcomes[i] = exc
+            outcomes[i] = (outcomes[i], time.time())
+
+        threads = [threading.Thread(target=wait, args=(i,), daemon=True) for i in range(24)]
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: client.llen("ledger:sleep_for") == 24, timeout=WAIT_S, message="all 24 jobs to start")
+        channels = [keys.done_channel("upnext", f.job_id) for f in futures]
+        wait_for(lambda: all(n == 1 for _, n in client.pubsub_numsub(*channels)), timeout=WAIT_S,
+                 message="all 24 waiters to subscribe")
+        down_at = time.monotonic()
+        restart(restartable_redis)
+        down_s = time.monotonic() - down_at
+        for thread in threads:
+            thread.join(WAIT_S + 5)
+        completed = [float(client.hget(keys.job("upnext", f.job_id), "completed_at") or 0) for f in futures]
+    finally:
+        proc.stop()
+        client.close()
+    errors = [value for value, _ in outcomes.values() if isinstance(value, BaseException)]
+    lags = [outcomes[i][1] - completed[i] for i in range(24)]
+    print(f"\nchaos waiters_across_redis_restart: waiters=24 returned={24 - len(errors)} errors={len(errors)} "
+          f"redis_restart_s={down_s:.3f} max_lag_after_completion_s={max(lags):.3f}")
+    assert errors == [] and [outcomes[i][0] for i in range(24)] == [str(i) for i in range(24)]
+    assert max(lags) < 2.0
