@@ -105,6 +105,10 @@ def test_a_wait_raises_only_once_redis_stays_down_past_its_deadline(restartable_
     with pytest.raises(redis.ConnectionError, match=f"waiting for job {future.job_id}: Redis unreachable"):
         future.result(1.0)
     assert time.monotonic() - began >= 1.0
+    began = time.monotonic()
+    with pytest.raises(redis.ConnectionError, match="Connection refused"):
+        add.wait(1, 2, wait_timeout=WAIT_S)  # a submit that cannot be written fails at once
+    assert time.monotonic() - began < WAIT_S / 2
 
 
 def test_many_web_waiters_blocked_across_a_redis_restart_all_return(restartable_redis, tmp_path):
