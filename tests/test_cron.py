@@ -40,3 +40,8 @@ def test_short_outages_are_unchanged():
     runs, cursor = plan(EVERY_SECOND, 990.0, 1000.0, MissedRunPolicy.CATCH_UP, None)
     assert runs == [float(i) for i in range(990, 1001)] and cursor == 1001.0
     assert plan(EVERY_SECOND, 1000.0, 1000.0, MissedRunPolicy.SKIP, None) == ([1000.0], 1001.0)
+
+
+def test_catch_up_with_a_window_shorter_than_the_missed_threshold_still_runs_the_on_time_instants():
+    runs, _ = plan(EVERY_SECOND, CURSOR, NOW, MissedRunPolicy.CATCH_UP, 2)
+    assert runs == ON_TIME

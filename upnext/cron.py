@@ -71,12 +71,12 @@ def plan(schedule: Schedule, cursor: float, now: float, policy: MissedRunPolicy,
     if now < cursor:
         return [], cursor
     if policy is MissedRunPolicy.CATCH_UP and max_catch_up_s is not None:
-        cursor = max(cursor, now - max_catch_up_s)
+        cursor = max(cursor, now - max(max_catch_up_s, MISSED_AFTER_S))  # nothing older can run
     due = schedule.due(cursor, now)
     on_time = [i for i in due if now - i < MISSED_AFTER_S]
     missed = [i for i in due if now - i >= MISSED_AFTER_S]
     if policy is MissedRunPolicy.CATCH_UP:
-        runs = missed + on_time
+        runs = [i for i in missed if max_catch_up_s is None or now - i <= max_catch_up_s] + on_time
     elif policy is MissedRunPolicy.LATEST_ONLY:
         runs = on_time or missed[-1:]
     else:
