@@ -10,8 +10,9 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -23,16 +24,17 @@ START_ATTEMPTS = 3  # a free port can be taken by someone else before redis-serv
 
 
 class RedisServer:
-    """A throwaway ``redis-server``: loopback only, no persistence, its files in ``workdir``."""
+    """A throwaway ``redis-server``: loopback only, no persistence (unless ``extra`` asks), its files in
+    ``workdir``."""
 
-    def __init__(self, binary: str, workdir: Path):
-        self.port = _free_port()
+    def __init__(self, binary: str, workdir: Path, port: int | None = None, extra: Sequence[str] = ()):
+        self.port = port or _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log_path = workdir / f"redis-{self.port}.log"
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(workdir)], stdout=log, stderr=subprocess.STDOUT)
+                 "--dir", str(workdir), *extra], stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """True once PING answers; False if the server exited first (e.g. its port was taken)."""
@@ -70,14 +72,14 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
-def _start_redis(workdir: Path) -> RedisServer:
+def _start_redis(workdir: Path, extra: Sequence[str] = ()) -> RedisServer:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed, and the tests need a real one: install it "
                     "(apt-get install redis-server) or point UPNEXT_TEST_REDIS_URL at a server they may flush",
                     pytrace=False)
     for _ in range(START_ATTEMPTS):
-        server = RedisServer(binary, workdir)
+        server = RedisServer(binary, workdir, extra=extra)
         if server.wait_ready():
             return server
     pytest.fail(f"redis-server did not start after {START_ATTEMPTS} attempts:\n{server.output()}", pytrace=False)
@@ -115,6 +117,24 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.environ["UPNEXT_REDIS_URL"] = previous
         if server is not None:
             server.stop()
+
+
+@pytest.fixture
+def restartable_redis(tmp_path: Path) -> Iterator[SimpleNamespace]:
+    """A redis-server of the test's own that ``stop()`` and ``start()`` replace by a new process on
+    the same port, as a restart or failover does. Append-only with fsync always: what it
+    acknowledged survives the restart, so a test sees the clients' reconnection, not lost data."""
+    extra = ("--appendonly", "yes", "--appendfsync", "always")
+    server = SimpleNamespace(current=_start_redis(tmp_path, extra))  # fails loudly without redis-server
+    server.url, server.port = server.current.url, server.current.port
+
+    def start() -> None:
+        server.current = RedisServer(shutil.which("redis-server") or "redis-server", tmp_path, server.port, extra)
+        assert server.current.wait_ready(), f"redis-server did not restart on port {server.port}"
+
+    server.stop, server.start = lambda: server.current.stop(), start
+    yield server
+    server.current.stop()
 
 
 @pytest.fixture

@@ -501,10 +501,10 @@ def test_cancel_publishes_cancelled_to_waiters(queue, redis_client):
 
 def test_a_wait_is_not_fooled_by_a_record_left_over_from_an_earlier_subscription(queue, redis_client):
     first, second = enqueue(queue), enqueue(queue)
-    pubsub = queue._subscribe([keys.done_channel(P, first)])
+    pubsub = queue.waiter._subscribe([keys.done_channel(P, first)])
     queue.cancel(first)  # its record is published to the pubsub that the next wait reuses
     wait_for(lambda: redis_client.hget(keys.job(P, first), "status") == "cancelled")
-    queue._unsubscribe(pubsub, [keys.done_channel(P, first)])
+    queue.waiter._release(pubsub, [keys.done_channel(P, first)])
     assert queue.wait(second, timeout_s=0.5)["status"] == "queued"
 
 

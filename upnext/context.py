@@ -108,7 +108,7 @@ class JobContext:
         if self.queue is not None:
             self._annotate(checkpoint=encoded, checkpoint_at=time.time())
 
-    def send_log(self, level: str, message: str, **fields: Any) -> None:
+    def send_log(self, level: str, message: str, /, **fields: Any) -> None:
         """Store a log line with the job (readable by status tools) and log it here too."""
         entry = {"at": time.time(), "level": level, "message": message, **fields}
         getattr(self.log, level, self.log.info)(message, **fields)

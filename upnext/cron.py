@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from croniter import croniter
 
 MISSED_AFTER_S = 5.0  # an instant this late counts as missed (downtime), not merely due
-MAX_INSTANTS = 1000
+MAX_INSTANTS = 1000  # the most recent instants one plan considers: bounds the work after a long outage
 
 
 class MissedRunPolicy(enum.StrEnum):
     """What a cron does about instants that passed while no worker ran it."""
 
     LATEST_ONLY = "latest_only"  # run the most recent missed instant once
-    CATCH_UP = "catch_up"        # run every missed instant, in order (within max_catch_up_seconds)
+    CATCH_UP = "catch_up"        # run missed instants in order (within max_catch_up_seconds; the latest 1,000)
     SKIP = "skip"                # run none of them
 
 
@@ -38,13 +38,19 @@ class Schedule:
         return croniter(self.expression, instant, second_at_beginning=True).get_next(float)
 
     def due(self, cursor: float, now: float) -> list[float]:
-        """Scheduled instants in [cursor, now], oldest first (cursor itself is an instant)."""
+        """The latest ``MAX_INSTANTS`` scheduled instants in [cursor, now], oldest first.
+
+        Walked back from ``now``: after a long outage the instants that matter (the on-time
+        ones, the latest missed one, a catch-up window) are the newest, never the oldest.
+        """
+        walker = croniter(self.expression, self.next_after(now), second_at_beginning=True)
         instants: list[float] = []
-        instant = cursor
-        while instant <= now and len(instants) < MAX_INSTANTS:
+        while len(instants) < MAX_INSTANTS:
+            instant = walker.get_prev(float)
+            if instant < cursor:
+                break
             instants.append(instant)
-            instant = self.next_after(instant)
-        return instants
+        return instants[::-1]
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,11 @@ class CronDef:
 def plan(schedule: Schedule, cursor: float, now: float, policy: MissedRunPolicy,
          max_catch_up_s: float | None) -> tuple[list[float], float]:
     """Which instants to run now, and the new cursor (the first instant after ``now``)."""
-    due = schedule.due(cursor, now)
-    if not due:
+    if now < cursor:
         return [], cursor
+    if policy is MissedRunPolicy.CATCH_UP and max_catch_up_s is not None:
+        cursor = max(cursor, now - max(max_catch_up_s, MISSED_AFTER_S))  # nothing older can run
+    due = schedule.due(cursor, now)
     on_time = [i for i in due if now - i < MISSED_AFTER_S]
     missed = [i for i in due if now - i >= MISSED_AFTER_S]
     if policy is MissedRunPolicy.CATCH_UP:

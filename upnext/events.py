@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 class Event:
-    """``worker.event(name)``: decorate handlers with ``@event.on``, publish with ``send``."""
+    """``worker.event(name)``: decorate handlers with ``@event.on``, publish with ``send``
+    (its own ``self`` and ``key`` are positional-only: the event's data may use any name)."""
 
     def __init__(self, worker: Worker, name: str):
         if not isinstance(name, str) or not name or any(ch in name for ch in "{} "):
@@ -40,11 +41,11 @@ class Event:
             return handle
         return register(fn) if fn is not None else register
 
-    def send(self, **data: Any) -> list[Future]:
+    def send(self, /, **data: Any) -> list[Future]:
         """One job per handler, each with its own retries and failures. Returns their Futures."""
         return self._send("", data)
 
-    def send_idempotent(self, key: str, **data: Any) -> list[Future]:
+    def send_idempotent(self, key: str, /, **data: Any) -> list[Future]:
         """Send at most once per ``key`` while the jobs it made are live (dedup per handler)."""
         return self._send(check_key(key), data)
 
@@ -63,7 +64,7 @@ class HandlerHandle(TaskHandle):
 
     event: Event
 
-    def send(self, **data: Any) -> list[Future]:
+    def send(self, /, **data: Any) -> list[Future]:
         return self.event.send(**data)
 
 

@@ -75,7 +75,9 @@ class Future:
 
     def result(self, timeout: float | None = None) -> TaskResult:
         """Wait for the job to end. Raises TaskExecutionError / TaskTimeoutError if it did not
-        complete, and the built-in TimeoutError if ``timeout`` seconds pass first."""
+        complete, and the built-in TimeoutError if ``timeout`` seconds pass first. A Redis restart
+        or failover is ridden out (see Waiter); redis.ConnectionError only if Redis stays
+        unreachable past ``timeout``."""
         ctx = current_or_none()
         with ctx.waiting() if ctx is not None else contextlib.nullcontext():
             record = self._queue.wait(self.job_id, timeout)

@@ -7,13 +7,11 @@ batches are pipelined so the hot path costs a few round trips per batch, not per
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
-import json
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +20,11 @@ from redis.cluster import RedisCluster
 
 from upnext import keys
 from upnext.connection import ScriptPipeline, Sequential
-from upnext.job import TERMINAL_NAMES, function_of, printable
+from upnext.job import function_of, printable
 from upnext.limits import NO_LIMITS, Limits
 from upnext.registry import Registry
 from upnext.scripts import Scripts
+from upnext.waiter import Waiter
 
 CLUSTER_POLL_MS = 50
 ENQUEUE_CHUNK = 200  # jobs per enqueue.lua call: keeps each call short for Redis
@@ -95,14 +94,6 @@ class NewJob:
     root_id: str = ""
 
 
-def _published_record(data: str) -> dict[str, str] | None:
-    """The job record a finish published (JSON [field, value, ...]); None for a bare status."""
-    if not data.startswith("["):
-        return None
-    flat = json.loads(data)
-    return dict(zip(flat[::2], flat[1::2]))
-
-
 class Queue:
     """Job operations for one Redis and one key prefix."""
 
@@ -124,8 +115,7 @@ class Queue:
         self.scripts = Scripts(client)
         self.cluster = isinstance(client, RedisCluster)
         self.registry = Registry(self)
-        self._pubsubs: list[Any] = []  # idle PubSub connections, kept for the next wait
-        self._watching: dict[str, Any] = {}  # job id -> PubSub subscribed before it was enqueued
+        self.waiter = Waiter(self)
 
     def dedicated(self) -> Queue:
         """This queue on a connection of its own, for the calls of one loop: no pool checkout
@@ -143,7 +133,7 @@ class Queue:
         twin.client = client
         twin.scripts = Scripts(client)
         twin.cluster = isinstance(client, RedisCluster)
-        twin._pubsubs, twin._watching = [], {}
+        twin.waiter = Waiter(twin)
         return twin
 
     def redis_time(self) -> float:
@@ -161,19 +151,7 @@ class Queue:
     def enqueue(self, new: NewJob, watch: bool = False) -> str:
         """Write one job. ``watch``: subscribe to its done channel first, so that the ``wait``
         that follows needs no read to close the race with a fast finish."""
-        if not watch:
-            return self.enqueue_many([new])[0]
-        pubsub = self._subscribe([keys.done_channel(self.prefix, new.job_id)])
-        try:
-            job_id = self.enqueue_many([new])[0]
-        except BaseException:
-            pubsub.close()
-            raise
-        if job_id == new.job_id:
-            self._watching[job_id] = pubsub
-        else:
-            self._unsubscribe(pubsub, [keys.done_channel(self.prefix, new.job_id)])
-        return job_id
+        return self.waiter.enqueue(new) if watch else self.enqueue_many([new])[0]
 
     def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]:
         """Write jobs with one enqueue.lua call per task and chunk, all in one pipeline; returns the
@@ -227,79 +205,12 @@ class Queue:
         return self.client.lrange(keys.logs(self.prefix, job_id), 0, -1)
 
     def wait(self, job_id: str, timeout_s: float | None) -> dict[str, str] | None:
-        """Block until the job is terminal (or ``timeout_s`` passes); return its record.
-
-        Subscribes before reading the status (SUBSCRIBE is sent without waiting for its reply),
-        so a finish between the two is not missed. Returns the last record seen (not terminal on
-        timeout); None if there is none.
-        """
-        watched = self._watching.pop(job_id, None)
-        if timeout_s == 0 and watched is None:
-            return self.get(job_id)
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        channel = keys.done_channel(self.prefix, job_id)
-        with self._subscribed([channel], watched) as pubsub:
-            # Watched from before its enqueue: its finish can only come as a message (the loop
-            # below reads the record after one, and before giving up).
-            record = self.get(job_id) if watched is None or timeout_s == 0 else {"status": "queued"}
-            while record is not None and record.get("status") not in TERMINAL_NAMES:
-                left = 5.0 if deadline is None else deadline - time.monotonic()
-                if left <= 0:
-                    break
-                # A bounded wait re-reads the record now and then: a missed message never hangs us,
-                # and a message left over from an earlier subscription only costs one read.
-                message = pubsub.get_message(timeout=min(left, 5.0))
-                if message is not None and message["channel"] == channel:
-                    record = _published_record(message["data"]) or self.get(job_id)
-                elif message is not None or left <= 5.0:
-                    record = self.get(job_id)
-        return record
-
-    @contextlib.contextmanager
-    def _subscribed(self, channels: Sequence[str], pubsub: Any = None) -> Iterator[Any]:
-        """A PubSub subscribed to ``channels`` (``pubsub``, if it already is)."""
-        pubsub = pubsub or self._subscribe(channels)
-        try:
-            yield pubsub
-        except BaseException:
-            pubsub.close()
-            raise
-        self._unsubscribe(pubsub, channels)
-
-    def _subscribe(self, channels: Sequence[str]) -> Any:
-        """Idle PubSubs are kept for the next wait: closing one drops its connection, and a new
-        connection costs several round trips. SUBSCRIBE does not wait for its reply."""
-        try:
-            pubsub = self._pubsubs.pop()
-        except IndexError:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        try:
-            pubsub.subscribe(*channels)
-        except BaseException:
-            pubsub.close()
-            raise
-        return pubsub
-
-    def _unsubscribe(self, pubsub: Any, channels: Sequence[str]) -> None:
-        try:
-            pubsub.unsubscribe(*channels)
-        except BaseException:
-            pubsub.close()
-            raise
-        self._pubsubs.append(pubsub)
+        """Block until the job is terminal (or ``timeout_s`` passes); return its record (see Waiter)."""
+        return self.waiter.wait(job_id, timeout_s)
 
     def wait_any(self, job_ids: Sequence[str], timeout_s: float | None) -> str | None:
         """Block until one of the jobs is terminal; return its id (None if ``timeout_s`` passed)."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._subscribed([keys.done_channel(self.prefix, j) for j in job_ids]) as pubsub:
-            while True:
-                for job_id, status in zip(job_ids, self.statuses(job_ids)):
-                    if status in TERMINAL_NAMES:
-                        return job_id
-                left = 5.0 if deadline is None else deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                pubsub.get_message(timeout=min(left, 5.0))
+        return self.waiter.wait_any(job_ids, timeout_s)
 
     # -- workers: fetching ---------------------------------------------------------------
     def ensure_groups(self, functions: Iterable[str]) -> None:

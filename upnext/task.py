@@ -81,7 +81,11 @@ class TaskDef:
 
 
 class TaskHandle(Generic[P, R]):
-    """What ``@worker.task`` returns: call it directly, or submit it as a job."""
+    """What ``@worker.task`` returns: call it directly, or submit it as a job.
+
+    The methods' own leading parameters (``self``, ``key``) are positional-only, so a task may
+    name its parameters anything; ``wait``'s ``wait_timeout`` is keyword-only (a task parameter of
+    that name is passed positionally, or use ``submit(...).result(timeout)``)."""
 
     def __init__(self, worker: Worker, definition: TaskDef):
         self.worker = worker
@@ -93,19 +97,19 @@ class TaskHandle(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<task {self.name}>"
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.definition.fn(*args, **kwargs)
 
     def options(self, *, delay: float | None = None, eta: datetime | None = None) -> SubmitOptions:
         return SubmitOptions(self, _delay_s(delay, eta))
 
-    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Future:
+    def submit(self, /, *args: P.args, **kwargs: P.kwargs) -> Future:
         return self.options().submit(*args, **kwargs)
 
-    def submit_idempotent(self, key: str, *args: Any, **kwargs: Any) -> Future:
+    def submit_idempotent(self, key: str, /, *args: Any, **kwargs: Any) -> Future:
         return self.options().submit_idempotent(key, *args, **kwargs)
 
-    def submit_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> None:
+    def submit_on_commit(self, /, *args: P.args, **kwargs: P.kwargs) -> None:
         """Django: submit when the current transaction commits, and never if it rolls back.
         The call is checked (signature, JSON) now, so a bad call fails in the view."""
         from django.db import transaction
@@ -113,11 +117,11 @@ class TaskHandle(Generic[P, R]):
         new = self.new_job(args, kwargs)
         transaction.on_commit(lambda: self.worker.queue.enqueue(new))
 
-    def wait(self, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
+    def wait(self, /, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
         """Submit and wait; the wait defaults to the task's own timeout."""
         return self.options().wait(*args, wait_timeout=wait_timeout, **kwargs)
 
-    def wait_idempotent(self, key: str, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
+    def wait_idempotent(self, key: str, /, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
         return self.submit_idempotent(key, *args, **kwargs).result(self._wait_s(wait_timeout))
 
     def _wait_s(self, wait_timeout: float | None) -> float:
@@ -143,17 +147,17 @@ class SubmitOptions:
     handle: TaskHandle
     delay_s: float
 
-    def submit(self, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, /, *args: Any, **kwargs: Any) -> Future:
         queue = self.handle.worker.queue
         return Future(queue.enqueue(self.handle.new_job(args, kwargs, self.delay_s)), queue)
 
-    def submit_idempotent(self, key: str, *args: Any, **kwargs: Any) -> Future:
+    def submit_idempotent(self, key: str, /, *args: Any, **kwargs: Any) -> Future:
         """Submit unless a live job holds ``key``; then return that job's Future."""
         queue = self.handle.worker.queue
         new = self.handle.new_job(args, kwargs, self.delay_s, check_key(key))
         return Future(queue.enqueue(new), queue)
 
-    def wait(self, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
+    def wait(self, /, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
         queue = self.handle.worker.queue
         future = Future(queue.enqueue(self.handle.new_job(args, kwargs, self.delay_s), watch=True), queue)
         return future.result(self.handle._wait_s(wait_timeout))

@@ -1,0 +1,185 @@
+"""Waiting for jobs to end: the PubSub connections of ``Future.result`` and ``first_completed``.
+
+Owns the idle PubSubs (kept for the next wait) and the ones subscribed before an enqueue. A
+wait survives a Redis restart or failover: a broken connection is replaced and the wait goes
+on until its deadline; it raises only if Redis stays unreachable past it. Sends no job command
+of its own: records and statuses are read through the Queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import redis
+import structlog
+from redis.client import PubSub
+
+from upnext import keys
+from upnext.job import TERMINAL_NAMES
+
+if TYPE_CHECKING:
+    from upnext.queue import NewJob, Queue
+
+log = structlog.get_logger("upnext")
+
+# What a restart or failover raises (BusyLoadingError, Redis loading its data, is a ConnectionError).
+RECONNECT_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+POLL_S = 5.0  # a bounded wait re-reads the record this often: a missed message never hangs a wait
+RETRY_FIRST_S = 0.05  # after the immediate retry (a stale pooled connection is the usual cause)
+RETRY_MAX_S = 1.0
+
+
+def _published_record(data: str) -> dict[str, str] | None:
+    """The job record a finish published (JSON [field, value, ...]); None for a bare status."""
+    if not data.startswith("["):
+        return None
+    flat = json.loads(data)
+    return dict(zip(flat[::2], flat[1::2]))
+
+
+def _left_s(deadline: float | None) -> float:
+    return POLL_S if deadline is None else deadline - time.monotonic()
+
+
+class Waiter:
+    """The waits of one Queue (one per Queue: a PubSub is not shared between loops)."""
+
+    def __init__(self, queue: Queue):
+        self.queue = queue
+        self._idle: list[PubSub] = []  # idle PubSub connections, kept for the next wait
+        self._watching: dict[str, PubSub] = {}  # job id -> PubSub subscribed before it was enqueued
+
+    def enqueue(self, new: NewJob) -> str:
+        """Write one job after subscribing to its done channel, so that the ``wait`` that
+        follows needs no read to close the race with a fast finish."""
+        channel = keys.done_channel(self.queue.prefix, new.job_id)
+        try:
+            pubsub = self._subscribe([channel])
+        except RECONNECT_ERRORS:
+            return self.queue.enqueue_many([new])[0]  # unwatched: its wait subscribes, then reads
+        try:
+            job_id = self.queue.enqueue_many([new])[0]
+        except BaseException:
+            pubsub.close()
+            raise
+        if job_id == new.job_id:
+            self._watching[job_id] = pubsub
+        else:
+            self._release(pubsub, [channel])
+        return job_id
+
+    def wait(self, job_id: str, timeout_s: float | None) -> dict[str, str] | None:
+        """Block until the job is terminal (or ``timeout_s`` passes); return its record.
+
+        Subscribes before reading the status (SUBSCRIBE is sent without waiting for its reply),
+        so a finish between the two is not missed. Returns the last record seen (not terminal on
+        timeout); None if there is none.
+        """
+        watched = self._watching.pop(job_id, None)
+        if timeout_s == 0 and watched is None:
+            return self.queue.get(job_id)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        retry_s = 0.0
+        while True:
+            try:
+                return self._wait_once(job_id, deadline, watched, read_first=watched is None or timeout_s == 0)
+            except RECONNECT_ERRORS as exc:
+                # The message may have gone with the old connection: the new subscription reads first.
+                watched = None
+                retry_s = self._back_off(exc, deadline, retry_s, f"job {job_id}")
+
+    def _wait_once(self, job_id: str, deadline: float | None, watched: PubSub | None,
+                   read_first: bool) -> dict[str, str] | None:
+        channel = keys.done_channel(self.queue.prefix, job_id)
+        with self._subscribed([channel], watched) as pubsub:
+            # Watched from before its enqueue: its finish can only come as a message (the loop
+            # below reads the record after one, and before giving up).
+            record = self.queue.get(job_id) if read_first else {"status": "queued"}
+            while record is not None and record.get("status") not in TERMINAL_NAMES:
+                left = _left_s(deadline)
+                if left <= 0:
+                    break
+                # A bounded wait re-reads the record now and then: a missed message never hangs us,
+                # and a message left over from an earlier subscription only costs one read.
+                message = pubsub.get_message(timeout=min(left, POLL_S))
+                if message is not None and message["channel"] == channel:
+                    record = _published_record(message["data"]) or self.queue.get(job_id)
+                elif message is not None or left <= POLL_S:
+                    record = self.queue.get(job_id)
+        return record
+
+    def wait_any(self, job_ids: Sequence[str], timeout_s: float | None) -> str | None:
+        """Block until one of the jobs is terminal; return its id (None if ``timeout_s`` passed)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        retry_s = 0.0
+        while True:
+            try:
+                return self._wait_any_once(job_ids, deadline)
+            except RECONNECT_ERRORS as exc:
+                retry_s = self._back_off(exc, deadline, retry_s, f"jobs {', '.join(job_ids)}")
+
+    def _wait_any_once(self, job_ids: Sequence[str], deadline: float | None) -> str | None:
+        with self._subscribed([keys.done_channel(self.queue.prefix, j) for j in job_ids]) as pubsub:
+            while True:
+                for job_id, status in zip(job_ids, self.queue.statuses(job_ids)):
+                    if status in TERMINAL_NAMES:
+                        return job_id
+                left = _left_s(deadline)
+                if left <= 0:
+                    return None
+                pubsub.get_message(timeout=min(left, POLL_S))
+
+    def _back_off(self, error: Exception, deadline: float | None, retry_s: float, waited: str) -> float:
+        """Sleep before the next attempt (never past the deadline) and return the next delay; raise
+        if the deadline has passed. Every idle PubSub is dropped: a restart broke them all."""
+        for pubsub in self._idle:
+            pubsub.close()
+        self._idle.clear()
+        left = _left_s(deadline)
+        if left <= 0:
+            raise redis.ConnectionError(f"waiting for {waited}: Redis unreachable until the wait's deadline: "
+                                        f"{error}") from error
+        log.warning("wait_reconnecting", waiting_for=waited, error=str(error), retry_in_s=retry_s)
+        time.sleep(min(retry_s, left))
+        return min(max(retry_s * 2, RETRY_FIRST_S), RETRY_MAX_S)
+
+    @contextlib.contextmanager
+    def _subscribed(self, channels: Sequence[str], pubsub: PubSub | None = None) -> Iterator[PubSub]:
+        """A PubSub subscribed to ``channels`` (``pubsub``, if it already is)."""
+        pubsub = pubsub or self._subscribe(channels)
+        try:
+            yield pubsub
+        except BaseException:
+            pubsub.close()
+            raise
+        self._release(pubsub, channels)
+
+    def _subscribe(self, channels: Sequence[str]) -> PubSub:
+        """Idle PubSubs are kept for the next wait: closing one drops its connection, and a new
+        connection costs several round trips. SUBSCRIBE does not wait for its reply."""
+        try:
+            pubsub = self._idle.pop()
+        except IndexError:
+            pubsub = self.queue.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(*channels)
+        except BaseException:
+            pubsub.close()
+            raise
+        return pubsub
+
+    def _release(self, pubsub: PubSub, channels: Sequence[str]) -> None:
+        """Back to the idle list; one whose connection broke is dropped (the wait has its answer)."""
+        try:
+            pubsub.unsubscribe(*channels)  # type: ignore[no-untyped-call]
+        except RECONNECT_ERRORS:
+            pubsub.close()
+            return
+        except BaseException:
+            pubsub.close()
+            raise
+        self._idle.append(pubsub)
