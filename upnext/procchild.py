@@ -1,6 +1,8 @@
 """Entry point of a process-pool child: import the app, then run jobs sent by the parent.
 
-Protocol: one JSON request per line on the inherited socket, one JSON reply per line.
+Protocol: one JSON request per line on the inherited socket; the child answers each with a
+``TAKEN`` line before any code of the job runs (so the parent knows a child that dies before it
+ran nothing and can hand the job to another), then one JSON reply line.
 The child keeps no state between jobs except what the app's own modules keep.
 """
 
@@ -15,6 +17,8 @@ from typing import Any
 
 from upnext.context import JobContext
 from upnext.job import dumps
+
+TAKEN = b'{"taken": true}\n'
 
 
 def run_request(worker: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +52,8 @@ def main() -> None:
     sock.setblocking(True)  # the parent's end is a gevent (non-blocking) socket; ours must block
     rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
     for line in rfile:
+        wfile.write(TAKEN)
+        wfile.flush()
         wfile.write(json.dumps(run_request(worker, json.loads(line))).encode() + b"\n")
         wfile.flush()
 
