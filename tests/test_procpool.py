@@ -91,3 +91,13 @@ def test_a_child_killed_while_idle_is_replaced_and_the_next_job_completes(one_ch
         assert result.attempts == 1 and result.value != idle_pid
     assert "child_replaced" in one_child_worker.output()
 
+
+def test_a_child_whose_worker_was_killed_exits_instead_of_finishing_its_job_as_an_orphan(start_worker,
+                                                                                         redis_client):
+    worker = start_worker(APP, env=ONE_CHILD)
+    future = procjobs.naps.submit(60)
+    child = started(redis_client, procjobs.naps, future)["pid"]
+    worker.signal(signal.SIGKILL)
+    worker.wait()
+    wait_for(lambda: _dead(child), timeout=10, message=f"orphaned child {child} to exit")
+    assert [e["phase"] for e in ledger(redis_client, procjobs.naps)] == ["start"]

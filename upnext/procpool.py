@@ -8,6 +8,10 @@ killed (timeout, crash, cancel) and takes an idle child or starts a new one. A c
 overruns its job's timeout is killed; a child that dies fails that job, never the worker. A
 child that died while idle (found dead, or dead before it says it took the job) ran none of
 it: it is replaced and the job goes to a new child.
+
+Children run in their own session and ignore SIGINT/SIGTERM (see ``procchild``): a Ctrl-C or a
+SIGTERM sent to the worker's whole process group stops the worker gracefully, and the pool's
+children finish their jobs and are then stopped by the worker, never by the group's signal.
 """
 
 from __future__ import annotations
@@ -46,8 +50,10 @@ class _Child:
     def __init__(self, spec: dict[str, Any]):
         parent_end, child_end = socket.socketpair()
         env = {**os.environ, "UPNEXT_CHILD_SPEC": json.dumps(spec)}
+        # Its own session: a terminal's Ctrl-C or a kill of the worker's process group never
+        # reaches it, not even while it starts (before procchild can ignore those signals).
         self.proc = subprocess.Popen([sys.executable, "-m", "upnext.procchild", str(child_end.fileno())],
-                                     pass_fds=[child_end.fileno()], env=env)
+                                     pass_fds=[child_end.fileno()], env=env, start_new_session=True)
         child_end.close()
         self.sock = parent_end
         self.rfile = parent_end.makefile("rb")

@@ -1,0 +1,81 @@
+"""One Ctrl-C, or one SIGTERM to the whole process group (systemd's default), is one graceful
+stop: no running job is failed or started over by it.
+
+Each worker leads a session of its own, so ``os.killpg`` reaches the worker and everything it
+started (as a terminal's Ctrl-C does) but never pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+from tests.apps import procjobs
+from tests.workers import WorkerProcess, wait_for
+
+APP = "tests.apps.procjobs:worker"
+JOB_S = 2.0
+
+
+@pytest.fixture
+def group_worker(redis_client, tmp_path):
+    """Start ``upnext-gevent APP ARGS...`` leading its own process group; stopped at teardown."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, registered: int = 1, env: dict[str, str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(APP, *args, log_path=tmp_path / f"worker{len(started)}.log", env=env,
+                               new_session=True)
+        started.append(worker)
+        worker.wait_registered(redis_client, count=registered)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+        _kill_group(worker.pid)  # whatever it left behind (a test that killed the leader itself)
+        print(f"--- {worker.log_path.name} (pid {worker.pid}) ---\n{worker.output()}")
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def runs(client, task) -> dict[str, list[str]]:
+    """Each job's phases as its task wrote them, in order: ["start", "end"] is one clean run."""
+    phases: dict[str, list[str]] = {}
+    for raw in client.lrange(f"ledger:{task.name}", 0, -1):
+        entry = json.loads(raw)
+        phases.setdefault(entry["job_id"], []).append(entry["phase"])
+    return phases
+
+
+def signal_group_while_running(client, worker: WorkerProcess, submitted: dict, sig: int) -> None:
+    """Wait until every submitted job started, signal the worker's whole group once, and check
+    the worker exits 0 with each job complete after exactly one attempt that ran once."""
+    for task, futures in submitted.items():
+        wait_for(lambda task=task, futures=futures: len(runs(client, task)) == len(futures), timeout=30,
+                 message=f"{len(futures)} {task.name} jobs started")
+    os.killpg(worker.pid, sig)
+    assert worker.wait(JOB_S + 30) == 0, worker.output()
+    for task, futures in submitted.items():
+        phases = runs(client, task)
+        for future in futures:
+            result = future.result(timeout=5)
+            assert (result.status, result.attempts) == ("complete", 1), (future.job_id, result)
+            assert phases[future.job_id] == ["start", "end"], (future.job_id, phases[future.job_id])
+    output = worker.output()
+    assert "jobs_handed_back" not in output and "job_failed" not in output, output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "group-sigterm"])
+def test_a_group_signal_lets_running_process_jobs_finish(group_worker, redis_client, sig):
+    worker = group_worker("--concurrency", "4", "--graceful-timeout", "30",
+                          env={"UPNEXT_PROCESS_POOL_SIZE": "2"})
+    futures = [procjobs.naps.submit(JOB_S) for _ in range(2)]
+    signal_group_while_running(redis_client, worker, {procjobs.naps: futures}, sig)
