@@ -1,8 +1,9 @@
-"""One Ctrl-C, or one SIGTERM to the whole process group (systemd's default), is one graceful
-stop: no running job is failed or started over by it.
+"""One Ctrl-C, or one SIGTERM to the whole process group (``kill -TERM -- -PGID``), is one
+graceful stop: no running job is failed or started over by it, with process-pool children and
+with ``--processes`` children alike.
 
-Each worker leads a session of its own, so ``os.killpg`` reaches the worker and everything it
-started (as a terminal's Ctrl-C does) but never pytest.
+Each worker leads a session of its own, so ``os.killpg`` reaches every process in the worker's
+group, as a terminal's Ctrl-C does, but never pytest.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from tests.workers import WorkerProcess, wait_for
 
 APP = "tests.apps.procjobs:worker"
 JOB_S = 2.0
+LEDGER_GREENLET = f"ledger:{procjobs.naps_in_greenlet.name}"
 
 
 @pytest.fixture
@@ -79,3 +82,38 @@ def test_a_group_signal_lets_running_process_jobs_finish(group_worker, redis_cli
                           env={"UPNEXT_PROCESS_POOL_SIZE": "2"})
     futures = [procjobs.naps.submit(JOB_S) for _ in range(2)]
     signal_group_while_running(redis_client, worker, {procjobs.naps: futures}, sig)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "group-sigterm"])
+def test_a_group_signal_is_one_graceful_stop_for_every_supervised_child(group_worker, redis_client, sig):
+    worker = group_worker("--processes", "2", "--concurrency", "3", "--graceful-timeout", "30", registered=2,
+                          env={"UPNEXT_PROCESS_POOL_SIZE": "1"})
+    greenlet_jobs = [procjobs.naps_in_greenlet.submit(JOB_S) for _ in range(4)]
+    process_jobs = [procjobs.naps.submit(JOB_S) for _ in range(2)]
+    signal_group_while_running(redis_client, worker, {procjobs.naps_in_greenlet: greenlet_jobs,
+                                                      procjobs.naps: process_jobs}, sig)
+
+
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie nobody reaped yet (an orphan's new parent may be slow to)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_children_of_a_killed_supervisor_finish_their_running_jobs_and_exit(group_worker, redis_client):
+    worker = group_worker("--processes", "2", "--concurrency", "2", "--graceful-timeout", "30", registered=2)
+    futures = [procjobs.naps_in_greenlet.submit(JOB_S) for _ in range(4)]
+    wait_for(lambda: len(runs(redis_client, procjobs.naps_in_greenlet)) == len(futures), timeout=30,
+             message=f"{len(futures)} jobs started")
+    children = {json.loads(raw)["pid"] for raw in redis_client.lrange(LEDGER_GREENLET, 0, -1)}
+    assert len(children) == 2, "precondition: both children run jobs"
+    worker.signal(signal.SIGKILL)
+    worker.wait()
+    for future in futures:
+        result = future.result(timeout=JOB_S + 20)
+        assert (result.status, result.attempts) == ("complete", 1), (future.job_id, result)
+    assert all(phases == ["start", "end"] for phases in runs(redis_client, procjobs.naps_in_greenlet).values())
+    for pid in children:
+        wait_for(lambda pid=pid: _dead(pid), timeout=30, message=f"orphaned worker child {pid} to exit")
