@@ -13,6 +13,7 @@ import pytest
 import upnext
 from tests.apps import procjobs
 from tests.workers import wait_for
+from upnext import keys
 
 APP = "tests.apps.procjobs:worker"
 ONE_CHILD = {"UPNEXT_PROCESS_POOL_SIZE": "1"}
@@ -71,6 +72,23 @@ def test_a_job_waiting_for_the_only_child_runs_after_that_child_is_cancelled(one
     assert info.value.status == "cancelled"
     assert waiting.value(timeout=20) != first["pid"]
 
+
+
+def test_a_job_cancelled_while_waiting_for_a_child_never_runs(one_child_worker, redis_client):
+    busy = procjobs.naps.submit(30)
+    started(redis_client, procjobs.naps, busy)
+    waiting = procjobs.naps.submit(30)
+    wait_for(lambda: waiting.status() == "active", timeout=10, message=f"job {waiting.job_id} taken by the worker")
+    assert waiting.cancel() is True
+    wait_for(lambda: any("job_cancel_noticed" in line and f"job_id={waiting.job_id}" in line
+                         for line in one_child_worker.output().splitlines()),
+             timeout=10, message=f"the worker to notice job {waiting.job_id} was cancelled")
+    assert busy.cancel() is True
+    stream = keys.stream("upnext", procjobs.naps.name)
+    wait_for(lambda: redis_client.xpending(stream, keys.GROUP)["pending"] == 0, timeout=20,
+             message="the worker to finish both cancelled jobs")
+    assert (busy.status(), waiting.status()) == ("cancelled", "cancelled")
+    assert [e["job_id"] for e in ledger(redis_client, procjobs.naps)] == [busy.job_id]
 
 def _dead(pid: int) -> bool:
     """Gone, or a zombie: its sockets are closed either way."""

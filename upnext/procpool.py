@@ -83,6 +83,9 @@ class ProcessPool:
                    "attempt": ctx.attempt, "max_attempts": ctx.max_attempts, "parent_id": ctx.parent_id,
                    "root_id": ctx.root_id, "checkpoint": started.checkpoint}
         with self.slots:  # released however the child ends, so a job waiting for one always wakes
+            if ctx.is_cancelled:  # while it waited for a child: it never starts
+                raise ChildFailed(f"job {ctx.job_id} was cancelled before a process was free to run it",
+                                  reason="cancelled")
             with gevent.Timeout(timeout_s, JobTimeout):
                 line = self._run_in_child(json.dumps(request).encode() + b"\n", ctx)
         reply = json.loads(line)
