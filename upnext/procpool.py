@@ -38,6 +38,7 @@ log = structlog.get_logger("upnext")
 
 HAND_OVER_ATTEMPTS = 2  # the job's own child, then a new one if that one died before taking the job
 
+
 class ChildFailed(Exception):
     """The job failed in its child: raised there, or the child died under it."""
 
