@@ -54,7 +54,7 @@ def test_a_job_waiting_for_the_only_child_runs_after_a_timeout_kills_that_child(
 
 
 def test_a_job_waiting_for_the_only_child_runs_after_that_child_crashes(one_child_worker, redis_client):
-    busy = procjobs.kills_its_child_after.submit(1.5)
+    busy = procjobs.kills_its_child_after.submit(3)
     first = started(redis_client, procjobs.kills_its_child_after, busy)
     waiting = queue_behind(busy)
     with pytest.raises(upnext.TaskExecutionError, match="died with exit code -9"):
