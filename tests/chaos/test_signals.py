@@ -1,6 +1,6 @@
-"""One Ctrl-C, or one SIGTERM to the whole process group (``kill -TERM -- -PGID``), is one
-graceful stop: no running job is failed or started over by it, with process-pool children and
-with ``--processes`` children alike.
+"""One Ctrl-C, or one SIGTERM to the whole process group (``kill -TERM -- -PGID``) or to every
+process the worker started (systemd's cgroup), is one graceful stop: no running job is failed
+or started over by it, with process-pool children and with ``--processes`` children alike.
 
 Each worker leads a session of its own, so ``os.killpg`` reaches every process in the worker's
 group, as a terminal's Ctrl-C does, but never pytest.
@@ -21,6 +21,7 @@ from tests.workers import WorkerProcess, wait_for
 APP = "tests.apps.procjobs:worker"
 JOB_S = 2.0
 LEDGER_GREENLET = f"ledger:{procjobs.naps_in_greenlet.name}"
+HOW = ["ctrl-c", "group-sigterm", "cgroup-sigterm"]
 
 
 @pytest.fixture
@@ -58,13 +59,38 @@ def runs(client, task) -> dict[str, list[str]]:
     return phases
 
 
-def signal_group_while_running(client, worker: WorkerProcess, submitted: dict, sig: int) -> None:
-    """Wait until every submitted job started, signal the worker's whole group once, and check
+def _tree(root: int) -> list[int]:
+    """``root`` and every process descended from it, parents first (whatever session they are in)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited while we looked
+    tree = [root]
+    for pid in tree:
+        tree.extend(child for child, parent in parents.items() if parent == pid)
+    return tree
+
+
+def send(how: str, worker: WorkerProcess) -> None:
+    """ctrl-c: SIGINT to the group (a terminal); group-sigterm: SIGTERM to the group (kill --
+    -PGID); cgroup-sigterm: SIGTERM to every process the worker started, in its session or not
+    (systemd's default KillMode=control-group)."""
+    if how == "cgroup-sigterm":
+        for pid in _tree(worker.pid):
+            os.kill(pid, signal.SIGTERM)
+    else:
+        os.killpg(worker.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
+
+
+def signal_group_while_running(client, worker: WorkerProcess, submitted: dict, how: str) -> None:
+    """Wait until every submitted job started, signal the worker once as ``how`` says, and check
     the worker exits 0 with each job complete after exactly one attempt that ran once."""
     for task, futures in submitted.items():
         wait_for(lambda task=task, futures=futures: len(runs(client, task)) == len(futures), timeout=30,
                  message=f"{len(futures)} {task.name} jobs started")
-    os.killpg(worker.pid, sig)
+    send(how, worker)
     assert worker.wait(JOB_S + 30) == 0, worker.output()
     for task, futures in submitted.items():
         phases = runs(client, task)
@@ -76,22 +102,22 @@ def signal_group_while_running(client, worker: WorkerProcess, submitted: dict, s
     assert "jobs_handed_back" not in output and "job_failed" not in output, output
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "group-sigterm"])
-def test_a_group_signal_lets_running_process_jobs_finish(group_worker, redis_client, sig):
+@pytest.mark.parametrize("how", HOW)
+def test_a_group_signal_lets_running_process_jobs_finish(group_worker, redis_client, how):
     worker = group_worker("--concurrency", "4", "--graceful-timeout", "30",
                           env={"UPNEXT_PROCESS_POOL_SIZE": "2"})
     futures = [procjobs.naps.submit(JOB_S) for _ in range(2)]
-    signal_group_while_running(redis_client, worker, {procjobs.naps: futures}, sig)
+    signal_group_while_running(redis_client, worker, {procjobs.naps: futures}, how)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "group-sigterm"])
-def test_a_group_signal_is_one_graceful_stop_for_every_supervised_child(group_worker, redis_client, sig):
+@pytest.mark.parametrize("how", HOW)
+def test_a_group_signal_is_one_graceful_stop_for_every_supervised_child(group_worker, redis_client, how):
     worker = group_worker("--processes", "2", "--concurrency", "3", "--graceful-timeout", "30", registered=2,
                           env={"UPNEXT_PROCESS_POOL_SIZE": "1"})
     greenlet_jobs = [procjobs.naps_in_greenlet.submit(JOB_S) for _ in range(4)]
     process_jobs = [procjobs.naps.submit(JOB_S) for _ in range(2)]
     signal_group_while_running(redis_client, worker, {procjobs.naps_in_greenlet: greenlet_jobs,
-                                                      procjobs.naps: process_jobs}, sig)
+                                                      procjobs.naps: process_jobs}, how)
 
 
 def _dead(pid: int) -> bool:
