@@ -20,11 +20,14 @@ class WorkerProcess:
     """``upnext-gevent APP ARGS...`` in a subprocess; output goes to a log file for failures."""
 
     def __init__(self, app: str, *args: str, log_path: Path, env: dict[str, str] | None = None,
-                 cwd: Path = ROOT):
+                 cwd: Path = ROOT, new_session: bool = False):
+        """``new_session``: lead a process group of its own, which a test may signal as a whole
+        (``os.killpg(pid, sig)``, a terminal's Ctrl-C) without reaching pytest."""
         self.log_path = log_path
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "upnext.cli", app, *args], cwd=cwd,
-                                     env={**os.environ, **(env or {})}, stdout=self._log, stderr=subprocess.STDOUT)
+                                     env={**os.environ, **(env or {})}, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=new_session)
 
     @property
     def pid(self) -> int:

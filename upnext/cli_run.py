@@ -7,6 +7,7 @@ child exiting 3 stops the supervisor rather than being restarted in a loop.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -98,23 +99,29 @@ def serve(worker: Worker, settings: config.Settings, reload: Callable[[], config
     call_hook(settings, "on_starting", settings)
     call_hook(settings, "when_ready", settings)
     if settings.processes > 1 or settings.max_jobs_per_child or settings.max_memory_per_child:
-        return Supervisor(worker, settings, reload, serve_child).run()
+        return Supervisor(worker, settings, reload, functools.partial(serve_child, supervised=True)).run()
     return serve_child(worker, settings)
 
 
-def serve_child(worker: Worker, settings: config.Settings) -> int:
+def serve_child(worker: Worker, settings: config.Settings, supervised: bool = False) -> int:
     """Serve in a worker process; post_fork runs first (in the only process without --processes)."""
     call_hook(settings, "post_fork", worker)
-    return serve_here(worker, settings)
+    return serve_here(worker, settings, supervised)
 
 
-def serve_here(worker: Worker, settings: config.Settings) -> int:
-    """Serve in this process: the first TERM/INT drains gracefully, a second one stops at once."""
+def serve_here(worker: Worker, settings: config.Settings, supervised: bool = False) -> int:
+    """Serve in this process: the first TERM/INT drains gracefully, a second one stops at once.
+
+    Under a supervisor every TERM/INT is the same graceful stop: a Ctrl-C or a SIGTERM to the
+    whole group (or systemd's cgroup) reaches a child directly and again forwarded by the
+    supervisor, and that is still one stop. Stopping at once is the supervisor's to decide (a
+    second signal to it kills its children)."""
     seen: list[int] = []
 
     def on_signal(sig: int) -> None:
         seen.append(sig)
-        worker.stop(graceful=len(seen) == 1)
+        if len(seen) == 1 or not supervised:
+            worker.stop(graceful=len(seen) == 1)
 
     handlers = [gevent.signal_handler(sig, on_signal, sig) for sig in (signal.SIGTERM, signal.SIGINT)]
     try:

@@ -1,20 +1,33 @@
 """Entry point of a process-pool child: import the app, then run jobs sent by the parent.
 
-Protocol: one JSON request per line on the inherited socket, one JSON reply per line.
+Protocol: one JSON request per line on the inherited socket; the child answers each with a
+``TAKEN`` line before any code of the job runs (so the parent knows a child that dies before it
+ran nothing and can hand the job to another), then one JSON reply line.
 The child keeps no state between jobs except what the app's own modules keep.
+
+A child follows its parent, not signals: it ignores SIGINT and SIGTERM (a Ctrl-C or a SIGTERM
+to the whole process group or cgroup is for the worker, which lets the running job finish and
+then stops its children itself), and it exits when its parent is gone: at the end of its
+socket, or within PARENT_CHECK_S if the parent dies while a job runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
+import threading
+import time
 import traceback
 from typing import Any
 
 from upnext.context import JobContext
 from upnext.job import dumps
+
+PARENT_CHECK_S = 1.0
+TAKEN = b'{"taken": true}\n'
 
 
 def run_request(worker: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +55,9 @@ def run_request(worker: Any, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    threading.Thread(target=_follow_parent, args=(os.getppid(),), name="follow_parent", daemon=True).start()
     spec = json.loads(os.environ["UPNEXT_CHILD_SPEC"])
     sys.path[:0] = [p for p in spec["sys_path"] if p not in sys.path]
     from upnext.worker import load_worker
@@ -51,9 +67,22 @@ def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     sock.setblocking(True)  # the parent's end is a gevent (non-blocking) socket; ours must block
     rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
-    for line in rfile:
-        wfile.write(json.dumps(run_request(worker, json.loads(line))).encode() + b"\n")
-        wfile.flush()
+    try:
+        for line in rfile:
+            wfile.write(TAKEN)
+            wfile.flush()
+            wfile.write(json.dumps(run_request(worker, json.loads(line))).encode() + b"\n")
+            wfile.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent is gone: nobody is left to read a reply
+
+
+def _follow_parent(parent_pid: int) -> None:
+    """Exit once the worker that started us is gone (kill -9), even in the middle of a job:
+    its job is reclaimed and run again elsewhere, and an orphan would only burn CPU."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
 
 
 if __name__ == "__main__":

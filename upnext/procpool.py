@@ -1,9 +1,17 @@
 """The process pool: the escape hatch for CPU-bound tasks (``executor="process"``).
 
 Children are fresh interpreters (``python -m upnext.procchild``) that import the app,
-started lazily and kept for later jobs. Each talks newline-delimited JSON over its own
-socketpair, which the hub waits on cooperatively. A child that overruns its job's timeout
-is killed and replaced; a child that dies fails that job, never the worker.
+started on demand and kept for later jobs. Each talks newline-delimited JSON over its own
+socketpair, which the hub waits on cooperatively. A semaphore of ``size`` slots guards them:
+a job holds a slot while it runs, so a job waiting for a child wakes whenever one is freed or
+killed (timeout, crash, cancel) and takes an idle child or starts a new one. A child that
+overruns its job's timeout is killed; a child that dies fails that job, never the worker. A
+child that died while idle (found dead, or dead before it says it took the job) ran none of
+it: it is replaced and the job goes to a new child.
+
+Children run in their own session and ignore SIGINT/SIGTERM (see ``procchild``): a Ctrl-C or a
+SIGTERM sent to the worker's whole process group stops the worker gracefully, and the pool's
+children finish their jobs and are then stopped by the worker, never by the group's signal.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import gevent
-import gevent.queue
+import gevent.lock
 import structlog
 
 from upnext.errors import JobTimeout
@@ -27,6 +35,8 @@ if TYPE_CHECKING:
     from upnext.executor import Started
 
 log = structlog.get_logger("upnext")
+
+HAND_OVER_ATTEMPTS = 2  # the job's own child, then a new one if that one died before taking the job
 
 
 class ChildFailed(Exception):
@@ -41,8 +51,10 @@ class _Child:
     def __init__(self, spec: dict[str, Any]):
         parent_end, child_end = socket.socketpair()
         env = {**os.environ, "UPNEXT_CHILD_SPEC": json.dumps(spec)}
+        # Its own session: a terminal's Ctrl-C or a kill of the worker's process group never
+        # reaches it, not even while it starts (before procchild can ignore those signals).
         self.proc = subprocess.Popen([sys.executable, "-m", "upnext.procchild", str(child_end.fileno())],
-                                     pass_fds=[child_end.fileno()], env=env)
+                                     pass_fds=[child_end.fileno()], env=env, start_new_session=True)
         child_end.close()
         self.sock = parent_end
         self.rfile = parent_end.makefile("rb")
@@ -62,39 +74,26 @@ class ProcessPool:
     def __init__(self, size: int, spec: dict[str, Any]):
         self.size = size
         self.spec = spec
-        self.idle: gevent.queue.Queue[_Child] = gevent.queue.Queue()
+        self.slots = gevent.lock.BoundedSemaphore(size)  # one per job in a child; children <= size
+        self.idle: list[_Child] = []
         self.children: list[_Child] = []
 
     def run(self, function: str, started: Started, ctx: JobContext, timeout_s: float) -> str:
         """Run one job in a child; returns its result as JSON text."""
-        child = self._acquire()
-        child.job_id = ctx.job_id
         request = {"function": function, "job_id": ctx.job_id, "args": started.args, "kwargs": started.kwargs,
                    "attempt": ctx.attempt, "max_attempts": ctx.max_attempts, "parent_id": ctx.parent_id,
                    "root_id": ctx.root_id, "checkpoint": started.checkpoint}
-        try:
-            child.sock.sendall(json.dumps(request).encode() + b"\n")
+        with self.slots:  # released however the child ends, so a job waiting for one always wakes
+            if ctx.is_cancelled:  # while it waited for a child: it never starts
+                raise ChildFailed(f"job {ctx.job_id} was cancelled before a process was free to run it",
+                                  reason="cancelled")
             with gevent.Timeout(timeout_s, JobTimeout):
-                line = child.rfile.readline()
-        except JobTimeout:
-            log.warning("child_killed", pid=child.proc.pid, job_id=ctx.job_id, reason="timeout")
-            self._discard(child)
-            raise
-        except BaseException:
-            self._discard(child)
-            raise
-        if not line:
-            self._discard(child)
-            if ctx.is_cancelled:
-                raise ChildFailed(f"job {ctx.job_id} was cancelled; its process was terminated", reason="cancelled")
-            raise ChildFailed(f"process executor child (pid {child.proc.pid}) died with exit code "
-                              f"{child.proc.returncode} while running job {ctx.job_id}", reason="lost")
-        child.job_id = None
-        self.idle.put(child)
+                line = self._run_in_child(json.dumps(request).encode() + b"\n", ctx)
         reply = json.loads(line)
         if not reply["ok"]:
             raise ChildFailed(reply["error"], reply.get("traceback", ""), retryable=reply.get("retryable", True))
-        return reply["result"]
+        result: str = reply["result"]
+        return result
 
     def terminate_job(self, job_id: str) -> bool:
         """Kill the child running ``job_id`` (cancellation); its run then fails as cancelled."""
@@ -108,15 +107,75 @@ class ProcessPool:
         for child in list(self.children):
             self._discard(child)
 
+    def _run_in_child(self, request: bytes, ctx: JobContext) -> bytes:
+        """The reply line of a child that took the request. A child that died before it took the
+        job (killed while idle, say) ran none of it: the job goes to a new child instead."""
+        for _ in range(HAND_OVER_ATTEMPTS):
+            line = self._try_child(request, ctx)
+            if line is not None:
+                return line
+        raise ChildFailed(f"could not hand job {ctx.job_id} to a process executor child: {HAND_OVER_ATTEMPTS} in a "
+                          "row died before taking it (their exit codes are in the child_replaced log lines)",
+                          reason="lost")
+
+    def _try_child(self, request: bytes, ctx: JobContext) -> bytes | None:
+        """The reply of one child; None if it died before taking the request."""
+        child = self._acquire()
+        child.job_id = ctx.job_id
+        try:
+            taken = self._hand_over(child, request)
+            line = self._read_line(child) if taken else b""
+        except BaseException as exc:
+            if isinstance(exc, JobTimeout):
+                log.warning("child_killed", pid=child.proc.pid, job_id=ctx.job_id, reason="timeout")
+            self._discard(child)
+            raise
+        if line:
+            child.job_id = None
+            self.idle.append(child)
+            return line
+        self._discard(child)
+        if ctx.is_cancelled:
+            raise ChildFailed(f"job {ctx.job_id} was cancelled; its process was terminated", reason="cancelled")
+        if taken:
+            raise ChildFailed(f"process executor child (pid {child.proc.pid}) died with exit code "
+                              f"{child.proc.returncode} while running job {ctx.job_id}", reason="lost")
+        log.warning("child_replaced", pid=child.proc.pid, exit_code=child.proc.returncode, job_id=ctx.job_id,
+                    reason="died before taking the job")
+        return None
+
+    def _hand_over(self, child: _Child, request: bytes) -> bool:
+        """Send the request; True once the child says it took it (before any code of the job runs)."""
+        try:
+            child.sock.sendall(request)
+        except OSError:
+            return False  # its end is closed: it died, idle, before we noticed
+        return bool(self._read_line(child))
+
+    @staticmethod
+    def _read_line(child: _Child) -> bytes:
+        try:
+            return child.rfile.readline()
+        except ConnectionResetError:
+            return b""  # died with our request unread: the same as end of file
+
     def _acquire(self) -> _Child:
-        if self.idle.empty() and len(self.children) < self.size:
-            child = _Child(self.spec)
-            self.children.append(child)
-            log.info("child_started", pid=child.proc.pid)
-            return child
-        return self.idle.get()
+        """An idle child that is still alive, or a new one (the caller holds a slot: there is room)."""
+        while self.idle:
+            child: _Child = self.idle.pop()
+            if child.proc.poll() is None:
+                return child
+            log.warning("child_replaced", pid=child.proc.pid, exit_code=child.proc.returncode,
+                        reason="died while idle")
+            self._discard(child)
+        child = _Child(self.spec)
+        self.children.append(child)
+        log.info("child_started", pid=child.proc.pid)
+        return child
 
     def _discard(self, child: _Child) -> None:
         child.kill()
         if child in self.children:
             self.children.remove(child)
+        if child in self.idle:
+            self.idle.remove(child)

@@ -2,8 +2,11 @@
 
 Signal handlers only record intent; the main loop forks, reaps, restarts and rolls children.
 TERM/INT: one graceful TERM to every child, SIGKILL after graceful_timeout + 5 s (a second
-TERM/INT kills at once); HUP: re-read the config and replace the children one by one;
-TTIN/TTOU: one child more or fewer. Each child gets ``UPNEXT_WORKER_INDEX`` (0..N-1).
+TERM/INT kills at once). A child stops gracefully on its first TERM/INT and ignores later ones
+(``serve_here`` with ``supervised``): a Ctrl-C or a group/cgroup SIGTERM reaches it directly and
+again forwarded by us, and must not look like a second signal. HUP: re-read the config and
+replace the children one by one; TTIN/TTOU: one child more or fewer. Each child gets
+``UPNEXT_WORKER_INDEX`` (0..N-1).
 """
 
 from __future__ import annotations
