@@ -35,7 +35,8 @@ def run_request(worker: Any, request: dict[str, Any]) -> dict[str, Any]:
     ctx = JobContext(job_id=request["job_id"], function=task.name,
                      function_name=getattr(task.fn, "__qualname__", task.name), attempt=request["attempt"],
                      max_attempts=request["max_attempts"], parent_id=request["parent_id"],
-                     root_id=request["root_id"], last_checkpoint=request["checkpoint"], queue=worker.queue)
+                     root_id=request["root_id"], last_checkpoint=request["checkpoint"], queue=worker.queue,
+                     entry_id=request["entry_id"], worker=request["worker"])
     with ctx.activate():
         try:
             value = task.fn(*request["args"], **request["kwargs"])

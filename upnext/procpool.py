@@ -82,7 +82,8 @@ class ProcessPool:
         """Run one job in a child; returns its result as JSON text."""
         request = {"function": function, "job_id": ctx.job_id, "args": started.args, "kwargs": started.kwargs,
                    "attempt": ctx.attempt, "max_attempts": ctx.max_attempts, "parent_id": ctx.parent_id,
-                   "root_id": ctx.root_id, "checkpoint": started.checkpoint}
+                   "root_id": ctx.root_id, "checkpoint": started.checkpoint,
+                   "entry_id": ctx.entry_id, "worker": ctx.worker}  # the run's fencing token, for its writes
         with self.slots:  # released however the child ends, so a job waiting for one always wakes
             if ctx.is_cancelled:  # while it waited for a child: it never starts
                 raise ChildFailed(f"job {ctx.job_id} was cancelled before a process was free to run it",
