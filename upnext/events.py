@@ -59,7 +59,7 @@ class Event:
         return [Future(job_id, queue) for job_id in ids]
 
 
-class HandlerHandle(TaskHandle):
+class HandlerHandle(TaskHandle[..., Any]):
     """What ``@event.on`` returns: a task whose ``send`` publishes its whole event."""
 
     event: Event

@@ -71,7 +71,7 @@ def loads(text: str | bytes | None) -> Any:
     return None if text is None or text == "" else json.loads(text)
 
 
-def encode_call(fn: Callable[..., Any], name: str, args: tuple, kwargs: dict) -> tuple[str, str]:
+def encode_call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
     """Check a call against ``fn``'s signature and JSON, return (args_json, kwargs_json).
 
     Raises TypeError naming the task and the offending argument before anything is written.

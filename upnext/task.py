@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from upnext.context import current_or_none
 from upnext.future import Future, TaskResult
@@ -98,7 +98,8 @@ class TaskHandle(Generic[P, R]):
         return f"<task {self.name}>"
 
     def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self.definition.fn(*args, **kwargs)
+        # TaskDef keeps fn as Callable[..., Any]; P and R were taken from that same function
+        return cast(R, self.definition.fn(*args, **kwargs))
 
     def options(self, *, delay: float | None = None, eta: datetime | None = None) -> SubmitOptions:
         return SubmitOptions(self, _delay_s(delay, eta))
@@ -127,7 +128,7 @@ class TaskHandle(Generic[P, R]):
     def _wait_s(self, wait_timeout: float | None) -> float:
         return self.definition.timeout if wait_timeout is None else wait_timeout
 
-    def new_job(self, args: tuple, kwargs: dict, delay_s: float = 0.0, key: str = "") -> NewJob:
+    def new_job(self, args: tuple[Any, ...], kwargs: dict[str, Any], delay_s: float = 0.0, key: str = "") -> NewJob:
         """Validate a call and build its record; nothing is written."""
         args_json, kwargs_json = encode_call(self.definition.fn, self.name, args, kwargs)
         return build_job(self.name, args_json, kwargs_json, delay_s, key)
@@ -144,7 +145,7 @@ def build_job(function: str, args_json: str, kwargs_json: str, delay_s: float = 
 class SubmitOptions:
     """A task with per-submit options (``task.options(delay=30).submit(...)``)."""
 
-    handle: TaskHandle
+    handle: TaskHandle[..., Any]
     delay_s: float
 
     def submit(self, /, *args: Any, **kwargs: Any) -> Future:

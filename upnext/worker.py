@@ -12,7 +12,8 @@ import importlib
 import inspect
 import sys
 from collections.abc import Callable
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from upnext import config
 from upnext.connection import connect
@@ -22,6 +23,11 @@ from upnext.events import Event
 from upnext.future import Future
 from upnext.queue import Queue
 from upnext.task import HOOK_NAMES, TaskDef, TaskHandle
+
+if TYPE_CHECKING:
+    from upnext.runtime import Runtime
+
+H = TypeVar("H", bound=TaskHandle[..., Any])
 
 
 class SyncExecutor(enum.StrEnum):
@@ -49,7 +55,7 @@ class Worker:
         self.jobs_done = 0
         self._settings: dict[str, Any] | None = None
         self._queue: Queue | None = None
-        self._runtime: Any = None
+        self._runtime: Runtime | None = None
         self._module = sys._getframe(1).f_globals.get("__name__")
 
     def __repr__(self) -> str:
@@ -76,7 +82,7 @@ class Worker:
         seconds first), exactly once per instant across every worker."""
         plan = CronDef(Schedule(schedule), MissedRunPolicy(missed_run_policy), max_catch_up_seconds)
 
-        def register(fn: Callable[..., Any]) -> TaskHandle:
+        def register(fn: Callable[..., Any]) -> TaskHandle[..., Any]:
             required = [p for p in inspect.signature(fn).parameters.values()
                         if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
             if required:
@@ -93,13 +99,13 @@ class Worker:
             self.events[name] = Event(self, name)
         return self.events[name]
 
-    def _decorator(self, fn: Callable[..., Any] | None, options: dict[str, Any], handle_class: type,
+    def _decorator(self, fn: Callable[..., Any] | None, options: dict[str, Any], handle_class: type[H],
                    kind: str = "task") -> Any:
         def register(func: Callable[..., Any]) -> Any:
             return self._register(func, options, handle_class, kind)
         return register(fn) if fn is not None else register
 
-    def _register(self, fn: Callable[..., Any], options: dict[str, Any], handle_class: type, kind: str) -> Any:
+    def _register(self, fn: Callable[..., Any], options: dict[str, Any], handle_class: type[H], kind: str) -> H:
         options = {k: v for k, v in options.items() if v is not None}
         name = options.pop("name", None) or fn.__name__
         hooks = {k: options.pop(k) for k in list(options) if k.startswith("on_")}
@@ -180,7 +186,8 @@ class Worker:
         for attr, value in vars(module or object()).items():
             if value is self:
                 if self._module == "__main__":
-                    return f"{module.__file__}:{attr}"
+                    # module is not None here: with None, vars(object()) raises TypeError before the loop
+                    return f"{cast(ModuleType, module).__file__}:{attr}"
                 return f"{self._module}:{attr}"
         raise ConfigError(f"cannot tell how to import {self!r} in a process-pool child; "
                           "define it at module level or run it with the upnext-gevent CLI")

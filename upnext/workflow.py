@@ -33,14 +33,14 @@ def gather(*futures: Future, return_exceptions: bool = False, timeout: float | N
     return values
 
 
-def submit_many(task: TaskHandle, inputs: Iterable[dict[str, Any]]) -> list[Future]:
+def submit_many(task: TaskHandle[..., Any], inputs: Iterable[dict[str, Any]]) -> list[Future]:
     """Enqueue one job per kwargs dict in ``inputs``: validated first, written in one pipeline."""
     jobs = [task.new_job((), dict(kwargs)) for kwargs in inputs]
     queue = task.worker.queue
     return [Future(job_id, queue) for job_id in queue.enqueue_many(jobs)]
 
 
-def map_tasks(task: TaskHandle, inputs: Iterable[dict[str, Any]], concurrency: int = 10,
+def map_tasks(task: TaskHandle[..., Any], inputs: Iterable[dict[str, Any]], concurrency: int = 10,
               timeout: float | None = None) -> list[Any]:
     """Run ``task`` over ``inputs`` with at most ``concurrency`` jobs live at once; values in order."""
     if concurrency < 1:
