@@ -74,7 +74,7 @@ class Sequential:
     def __init__(self, client: Any, scripts: Scripts):
         self._client = client
         self._scripts = {script.sha: script for script in vars(scripts).values()}
-        self._calls: list[tuple[Any, tuple, dict]] = []
+        self._calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
 
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Sequential:
         script = self._scripts[sha]

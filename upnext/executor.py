@@ -33,8 +33,8 @@ class Started:
 
     delivery: Delivery
     attempt: int
-    args: list
-    kwargs: dict
+    args: list[Any]
+    kwargs: dict[str, Any]
     parent_id: str | None
     root_id: str
     key: str

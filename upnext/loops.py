@@ -39,7 +39,7 @@ WATCH_INTERVAL_S = 0.25
 ERROR_BACKOFF_MAX_S = 5.0
 
 
-def start(rt: Runtime) -> tuple[list[gevent.Greenlet], list[gevent.Greenlet]]:
+def start(rt: Runtime) -> tuple[list[gevent.Greenlet[[], None]], list[gevent.Greenlet[[], None]]]:
     """Spawn the loops; returns (fetching loops, the others)."""
     fetchers = [_spawn(rt, "fetch", lambda: fetch_tick(rt), until_stop=True),
                 _spawn(rt, "reclaim", lambda: reclaim_tick(rt), until_stop=True)]
@@ -53,7 +53,7 @@ def start(rt: Runtime) -> tuple[list[gevent.Greenlet], list[gevent.Greenlet]]:
     return fetchers, others
 
 
-def _spawn(rt: Runtime, name: str, tick: Callable[[], float], until_stop: bool) -> gevent.Greenlet:
+def _spawn(rt: Runtime, name: str, tick: Callable[[], float], until_stop: bool) -> gevent.Greenlet[[], None]:
     def loop() -> None:
         backoff = 0.1
         while not (until_stop and rt.stopping.is_set()):
@@ -63,10 +63,13 @@ def _spawn(rt: Runtime, name: str, tick: Callable[[], float], until_stop: bool) 
             except redis.RedisError as exc:
                 rt.log.warning("loop_error", loop=name, error=f"{type(exc).__name__}: {exc}", retry_in_s=backoff)
                 wait_s, backoff = backoff, min(backoff * 2, ERROR_BACKOFF_MAX_S)
-            if wait_s > 0 and (rt.stopping.wait(wait_s) if until_stop else gevent.sleep(wait_s)):
-                break
+            if wait_s > 0 and until_stop:
+                if rt.stopping.wait(wait_s):
+                    break
+            elif wait_s > 0:
+                gevent.sleep(wait_s)  # loops not ended by stop: they are killed at the end of the drain
 
-    def died(greenlet: gevent.Greenlet) -> None:
+    def died(greenlet: gevent.Greenlet[[], None]) -> None:
         rt.log.critical("loop_died", loop=name, error=repr(greenlet.exception))
         rt.loop_died(name)
 
@@ -151,7 +154,7 @@ def _spread(want: int, functions: list[str], room: dict[str, int]) -> dict[str, 
 
 def reclaim_tick(rt: Runtime) -> float:
     """Take over entries whose worker stopped touching them (it died) for claim_timeout_ms."""
-    claim_ms = rt.settings.claim_timeout_ms
+    claim_ms: int = rt.settings.claim_timeout_ms  # Settings attributes are Any
     for function in list(rt.functions):
         free = rt.free_slots()
         if free <= 0 or rt.stopping.is_set():
@@ -275,7 +278,7 @@ def sweep_tick(rt: Runtime) -> float:
     """Remove what dead workers left: their consumers (no pending entry, idle for many claim
     timeouts) from this worker's groups, and their ids from the worker set. Nothing in Redis may
     grow with the number of crashes."""
-    claim_ms = rt.settings.claim_timeout_ms
+    claim_ms: int = rt.settings.claim_timeout_ms  # Settings attributes are Any
     removed = rt.queue.sweep_consumers(rt.functions, SWEEP_IDLE_CLAIM_TIMEOUTS * claim_ms)
     gone = rt.queue.registry.prune_workers()
     if removed or gone:
@@ -348,6 +351,7 @@ def cron_tick(rt: Runtime) -> float:
     next_due = now + CRON_MAX_SLEEP_S
     for name, (cursor, schedule) in zip(led, rt.queue.registry.cron_cursors(led)):
         cron = rt.worker.crons[name]
+        runs: list[float]
         if not cursor or schedule != cron.schedule.expression:
             runs, next_at = [], cron.schedule.next_after(now)
         elif float(cursor) <= now:

@@ -48,7 +48,7 @@ FLUSH_AT_STOP_TIMEOUT_S = 10.0
 class Running:
     delivery: Delivery
     ctx: JobContext
-    greenlet: gevent.Greenlet | None = None
+    greenlet: gevent.Greenlet[..., Any] | None = None
     abandoned: bool = False
 
 
@@ -304,12 +304,13 @@ class Runtime:
                               "'noeviction', or start with --allow-eviction to accept the risk")
 
     def heartbeat_interval_s(self) -> float:
-        return min(max(self.settings.claim_timeout_ms / 3000, 0.05), 10.0)
+        claim_ms: int = self.settings.claim_timeout_ms  # Settings attributes are Any
+        return min(max(claim_ms / 3000, 0.05), 10.0)
 
     def heartbeat_ttl_s(self) -> int:
         return max(int(self.heartbeat_interval_s() * 3) + 1, 10)
 
-    def _drain(self, fetchers: list[gevent.Greenlet], others: list[gevent.Greenlet]) -> None:
+    def _drain(self, fetchers: list[gevent.Greenlet[[], None]], others: list[gevent.Greenlet[[], None]]) -> None:
         """Stop fetching (a read in progress is let finish, never cut), let running jobs finish up
         to graceful_timeout, hand the rest back, flush, unregister."""
         gevent.joinall(fetchers, timeout=STOP_FETCH_TIMEOUT_S)
