@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 from upnext import keys
 from upnext.limits import RateLimit
@@ -24,12 +24,12 @@ class Admin:
     def workers(self) -> list[dict[str, Any]]:
         """Live workers (heartbeat not expired), with what they report; dead ids are pruned."""
         self.queue.registry.prune_workers()
-        ids = sorted(self.client.smembers(keys.worker_ids(self.prefix)))
+        ids = sorted(cast(set[str], self.client.smembers(keys.worker_ids(self.prefix))))  # decode_responses
         records = self.client.mget([keys.worker(self.prefix, w) for w in ids]) if ids else []
         return [json.loads(r) for r in records if r is not None]
 
     def functions(self) -> dict[str, dict[str, Any]]:
-        raw = self.client.hgetall(keys.functions(self.prefix))
+        raw = cast(dict[str, str], self.client.hgetall(keys.functions(self.prefix)))
         return {name: json.loads(options) for name, options in sorted(raw.items())}
 
     def status(self) -> dict[str, Any]:
@@ -61,7 +61,7 @@ class Admin:
         return {"workers": workers, "functions": rows}
 
     def _pending(self, function: str) -> int:
-        return self.client.xpending(keys.stream(self.prefix, function), keys.GROUP)["pending"]
+        return cast(int, self.client.xpending(keys.stream(self.prefix, function), keys.GROUP)["pending"])
 
     def failed(self, function: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The latest failed jobs, newest first, with their error (entries past their TTL dropped)."""
@@ -69,7 +69,7 @@ class Admin:
         jobs: list[dict[str, Any]] = []
         for name in names:
             index = keys.failed(self.prefix, name)
-            for job_id in self.client.zrevrange(index, 0, limit - 1):
+            for job_id in cast(list[str], self.client.zrevrange(index, 0, limit - 1)):
                 record = self.queue.get(job_id)
                 if record is None:
                     self.client.zrem(index, job_id)

@@ -13,10 +13,11 @@ import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import redis
 from redis.cluster import RedisCluster
+from redis.typing import KeyT, StreamIdT
 
 from upnext import keys
 from upnext.connection import ScriptPipeline, Sequential
@@ -29,6 +30,20 @@ from upnext.waiter import Waiter
 CLUSTER_POLL_MS = 50
 ENQUEUE_CHUNK = 200  # jobs per enqueue.lua call: keeps each call short for Redis
 SUSPECT_DELIVERIES = 3
+
+# Replies as our clients (decode_responses=True, RESP2) parse them. redis-py types its replies for
+# every client setting (bytes or str, RESP2 or RESP3), so the calls below cast them to these.
+ReadReply = list[tuple[str, list[tuple[str, dict[str, str]]]]]  # XREADGROUP >: (stream, [(entry id, fields)])
+ClaimReply = list[tuple[str, dict[str, str] | None]]  # XCLAIM: (entry id, fields; None once deleted)
+
+
+class PendingEntry(TypedDict):
+    """One entry of XPENDING's extended form, as redis-py parses it."""
+
+    message_id: str
+    consumer: str
+    time_since_delivered: int
+    times_delivered: int
 
 
 @dataclass(frozen=True)
@@ -193,16 +208,16 @@ class Queue:
         return reply[0], (reply[1] if len(reply) > 1 else None)
 
     def _dedup_of(self, job_id: str) -> str:
-        key = self.client.hget(keys.job(self.prefix, job_id), "key") or ""
+        key = cast(str | None, self.client.hget(keys.job(self.prefix, job_id), "key")) or ""
         return keys.dedup(self.prefix, function_of(job_id), key)
 
     # -- reading jobs ------------------------------------------------------------------
     def get(self, job_id: str) -> dict[str, str] | None:
-        record = self.client.hgetall(keys.job(self.prefix, job_id))
+        record = cast(dict[str, str], self.client.hgetall(keys.job(self.prefix, job_id)))
         return record or None
 
     def logs(self, job_id: str) -> list[str]:
-        return self.client.lrange(keys.logs(self.prefix, job_id), 0, -1)
+        return cast(list[str], self.client.lrange(keys.logs(self.prefix, job_id), 0, -1))
 
     def wait(self, job_id: str, timeout_s: float | None) -> dict[str, str] | None:
         """Block until the job is terminal (or ``timeout_s`` passes); return its record (see Waiter)."""
@@ -225,9 +240,9 @@ class Queue:
         """XREADGROUP new entries; ``count`` applies per stream (Redis semantics)."""
         if self.cluster and len(functions) > 1:
             return self._fetch_each(consumer, functions, count, block_ms)
-        streams = {keys.stream(self.prefix, f): ">" for f in functions}
+        streams: dict[KeyT, StreamIdT] = {keys.stream(self.prefix, f): ">" for f in functions}
         try:
-            reply = self.client.xreadgroup(keys.GROUP, consumer, streams, count=count, block=block_ms)
+            reply = cast(ReadReply, self.client.xreadgroup(keys.GROUP, consumer, streams, count=count, block=block_ms))
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -269,7 +284,8 @@ class Queue:
         start that Redis then refused) are."""
         stream = keys.stream(self.prefix, function)
         try:
-            pending = self.client.xpending_range(stream, keys.GROUP, "-", "+", 2 * count + 10, idle=min_idle_ms)
+            pending = cast(list[PendingEntry],
+                           self.client.xpending_range(stream, keys.GROUP, "-", "+", 2 * count + 10, idle=min_idle_ms))
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -289,7 +305,7 @@ class Queue:
                 break
         if not delivered:
             return []
-        claimed = self.client.xclaim(stream, keys.GROUP, consumer, min_idle_ms, list(delivered))
+        claimed = cast(ClaimReply, self.client.xclaim(stream, keys.GROUP, consumer, min_idle_ms, list(delivered)))
         return [Delivery(function, entry_id, (fields or {}).get("id", ""), delivered.get(entry_id, 1))
                 for entry_id, fields in claimed]
 
@@ -298,7 +314,7 @@ class Queue:
         """Mark deliveries started (start.lua, which also takes leases and rate tokens), one call
         per task, all in one pipeline."""
         by_function = _group(deliveries)
-        pipe = self.pipeline() if len(by_function) > 1 else self.client
+        pipe: Any = self.pipeline() if len(by_function) > 1 else self.client  # execute() only on a pipeline
         calls = [self._start(pipe, consumer, worker_id, function, 0, limits, lease_ms,
                              [keys.job(self.prefix, d.job_id) for d in group],
                              [v for d in group for v in (d.entry_id, d.job_id)])
@@ -363,7 +379,7 @@ class Queue:
         pipe = self.pipeline()
         for function in functions:
             pipe.zcard(keys.leases(self.prefix, function))
-        return pipe.execute()
+        return cast(list[int], pipe.execute())
 
     def release(self, consumer: str, deliveries: Iterable[Delivery], started: bool) -> list[str]:
         pipe = self.pipeline()
@@ -373,7 +389,7 @@ class Queue:
                       keys.leases(self.prefix, d.function)],
                 args=[consumer, d.entry_id, d.job_id, self.stream_maxlen, "1" if started else "0"],
                 client=pipe)
-        return pipe.execute()
+        return cast(list[str], pipe.execute())  # release.lua's reply words
 
     def forget_consumer(self, consumer: str, functions: Iterable[str]) -> None:
         """Delete our consumer from each group, but only where it holds no pending entry."""
@@ -452,7 +468,7 @@ class Queue:
         pipe = self.pipeline()
         for job_id in job_ids:
             pipe.hget(keys.job(self.prefix, job_id), "status")
-        return pipe.execute()
+        return cast(list[str | None], pipe.execute())
 
     def backlog(self, functions: Sequence[str], scheduled_ids: Sequence[str] = ()) -> int:
         """Jobs still to run: stream entries (waiting or held) + due scheduled jobs + ``scheduled_ids``
@@ -465,7 +481,7 @@ class Queue:
         for job_id in scheduled_ids:
             pipe.zscore(keys.scheduled(self.prefix, function_of(job_id)), job_id)
         replies = pipe.execute()
-        counts = replies[: 2 * len(functions)]
+        counts: list[int] = replies[: 2 * len(functions)]  # XLEN and ZCOUNT replies
         return sum(counts) + sum(1 for score in replies[len(counts):] if score is not None)
 
     def annotate(self, job_id: str, /, log_entry: str = "", lease: tuple[str, str] = ("", ""), **fields: Any) -> bool:
@@ -493,10 +509,10 @@ class Queue:
     def requeue(self, job_id: str) -> list[str]:
         """Queue a failed or cancelled job again under its id (requeue.lua's reply)."""
         function = function_of(job_id)
-        return self.scripts.requeue(
+        return cast(list[str], self.scripts.requeue(
             keys=[keys.job(self.prefix, job_id), keys.stream(self.prefix, function), keys.logs(self.prefix, job_id),
                   keys.failed(self.prefix, function), self._dedup_of(job_id)],
-            args=[job_id, self.stream_maxlen, keys.job_prefix(self.prefix, function)])
+            args=[job_id, self.stream_maxlen, keys.job_prefix(self.prefix, function)]))
 
 
 def _function_of_stream(stream: str) -> str:

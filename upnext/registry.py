@@ -4,7 +4,7 @@ cron's cursor and lock. Written by workers, read by senders and the operator com
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from upnext import keys
 
@@ -31,7 +31,7 @@ class Registry:
 
     def prune_workers(self) -> list[str]:
         """Remove the ids of workers whose heartbeat expired (they died) from the worker set."""
-        ids = sorted(self.queue.client.smembers(keys.worker_ids(self.queue.prefix)))
+        ids = sorted(cast(set[str], self.queue.client.smembers(keys.worker_ids(self.queue.prefix))))  # decode_responses
         if not ids:
             return []
         alive = self.queue.client.mget([keys.worker(self.queue.prefix, w) for w in ids])
@@ -71,4 +71,4 @@ class Registry:
         pipe.execute()
 
     def handlers(self, event: str) -> list[str]:
-        return sorted(self.queue.client.smembers(keys.event_handlers(self.queue.prefix, event)))
+        return sorted(cast(set[str], self.queue.client.smembers(keys.event_handlers(self.queue.prefix, event))))
