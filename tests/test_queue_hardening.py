@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import redis
 
-from upnext import keys
+from upnext import dataformat, keys
 from upnext.admin import Admin
 from upnext.connection import connect
 from upnext.limits import Limits
@@ -205,3 +205,8 @@ def test_garbage_job_ids_with_non_hex_or_undecodable_bytes_are_dropped(redis_url
     taken = take_all(queue, A)
     assert [r for _, r in taken] == [["garbage"]] * 3
     assert raw.xlen(stream) == 0
+
+
+def test_every_job_record_carries_the_format_version(queue: Queue):
+    job_id = queue.enqueue(job())
+    assert queue.get(job_id)["v"] == str(dataformat.FORMAT_VERSION)
