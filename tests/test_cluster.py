@@ -16,7 +16,10 @@ import redis
 import upnext
 from tests.workers import WorkerProcess, wait_for
 from upnext import keys
+from upnext.admin import Admin
 from upnext.connection import connect
+from upnext.queue import Completion, Queue
+from upnext.task import build_job
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +110,24 @@ def test_tasks_retries_cron_and_events_run_on_a_redis_cluster(cluster_url, tmp_p
             w.stop()
         for w in workers:
             print(w.output())
+
+
+def test_purge_retry_annotate_sweep_and_a_tolerant_read_work_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    first = queue.enqueue(build_job("fn", "[]", "{}", key="order-1"))
+    queue.enqueue_many([build_job("fn", "[]", "{}") for _ in range(2)])
+    ((running, reply),) = queue.take("w1", "w1", {"fn": 1})
+    assert running.job_id == first and reply[0] == "run"
+    assert queue.annotate(first, lease=(running.entry_id, "w1"), progress=0.5)
+    assert queue.purge("fn") == 2
+    assert queue.settle("w1", [Completion(running, "failed", error="x", idem_key="order-1")]) == ["ok"]
+    assert Admin(queue).retry(first) == "queued"
+    assert queue.enqueue(build_job("fn", "[]", "{}", key="order-1")) == first
+    assert queue.sweep_consumers(["fn"], 0) == ["w1"]
+    tolerant = queue.with_client(connect(cluster_url, tolerant=True))
+    raw = redis.RedisCluster.from_url(cluster_url)
+    raw.xadd(keys.stream("upnext", "fn"), {b"id": b"fn:\xff"})
+    replies = [r[0] for _, r in tolerant.take("w2", "w2", {"fn": 10})]
+    assert sorted(replies) == ["garbage", "run"]
