@@ -14,6 +14,7 @@ import pytest
 import upnext
 from tests.apps import jobs
 from tests.workers import wait_for
+from upnext import keys
 
 
 def ledger(client, name):
@@ -99,8 +100,13 @@ def test_delayed_job_does_not_run_early(worker, redis_client):
 
 
 def test_cancel_a_queued_job_means_it_never_runs(worker, redis_client):
-    future = jobs.sleep_for.options(delay=0.5).submit(0, "never")
+    # Due in an hour, not in 0.5 s: a test process stalled that long on a loaded machine let the
+    # worker run it first, and cancel() then found it complete.
+    future = jobs.sleep_for.options(delay=3600).submit(0, "never")
+    scheduled = keys.scheduled("upnext", "sleep_for")
+    assert future.status() == "queued" and redis_client.zscore(scheduled, future.job_id) is not None
     assert future.cancel() is True
+    assert redis_client.zscore(scheduled, future.job_id) is None  # nothing left to promote and run
     assert future.cancel() is False
     with pytest.raises(upnext.TaskExecutionError) as info:
         future.result(timeout=5)
