@@ -59,11 +59,12 @@ def sleep_for(seconds: float, tag: str = "") -> str:
 
 @worker.task
 def waits_for_gate(tag: str, limit_s: float = 30.0) -> str:
-    """Runs until the test opens the gate (sets the ``gate`` key): how long it runs is the test's
-    decision, never a duration that a loaded machine can outlast."""
+    """Runs until the test opens the gate (sets the ``gate`` key) or cancels it: how long it runs
+    is the test's decision, never a duration that a loaded machine can outlast."""
+    ctx = upnext.get_current_context()
     record("waits_for_gate", tag=tag)
     deadline = time.monotonic() + limit_s
-    while not ledger().exists("gate"):
+    while not ledger().exists("gate") and not ctx.is_cancelled:
         if time.monotonic() > deadline:
             raise RuntimeError(f"job {tag}: the gate stayed shut for {limit_s}s")
         time.sleep(0.02)
