@@ -68,20 +68,23 @@ def test_job_timeout_raises_task_timeout_error(worker):
     assert info.value.task_result.failure_reason == "timeout"
 
 
-def test_waiter_timeout_raises_builtin_timeout_error_and_leaves_the_job_alone(worker):
-    future = jobs.sleep_for.submit(1.0, "w")
+def test_waiter_timeout_raises_builtin_timeout_error_and_leaves_the_job_alone(worker, redis_client):
+    future = jobs.waits_for_gate.submit("w")  # not done at the timeout, however slow the machine
     with pytest.raises(TimeoutError) as info:
         future.result(timeout=0.1)
     assert not isinstance(info.value, upnext.TaskExecutionError)
+    redis_client.set("gate", 1)
     assert future.result(timeout=10).value == "w"
 
 
-def test_idempotent_submit_returns_the_live_job_and_frees_the_key_when_it_ends(worker):
-    first = jobs.sleep_for.submit_idempotent("order-1", 0.3, "a")
-    second = jobs.sleep_for.submit_idempotent("order-1", 0.3, "b")
+def test_idempotent_submit_returns_the_live_job_and_frees_the_key_when_it_ends(worker, redis_client):
+    # The first job lives until the gate opens: a 0.3 s job could end before a stalled second submit.
+    first = jobs.waits_for_gate.submit_idempotent("order-1", "a")
+    second = jobs.waits_for_gate.submit_idempotent("order-1", "b")
     assert second.job_id == first.job_id
+    redis_client.set("gate", 1)
     assert first.value(timeout=10) == "a"
-    third = jobs.sleep_for.submit_idempotent("order-1", 0.0, "c")
+    third = jobs.waits_for_gate.submit_idempotent("order-1", "c")
     assert third.job_id != first.job_id and third.value(timeout=10) == "c"
     assert jobs.sleep_for.wait_idempotent("order-2", 0.0, "d", wait_timeout=10).value == "d"
 
