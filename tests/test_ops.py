@@ -41,18 +41,19 @@ def test_status_shows_workers_and_per_function_counts(start_worker, redis_client
     # A short claim timeout makes heartbeats (claim_timeout / 3) frequent enough to watch.
     worker = start_worker("tests.apps.jobs:worker", "--concurrency", "3",
                           env={"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "1500"})
-    sleeping = [jobs.sleep_for.submit(5, str(i)) for i in range(5)]
+    # Jobs that run until cancelled: 5 s jobs could end during the slow `status` calls of a loaded machine.
+    sleeping = [jobs.waits_for_gate.submit(str(i)) for i in range(5)]
     later = jobs.add.options(delay=3600).submit(1, 1)
-    wait_for(lambda: redis_client.llen("ledger:sleep_for") == 3, message="three jobs running")
+    wait_for(lambda: redis_client.llen("ledger:waits_for_gate") == 3, message="three jobs running")
     report = wait_for(lambda: (r := ops_json("status"))["workers"][0]["active"] == 3 and r,
                       message="a heartbeat reporting three active jobs")
     (me,) = report["workers"]
     assert me["pid"] == worker.pid and me["concurrency"] == 3
     rows = {f["function"]: f for f in report["functions"]}
-    assert rows["sleep_for"]["active"] == 3 and rows["sleep_for"]["queued"] == 2
+    assert rows["waits_for_gate"]["active"] == 3 and rows["waits_for_gate"]["queued"] == 2
     assert rows["add"]["scheduled"] == 1
     table = ops("status").stdout
-    assert "sleep_for" in table and str(worker.pid) in table
+    assert "waits_for_gate" in table and str(worker.pid) in table
     assert later.cancel() and all(f.cancel() for f in sleeping)
 
 

@@ -37,11 +37,19 @@ def test_jobs_of_a_killed_worker_are_reclaimed_and_all_complete(start_worker, re
     assert redis_client.xlen(keys.stream("upnext", "sleep_for")) == 0
 
 
+def gate_passers(client):
+    return [json.loads(x)["tag"] for x in client.lrange("ledger:waits_for_gate", 0, -1)]
+
+
 def test_sigterm_lets_running_jobs_finish_and_leaves_unstarted_ones_queued(start_worker, redis_client):
     worker = start_worker("tests.apps.jobs:worker", "--concurrency", "2", "--graceful-timeout", "20")
-    futures = [jobs.sleep_for.submit(0.5, str(i)) for i in range(6)]
-    wait_for(lambda: len(started_tags(redis_client)) == 2, message="two jobs running")
+    futures = [jobs.waits_for_gate.submit(str(i)) for i in range(6)]
+    wait_for(lambda: len(gate_passers(redis_client)) == 2, message="two jobs running")
     worker.signal(signal.SIGTERM)
+    # The running jobs end only once the worker stopped fetching: were they timed (sleeps), a pytest
+    # stalled past their end on a loaded machine let the worker start two more before the signal.
+    wait_for(lambda: "worker_draining" in worker.output(), message="the worker to stop fetching")
+    redis_client.set("gate", 1)
     assert worker.wait() == 0
     statuses = [f.status() for f in futures]
     assert statuses.count("complete") == 2 and statuses.count("queued") == 4, statuses
@@ -52,12 +60,13 @@ def test_sigterm_lets_running_jobs_finish_and_leaves_unstarted_ones_queued(start
 
 def test_sigterm_hands_back_jobs_still_running_at_the_graceful_timeout(start_worker, redis_client):
     worker = start_worker("tests.apps.jobs:worker", "--graceful-timeout", "0.3")
-    future = jobs.sleep_for.submit(2.0, "long")
-    wait_for(lambda: started_tags(redis_client), message="long job running")
+    future = jobs.waits_for_gate.submit("long")  # still running at the timeout however slow the machine
+    wait_for(lambda: gate_passers(redis_client), message="long job running")
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0
     assert "jobs_handed_back" in worker.output()
     assert future.status() == "queued"
+    redis_client.set("gate", 1)
     start_worker("tests.apps.jobs:worker")
     result = future.result(timeout=20)
     assert result.value == "long" and result.attempts == 1

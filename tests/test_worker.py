@@ -14,6 +14,7 @@ import pytest
 import upnext
 from tests.apps import jobs
 from tests.workers import wait_for
+from upnext import keys
 
 
 def ledger(client, name):
@@ -67,20 +68,23 @@ def test_job_timeout_raises_task_timeout_error(worker):
     assert info.value.task_result.failure_reason == "timeout"
 
 
-def test_waiter_timeout_raises_builtin_timeout_error_and_leaves_the_job_alone(worker):
-    future = jobs.sleep_for.submit(1.0, "w")
+def test_waiter_timeout_raises_builtin_timeout_error_and_leaves_the_job_alone(worker, redis_client):
+    future = jobs.waits_for_gate.submit("w")  # not done at the timeout, however slow the machine
     with pytest.raises(TimeoutError) as info:
         future.result(timeout=0.1)
     assert not isinstance(info.value, upnext.TaskExecutionError)
+    redis_client.set("gate", 1)
     assert future.result(timeout=10).value == "w"
 
 
-def test_idempotent_submit_returns_the_live_job_and_frees_the_key_when_it_ends(worker):
-    first = jobs.sleep_for.submit_idempotent("order-1", 0.3, "a")
-    second = jobs.sleep_for.submit_idempotent("order-1", 0.3, "b")
+def test_idempotent_submit_returns_the_live_job_and_frees_the_key_when_it_ends(worker, redis_client):
+    # The first job lives until the gate opens: a 0.3 s job could end before a stalled second submit.
+    first = jobs.waits_for_gate.submit_idempotent("order-1", "a")
+    second = jobs.waits_for_gate.submit_idempotent("order-1", "b")
     assert second.job_id == first.job_id
+    redis_client.set("gate", 1)
     assert first.value(timeout=10) == "a"
-    third = jobs.sleep_for.submit_idempotent("order-1", 0.0, "c")
+    third = jobs.waits_for_gate.submit_idempotent("order-1", "c")
     assert third.job_id != first.job_id and third.value(timeout=10) == "c"
     assert jobs.sleep_for.wait_idempotent("order-2", 0.0, "d", wait_timeout=10).value == "d"
 
@@ -99,8 +103,13 @@ def test_delayed_job_does_not_run_early(worker, redis_client):
 
 
 def test_cancel_a_queued_job_means_it_never_runs(worker, redis_client):
-    future = jobs.sleep_for.options(delay=0.5).submit(0, "never")
+    # Due in an hour, not in 0.5 s: a test process stalled that long on a loaded machine let the
+    # worker run it first, and cancel() then found it complete.
+    future = jobs.sleep_for.options(delay=3600).submit(0, "never")
+    scheduled = keys.scheduled("upnext", "sleep_for")
+    assert future.status() == "queued" and redis_client.zscore(scheduled, future.job_id) is not None
     assert future.cancel() is True
+    assert redis_client.zscore(scheduled, future.job_id) is None  # nothing left to promote and run
     assert future.cancel() is False
     with pytest.raises(upnext.TaskExecutionError) as info:
         future.result(timeout=5)

@@ -58,6 +58,20 @@ def sleep_for(seconds: float, tag: str = "") -> str:
 
 
 @worker.task
+def waits_for_gate(tag: str, limit_s: float = 30.0) -> str:
+    """Runs until the test opens the gate (sets the ``gate`` key) or cancels it: how long it runs
+    is the test's decision, never a duration that a loaded machine can outlast."""
+    ctx = upnext.get_current_context()
+    record("waits_for_gate", tag=tag)
+    deadline = time.monotonic() + limit_s
+    while not ledger().exists("gate") and not ctx.is_cancelled:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"job {tag}: the gate stayed shut for {limit_s}s")
+        time.sleep(0.02)
+    return tag
+
+
+@worker.task
 def needs_the_flag() -> str:
     if not ledger().get("flag"):
         raise RuntimeError("the flag is not set")
