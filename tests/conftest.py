@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 import redis
 
-from tests.workers import ROOT, WorkerProcess, wait_for
+from tests.workers import ROOT, WorkerProcess, stop_all, wait_for
 from upnext.queue import Queue
 
 START_ATTEMPTS = 3  # a free port can be taken by someone else before redis-server binds it
@@ -164,7 +164,4 @@ def start_worker(redis_client: redis.Redis, tmp_path: Path):
         return proc
 
     yield start
-    for proc in started:
-        proc.stop()
-    for proc in started:
-        print(f"--- {proc.log_path.name} (pid {proc.pid}) ---\n{proc.output()}")
+    stop_all(started)

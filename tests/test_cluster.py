@@ -18,7 +18,8 @@ from tests.workers import WorkerProcess, wait_for
 from upnext import keys
 from upnext.admin import Admin
 from upnext.connection import connect
-from upnext.queue import Completion, Queue
+from upnext.queue import Queue
+from upnext.records import Completion
 from upnext.task import build_job
 
 
@@ -121,11 +122,11 @@ def test_purge_retry_annotate_sweep_and_a_tolerant_read_work_on_a_redis_cluster(
     ((running, reply),) = queue.take("w1", "w1", {"fn": 1})
     assert running.job_id == first and reply[0] == "run"
     assert queue.annotate(first, lease=(running.entry_id, "w1"), progress=0.5)
-    assert queue.purge("fn") == 2
+    assert Admin(queue).purge("fn") == 2
     assert queue.settle("w1", [Completion(running, "failed", error="x", idem_key="order-1")]) == ["ok"]
     assert Admin(queue).retry(first) == "queued"
     assert queue.enqueue(build_job("fn", "[]", "{}", key="order-1")) == first
-    assert queue.sweep_consumers(["fn"], 0) == ["w1"]
+    assert queue.registry.sweep_consumers(["fn"], 0) == ["w1"]
     tolerant = queue.with_client(connect(cluster_url, tolerant=True))
     raw = redis.RedisCluster.from_url(cluster_url)
     raw.xadd(keys.stream("upnext", "fn"), {b"id": b"fn:\xff"})

@@ -17,7 +17,8 @@ from upnext import keys
 from upnext.admin import Admin
 from upnext.job import new_job_id
 from upnext.limits import Limits
-from upnext.queue import Completion, Delivery, NewJob, Queue
+from upnext.queue import Queue
+from upnext.records import Completion, Delivery, NewJob
 
 P = "upnext"
 F = "task_a"
@@ -688,9 +689,9 @@ def test_forget_consumer_keeps_a_consumer_with_pending_entries_and_deletes_an_id
     enqueue(queue)
     take(queue, "busy")
     queue.fetch("idle", [F], 1, None)
-    queue.forget_consumer("busy", [F])
-    queue.forget_consumer("idle", [F])
-    queue.forget_consumer("idle", [G])  # a stream that does not exist is no error
+    queue.registry.forget_consumer("busy", [F])
+    queue.registry.forget_consumer("idle", [F])
+    queue.registry.forget_consumer("idle", [G])  # a stream that does not exist is no error
     consumers = redis_client.xinfo_consumers(keys.stream(P, F), keys.GROUP)
     assert [c["name"] for c in consumers] == ["busy"]
 

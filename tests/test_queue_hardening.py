@@ -10,7 +10,8 @@ from upnext import dataformat, keys
 from upnext.admin import Admin
 from upnext.connection import connect
 from upnext.limits import Limits
-from upnext.queue import Completion, NewJob, Queue
+from upnext.queue import Queue
+from upnext.records import Completion, NewJob
 from upnext.task import build_job
 
 A, B = "worker-a", "worker-b"

@@ -20,7 +20,7 @@ import redis
 
 from tests.apps.upgrade import LEDGER
 from tests.upgrade.releases import CURRENT, BuildError, Release, ReleaseWorker, Waiter, previous_release, submit
-from tests.workers import ROOT, wait_for
+from tests.workers import ROOT, stop_all, wait_for
 from upnext import dataformat, keys
 from upnext.errors import ConfigError
 from upnext.job import function_of
@@ -131,10 +131,7 @@ def fleet(redis_client, tmp_path):
         return proc
 
     yield start
-    for proc in started:
-        proc.stop()
-    for proc in started:
-        print(f"--- {proc.log_path.name} (pid {proc.pid}) ---\n{proc.output()}")
+    stop_all(started)
 
 
 def _name(release: Release) -> str:

@@ -9,7 +9,7 @@ import time
 from tests.apps import jobs
 from tests.workers import wait_for
 from upnext import keys
-from upnext.queue import Completion
+from upnext.records import Completion
 
 FAST = {"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "500"}  # dead consumers swept after 5 s idle
 
@@ -38,7 +38,7 @@ def test_a_consumer_holding_an_entry_is_never_swept(queue, redis_client):
     queue.take("holder", "holder", {"add": 1})
     ((done, _),) = queue.take("finished", "finished", {"add": 1})
     queue.settle("finished", [Completion(done, "complete", result="3")])
-    assert queue.sweep_consumers(["add"], 0) == ["finished"]
+    assert queue.registry.sweep_consumers(["add"], 0) == ["finished"]
     assert consumers(redis_client, "add") == {"holder"}
 
 

@@ -80,6 +80,14 @@ class WorkerProcess:
         self._log.close()
 
 
+def stop_all(procs: list[WorkerProcess]) -> None:
+    """Teardown of a test's worker processes: stop them all, then print each one's output."""
+    for proc in procs:
+        proc.stop()
+    for proc in procs:
+        print(f"--- {proc.log_path.name} (pid {proc.pid}) ---\n{proc.output()}")
+
+
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, message: str = "condition"):
     """Poll ``predicate`` until it returns something truthy (returned) or fail after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -11,6 +11,7 @@ import time
 from typing import Any, cast
 
 from upnext import keys
+from upnext.job import function_of
 from upnext.limits import RateLimit
 from upnext.queue import Queue
 
@@ -80,14 +81,25 @@ class Admin:
         return sorted(jobs, key=lambda j: j["failed_at"], reverse=True)[:limit]
 
     def retry(self, job_id: str) -> str:
-        """Queue a failed or cancelled job again under its id; returns 'queued' or why not."""
-        reply = self.queue.requeue(job_id)
+        """Queue a failed or cancelled job again under its id (requeue.lua); returns 'queued' or why not."""
+        function = function_of(job_id)
+        reply = cast(list[str], self.queue.scripts.requeue(
+            keys=[keys.job(self.prefix, job_id), keys.stream(self.prefix, function), keys.logs(self.prefix, job_id),
+                  keys.failed(self.prefix, function), self.queue.dedup_key_of(job_id)],
+            args=[job_id, self.queue.stream_maxlen, keys.job_prefix(self.prefix, function)]))
         return reply[0] if len(reply) == 1 else f"{reply[0]} ({reply[1]})"
 
-    def purge(self, function: str) -> int:
-        """Cancel every job of ``function`` that waits (in the stream or scheduled); running ones
-        are left alone. Returns how many were cancelled."""
-        return self.queue.purge(function)
+    def purge(self, function: str, batch: int = 500) -> int:
+        """Cancel every waiting (undelivered or scheduled) job of ``function``, a batch per atomic
+        call (purge.lua); running jobs are left alone. Returns how many were cancelled."""
+        cancelled = 0
+        while True:
+            done, seen = self.queue.scripts.purge(
+                keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)],
+                args=[keys.tag(self.prefix, function), self.queue.job_ttl_s, batch])
+            cancelled += int(done)
+            if int(seen) < batch:
+                return cancelled
 
 
 def _rate_backlog(rate_limit: str | None, bucket: list[str | None]) -> int:

@@ -1,9 +1,10 @@
 """Redis connections: a plain client, or a cluster client when the URL points at a Redis
-Cluster node, and the pipeline stand-in that Redis Cluster needs."""
+Cluster node, the pipeline stand-in that Redis Cluster needs, and the shapes of the stream
+replies our clients parse."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import redis
 from redis.client import Pipeline
@@ -14,6 +15,21 @@ from upnext.scripts import Scripts
 
 MAX_CONNECTIONS = 1000
 CONNECTION_WAIT_S = 30
+
+# Replies as our clients (decode_responses=True, RESP2) parse them. redis-py types its replies for
+# every client setting (bytes or str, RESP2 or RESP3), so the calls below cast them to these.
+ReadReply = list[tuple[str, list[tuple[str, dict[str, str]]]]]  # XREADGROUP >: (stream, [(entry id, fields)])
+ClaimReply = list[tuple[str, dict[str, str] | None]]  # XCLAIM: (entry id, fields; None once deleted)
+
+
+class PendingEntry(TypedDict):
+    """One entry of XPENDING's extended form, as redis-py parses it."""
+
+    message_id: str
+    consumer: str
+    time_since_delivered: int
+    times_delivered: int
+
 
 
 def connect(url: str, tolerant: bool = False) -> redis.Redis:

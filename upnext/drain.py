@@ -12,7 +12,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from upnext.executor import JobRunner, Started
-from upnext.queue import Completion
+from upnext.records import Completion
 
 if TYPE_CHECKING:
     from upnext.worker import Worker
@@ -45,5 +45,5 @@ def drain(worker: Worker, max_jobs: int | None = None) -> int:
                                                    error=f"job {delivery.job_id}: delivered {reply[1]} times")])
             queue.release(consumer, got[1:], started=False)
     finally:
-        queue.forget_consumer(consumer, functions)
+        queue.registry.forget_consumer(consumer, functions)
     return ran

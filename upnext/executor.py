@@ -21,7 +21,7 @@ from upnext.context import JobContext
 from upnext.errors import JobTimeout
 from upnext.job import dumps, loads, printable
 from upnext.procpool import ChildFailed, ProcessPool
-from upnext.queue import Completion, Delivery
+from upnext.records import Completion, Delivery
 from upnext.task import TaskDef
 
 log = structlog.get_logger("upnext")

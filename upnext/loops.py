@@ -24,7 +24,7 @@ import redis
 import structlog
 
 from upnext.job import new_job_id, printable
-from upnext.queue import Completion
+from upnext.records import Completion
 
 if TYPE_CHECKING:
     from upnext.runtime import Runtime
@@ -279,7 +279,7 @@ def sweep_tick(rt: Runtime) -> float:
     timeouts) from this worker's groups, and their ids from the worker set. Nothing in Redis may
     grow with the number of crashes."""
     claim_ms: int = rt.settings.claim_timeout_ms  # Settings attributes are Any
-    removed = rt.queue.sweep_consumers(rt.functions, SWEEP_IDLE_CLAIM_TIMEOUTS * claim_ms)
+    removed = rt.queue.registry.sweep_consumers(rt.functions, SWEEP_IDLE_CLAIM_TIMEOUTS * claim_ms)
     gone = rt.queue.registry.prune_workers()
     if removed or gone:
         rt.log.info("dead_workers_swept", consumers=removed, worker_ids=gone)

@@ -20,7 +20,8 @@ from upnext.connection import connect
 from upnext.errors import JobNotFound, TaskExecutionError
 from upnext.future import Future
 from upnext.job import check_function_name, dumps, function_of
-from upnext.queue import NewJob, Queue
+from upnext.queue import Queue
+from upnext.records import NewJob
 from upnext.task import build_job
 
 

@@ -1,4 +1,6 @@
-"""The only module that sends Redis commands about jobs: one method per queue operation.
+"""The job operations of producers and workers: one method per queue operation (the values they
+pass are in records.py; operator commands are in admin.py; worker registrations and consumer
+housekeeping in registry.py).
 
 Vocabulary (the same in Lua file names and log events): enqueue, fetch, reclaim, start,
 finish, retry, release, promote, cancel, annotate. Multi-key changes are Lua scripts;
@@ -8,106 +10,25 @@ batches are pipelined so the hot path costs a few round trips per batch, not per
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypedDict, cast
+from typing import Any, cast
 
 import redis
 from redis.cluster import RedisCluster
 from redis.typing import KeyT, StreamIdT
 
 from upnext import keys
-from upnext.connection import ScriptPipeline, Sequential
-from upnext.job import function_of, printable
+from upnext.connection import ClaimReply, PendingEntry, ReadReply, ScriptPipeline, Sequential
+from upnext.job import function_of
 from upnext.limits import NO_LIMITS, Limits
+from upnext.records import SUSPECT_DELIVERIES, Completion, Delivery, NewJob, by_function
 from upnext.registry import Registry
 from upnext.scripts import Scripts
 from upnext.waiter import Waiter
 
 CLUSTER_POLL_MS = 50
 ENQUEUE_CHUNK = 200  # jobs per enqueue.lua call: keeps each call short for Redis
-SUSPECT_DELIVERIES = 3
-
-# Replies as our clients (decode_responses=True, RESP2) parse them. redis-py types its replies for
-# every client setting (bytes or str, RESP2 or RESP3), so the calls below cast them to these.
-ReadReply = list[tuple[str, list[tuple[str, dict[str, str]]]]]  # XREADGROUP >: (stream, [(entry id, fields)])
-ClaimReply = list[tuple[str, dict[str, str] | None]]  # XCLAIM: (entry id, fields; None once deleted)
-
-
-class PendingEntry(TypedDict):
-    """One entry of XPENDING's extended form, as redis-py parses it."""
-
-    message_id: str
-    consumer: str
-    time_since_delivered: int
-    times_delivered: int
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One stream entry handed to this worker: the fencing token is (entry_id, consumer)."""
-
-    function: str
-    entry_id: str
-    job_id: str
-    delivered: int = 1  # times this entry has been delivered, this time included
-
-    @property
-    def suspect(self) -> bool:
-        return self.delivered >= SUSPECT_DELIVERIES
-
-
-@dataclass
-class Completion:
-    """What to write when a run ends: a terminal status, or a retry after ``delay_s``."""
-
-    delivery: Delivery
-    status: str  # complete | failed | cancelled | retry
-    result: str = ""
-    error: str = ""
-    traceback: str = ""
-    failure_reason: str = ""
-    delay_s: float = 0.0
-    idem_key: str = ""  # the job's idempotency key, released when it ends
-
-    def checked(self) -> Completion:
-        """This completion as it can be written: error texts with anything that is not UTF-8 (a
-        lone surrogate from a file name, say) escaped, and a result that is not UTF-8 turned into
-        a failure saying so. Redis takes only UTF-8 here, and one bad text must not stop the
-        flusher or lose the rest of its batch."""
-        if self.result.isascii() and self.error.isascii() and self.traceback.isascii():
-            return self
-        fixed = dataclasses.replace(self, error=printable(self.error), traceback=printable(self.traceback))
-        try:
-            self.result.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            job_id = self.delivery.job_id
-            return dataclasses.replace(fixed, status="failed", result="", failure_reason="exception",
-                                       error=f"the result of job {job_id} is not valid UTF-8 text "
-                                             f"({printable(str(exc))}); nothing was stored")
-        return fixed
-
-    def failed_instead(self, why: str) -> Completion:
-        """A failure to write in place of this completion, which Redis refused."""
-        return Completion(self.delivery, "failed", error=printable(why), failure_reason="exception",
-                          idem_key=self.idem_key)
-
-
-@dataclass
-class NewJob:
-    """A job about to be written by enqueue."""
-
-    job_id: str
-    args: str
-    kwargs: str
-    delay_s: float = 0.0
-    key: str = ""
-    parent_id: str = ""
-    root_id: str = ""
-
 
 class Queue:
     """Job operations for one Redis and one key prefix."""
@@ -177,7 +98,7 @@ class Queue:
             if size > self.max_payload_bytes:
                 raise ValueError(f"{function_of(new.job_id)}(): arguments are {size} bytes encoded, over "
                                  f"max_payload_bytes={self.max_payload_bytes}; pass a reference (a key, a URL)")
-        chunks = [(function, group[i:i + ENQUEUE_CHUNK]) for function, group in _group_jobs(jobs).items()
+        chunks = [(function, group[i:i + ENQUEUE_CHUNK]) for function, group in by_function(jobs).items()
                   for i in range(0, len(group), ENQUEUE_CHUNK)]
         if len(chunks) == 1:  # a single submit: no pipeline object to build
             replies = [self._enqueue(self.client, *chunks[0])]
@@ -203,11 +124,12 @@ class Queue:
         function = function_of(job_id)
         reply = self.scripts.cancel(
             keys=[keys.job(self.prefix, job_id), keys.scheduled(self.prefix, function),
-                  keys.logs(self.prefix, job_id), self._dedup_of(job_id)],
+                  keys.logs(self.prefix, job_id), self.dedup_key_of(job_id)],
             args=[job_id, self.job_ttl_s, keys.done_channel(self.prefix, job_id)])
         return reply[0], (reply[1] if len(reply) > 1 else None)
 
-    def _dedup_of(self, job_id: str) -> str:
+    def dedup_key_of(self, job_id: str) -> str:
+        """The key of the idempotency key this job holds (any key of its task when it has none)."""
         key = cast(str | None, self.client.hget(keys.job(self.prefix, job_id), "key")) or ""
         return keys.dedup(self.prefix, function_of(job_id), key)
 
@@ -313,13 +235,13 @@ class Queue:
               limits: Mapping[str, Limits] | None = None, lease_ms: int = 30000) -> list[list[Any]]:
         """Mark deliveries started (start.lua, which also takes leases and rate tokens), one call
         per task, all in one pipeline."""
-        by_function = _group(deliveries)
-        pipe: Any = self.pipeline() if len(by_function) > 1 else self.client  # execute() only on a pipeline
+        groups = by_function(deliveries)
+        pipe: Any = self.pipeline() if len(groups) > 1 else self.client  # execute() only on a pipeline
         calls = [self._start(pipe, consumer, worker_id, function, 0, limits, lease_ms,
                              [keys.job(self.prefix, d.job_id) for d in group],
                              [v for d in group for v in (d.entry_id, d.job_id)])
-                 for function, group in by_function.items()]
-        replies = dict(zip(by_function, pipe.execute() if len(by_function) > 1 else calls))
+                 for function, group in groups.items()]
+        replies = dict(zip(groups, pipe.execute() if len(groups) > 1 else calls))
         positions = {f: iter(r) for f, r in replies.items()}
         return [next(positions[d.function]) for d in deliveries]
 
@@ -366,7 +288,7 @@ class Queue:
         reclaimed meanwhile stay with it (touch.lua). Returns how many entries were still ours."""
         leased = set(leased)
         pipe = self.pipeline()
-        for function, group in _group(deliveries).items():
+        for function, group in by_function(deliveries).items():
             self.scripts.touch(
                 keys=[keys.stream(self.prefix, function), keys.leases(self.prefix, function)],
                 args=[consumer, lease_ms if function in leased else 0,
@@ -391,30 +313,11 @@ class Queue:
                 client=pipe)
         return cast(list[str], pipe.execute())  # release.lua's reply words
 
-    def forget_consumer(self, consumer: str, functions: Iterable[str]) -> None:
-        """Delete our consumer from each group, but only where it holds no pending entry."""
-        for function in functions:
-            stream = keys.stream(self.prefix, function)
-            try:
-                if self.client.xpending_range(stream, keys.GROUP, "-", "+", 1, consumername=consumer):
-                    continue
-                self.client.xgroup_delconsumer(stream, keys.GROUP, consumer)
-            except redis.ResponseError:
-                continue
-
-    def sweep_consumers(self, functions: Sequence[str], min_idle_ms: int) -> list[str]:
-        """Delete consumers with no pending entry, idle for ``min_idle_ms``, from each task's group
-        (those of dead workers; a live one idle that long is simply re-made by its next read)."""
-        pipe = self.pipeline()
-        for function in functions:
-            self.scripts.sweep(keys=[keys.stream(self.prefix, function)], args=[min_idle_ms], client=pipe)
-        return sorted({name for names in pipe.execute() for name in names})
-
     # -- workers: settling ---------------------------------------------------------------
     def settle(self, consumer: str, completions: Sequence[Completion]) -> list[str]:
         """Write a batch of finishes and retries in one pipeline; one reply word per completion."""
         retries = [c for c in completions if c.status == "retry"]
-        finishes = _group_completions(c for c in completions if c.status != "retry")
+        finishes = by_function(c for c in completions if c.status != "retry")
         if not retries and len(finishes) == 1:  # the usual case: one call, no pipeline object to build
             ((function, group),) = finishes.items()
             replies = [self._finish(self.client, consumer, function, group)]
@@ -494,47 +397,6 @@ class Queue:
                   keys.stream(self.prefix, function_of(job_id))],
             args=[*lease, self.max_log_entries, log_entry, *flat]))
 
-    def purge(self, function: str, batch: int = 500) -> int:
-        """Cancel every waiting (undelivered or scheduled) job of ``function``, a batch per atomic
-        call; running jobs are left alone. Returns how many were cancelled."""
-        cancelled = 0
-        while True:
-            done, seen = self.scripts.purge(
-                keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)],
-                args=[keys.tag(self.prefix, function), self.job_ttl_s, batch])
-            cancelled += int(done)
-            if int(seen) < batch:
-                return cancelled
-
-    def requeue(self, job_id: str) -> list[str]:
-        """Queue a failed or cancelled job again under its id (requeue.lua's reply)."""
-        function = function_of(job_id)
-        return cast(list[str], self.scripts.requeue(
-            keys=[keys.job(self.prefix, job_id), keys.stream(self.prefix, function), keys.logs(self.prefix, job_id),
-                  keys.failed(self.prefix, function), self._dedup_of(job_id)],
-            args=[job_id, self.stream_maxlen, keys.job_prefix(self.prefix, function)]))
-
 
 def _function_of_stream(stream: str) -> str:
     return stream[stream.index("{") + 1: stream.rindex("}")]
-
-
-def _group(deliveries: Iterable[Delivery]) -> dict[str, list[Delivery]]:
-    groups: dict[str, list[Delivery]] = defaultdict(list)
-    for d in deliveries:
-        groups[d.function].append(d)
-    return groups
-
-
-def _group_jobs(jobs: Iterable[NewJob]) -> dict[str, list[NewJob]]:
-    groups: dict[str, list[NewJob]] = defaultdict(list)
-    for new in jobs:
-        groups[function_of(new.job_id)].append(new)
-    return groups
-
-
-def _group_completions(completions: Iterable[Completion]) -> dict[str, list[Completion]]:
-    groups: dict[str, list[Completion]] = defaultdict(list)
-    for c in completions:
-        groups[c.delivery.function].append(c)
-    return groups

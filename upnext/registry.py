@@ -1,10 +1,13 @@
-"""The cluster's registrations: worker heartbeats, functions and event handlers, and each
-cron's cursor and lock. Written by workers, read by senders and the operator commands."""
+"""The cluster's registrations: worker heartbeats, functions and event handlers, each worker's
+consumer in the task groups (forgotten at a clean stop, swept after a crash), and each cron's
+cursor and lock. Written by workers, read by senders and the operator commands."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, cast
+
+import redis
 
 from upnext import keys
 
@@ -39,6 +42,26 @@ class Registry:
         if gone:
             self.queue.client.srem(keys.worker_ids(self.queue.prefix), *gone)
         return gone
+
+    def forget_consumer(self, consumer: str, functions: Iterable[str]) -> None:
+        """Delete our consumer from each group, but only where it holds no pending entry."""
+        for function in functions:
+            stream = keys.stream(self.queue.prefix, function)
+            try:
+                if self.queue.client.xpending_range(stream, keys.GROUP, "-", "+", 1, consumername=consumer):
+                    continue
+                self.queue.client.xgroup_delconsumer(stream, keys.GROUP, consumer)
+            except redis.ResponseError:
+                continue
+
+    def sweep_consumers(self, functions: Sequence[str], min_idle_ms: int) -> list[str]:
+        """Delete consumers with no pending entry, idle for ``min_idle_ms``, from each task's group
+        (those of dead workers; a live one idle that long is simply re-made by its next read)."""
+        pipe = self.queue.pipeline()
+        for function in functions:
+            self.queue.scripts.sweep(keys=[keys.stream(self.queue.prefix, function)], args=[min_idle_ms],
+                                     client=pipe)
+        return sorted({name for names in pipe.execute() for name in names})
 
     def cron_cursors(self, functions: Sequence[str]) -> list[tuple[str, str]]:
         """(next_at, schedule) of each cron; ('', '') where it has no cursor yet."""

@@ -33,7 +33,8 @@ from upnext.hubwatch import watch_hub
 from upnext.job import dumps, is_job_id_of, printable
 from upnext.keeper import LeaseKeeper
 from upnext.procpool import ProcessPool
-from upnext.queue import Completion, Delivery, Queue
+from upnext.queue import Queue
+from upnext.records import Completion, Delivery
 
 if TYPE_CHECKING:
     from upnext.worker import Worker
@@ -326,7 +327,7 @@ class Runtime:
             self.pool.close()
         try:
             self.queue.registry.unregister(self.worker_id)
-            self.queue.forget_consumer(self.worker_id, self.functions)
+            self.queue.registry.forget_consumer(self.worker_id, self.functions)
         except redis.RedisError as exc:
             self.log.warning("unregister_failed", error=str(exc))
 

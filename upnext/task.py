@@ -13,7 +13,7 @@ from upnext.context import current_or_none
 from upnext.future import Future, TaskResult
 from upnext.job import check_function_name, encode_call, new_job_id
 from upnext.limits import NO_LIMITS, Limits
-from upnext.queue import NewJob
+from upnext.records import NewJob
 
 if TYPE_CHECKING:
     from upnext.worker import Worker

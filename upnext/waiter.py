@@ -22,7 +22,8 @@ from upnext import keys
 from upnext.job import TERMINAL_NAMES
 
 if TYPE_CHECKING:
-    from upnext.queue import NewJob, Queue
+    from upnext.queue import Queue
+    from upnext.records import NewJob
 
 log = structlog.get_logger("upnext")
 

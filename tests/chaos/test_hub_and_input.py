@@ -12,7 +12,7 @@ from tests.workers import wait_for
 from upnext import keys
 from upnext.future import Future
 from upnext.job import new_job_id
-from upnext.queue import NewJob
+from upnext.records import NewJob
 
 pytestmark = pytest.mark.chaos
 FAST_RECLAIM = {"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "1000"}

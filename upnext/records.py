@@ -1,0 +1,103 @@
+"""The values that pass through the queue: a NewJob to write, a Delivery handed to a worker
+(its fencing token), and the Completion its run writes back. Pure: no Redis, no gevent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from upnext.job import function_of, printable
+
+SUSPECT_DELIVERIES = 3
+
+
+class _OfTask(Protocol):
+    @property
+    def function(self) -> str: ...
+
+
+T = TypeVar("T", bound=_OfTask)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stream entry handed to this worker: the fencing token is (entry_id, consumer)."""
+
+    function: str
+    entry_id: str
+    job_id: str
+    delivered: int = 1  # times this entry has been delivered, this time included
+
+    @property
+    def suspect(self) -> bool:
+        return self.delivered >= SUSPECT_DELIVERIES
+
+
+@dataclass
+class Completion:
+    """What to write when a run ends: a terminal status, or a retry after ``delay_s``."""
+
+    delivery: Delivery
+    status: str  # complete | failed | cancelled | retry
+    result: str = ""
+    error: str = ""
+    traceback: str = ""
+    failure_reason: str = ""
+    delay_s: float = 0.0
+    idem_key: str = ""  # the job's idempotency key, released when it ends
+
+    @property
+    def function(self) -> str:
+        return self.delivery.function
+
+    def checked(self) -> Completion:
+        """This completion as it can be written: error texts with anything that is not UTF-8 (a
+        lone surrogate from a file name, say) escaped, and a result that is not UTF-8 turned into
+        a failure saying so. Redis takes only UTF-8 here, and one bad text must not stop the
+        flusher or lose the rest of its batch."""
+        if self.result.isascii() and self.error.isascii() and self.traceback.isascii():
+            return self
+        fixed = dataclasses.replace(self, error=printable(self.error), traceback=printable(self.traceback))
+        try:
+            self.result.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            job_id = self.delivery.job_id
+            return dataclasses.replace(fixed, status="failed", result="", failure_reason="exception",
+                                       error=f"the result of job {job_id} is not valid UTF-8 text "
+                                             f"({printable(str(exc))}); nothing was stored")
+        return fixed
+
+    def failed_instead(self, why: str) -> Completion:
+        """A failure to write in place of this completion, which Redis refused."""
+        return Completion(self.delivery, "failed", error=printable(why), failure_reason="exception",
+                          idem_key=self.idem_key)
+
+
+@dataclass
+class NewJob:
+    """A job about to be written by enqueue."""
+
+    job_id: str
+    args: str
+    kwargs: str
+    delay_s: float = 0.0
+    key: str = ""
+    parent_id: str = ""
+    root_id: str = ""
+
+    @property
+    def function(self) -> str:
+        return function_of(self.job_id)
+
+
+def by_function(items: Iterable[T]) -> dict[str, list[T]]:
+    """``items`` grouped by the task they belong to, in order (one Lua call per task's slot)."""
+    groups: dict[str, list[T]] = defaultdict(list)
+    for item in items:
+        groups[item.function].append(item)
+    return groups
+
