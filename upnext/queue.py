@@ -58,16 +58,16 @@ class Queue:
         (with its readiness poll) per command. Redis Cluster keeps its own client."""
         if self.cluster:
             return self
-        twin = self.with_client(redis.Redis(connection_pool=self.client.connection_pool,
-                                            single_connection_client=True))
-        twin.scripts = self.scripts
-        return twin
+        return self._twin(redis.Redis(connection_pool=self.client.connection_pool, single_connection_client=True),
+                          self.scripts)
 
     def with_client(self, client: redis.Redis) -> Queue:
         """This queue's settings on another client (e.g. one from ``connect(url, tolerant=True)``)."""
+        return self._twin(client, Scripts(client))
+
+    def _twin(self, client: redis.Redis, scripts: Scripts) -> Queue:
         twin = copy.copy(self)
-        twin.client = client
-        twin.scripts = Scripts(client)
+        twin.client, twin.scripts = client, scripts
         twin.cluster = isinstance(client, RedisCluster)
         twin.waiter = Waiter(twin)
         return twin
