@@ -119,3 +119,11 @@ def test_a_child_whose_worker_was_killed_exits_instead_of_finishing_its_job_as_a
     worker.wait()
     wait_for(lambda: _dead(child), timeout=10, message=f"orphaned child {child} to exit")
     assert [e["phase"] for e in ledger(redis_client, procjobs.naps)] == ["start"]
+
+
+def test_a_process_job_whose_result_is_not_utf8_fails_alone_and_is_not_retried(one_child_worker, redis_client):
+    bad = procjobs.returns_surrogate.submit()
+    with pytest.raises(upnext.TaskExecutionError, match="returns_surrogate .* is not valid UTF-8 text"):
+        bad.result(timeout=30)
+    assert redis_client.hget(keys.job("upnext", bad.job_id), "attempts") == "1"
+    assert procjobs.naps.submit(0).value(timeout=30) > 0  # the pool serves on

@@ -99,12 +99,14 @@ class JobRunner:
 
     def _call(self, task: TaskDef, started: Started, ctx: JobContext) -> tuple[Any, str]:
         executor = task.executor or self.default_executor
+        result_json: str | None = None  # set by a child, which encodes its result itself
         try:
             if executor == "process" and self.pool is not None:
                 result_json = self.pool.run(task.name, started, ctx, task.timeout)
-                return loads(result_json), result_json
-            with gevent.Timeout(task.timeout, JobTimeout):
-                value = task.fn(*started.args, **started.kwargs)
+                value = loads(result_json)
+            else:
+                with gevent.Timeout(task.timeout, JobTimeout):
+                    value = task.fn(*started.args, **started.kwargs)
         except JobTimeout:
             raise _Failure(f"job {ctx.job_id} timed out after {task.timeout}s", "", "timeout") from None
         except ChildFailed as exc:
@@ -112,19 +114,26 @@ class JobRunner:
         except Exception as exc:
             raise _Failure(printable(f"{type(exc).__name__}: {exc}"), printable(traceback.format_exc()), "exception",
                            cause=exc) from None
-        try:
-            result_json = dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise _Failure(f"result of {task.name} (job {ctx.job_id}) is not JSON-serializable: {exc}", "",
-                           "exception", retryable=False) from None
+        if result_json is None:
+            try:
+                result_json = dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise _Failure(f"result of {task.name} (job {ctx.job_id}) is not JSON-serializable: {exc}", "",
+                               "exception", retryable=False) from None
+        return value, self._storable(task, ctx, result_json)
+
+    @staticmethod
+    def _storable(task: TaskDef, ctx: JobContext, result_json: str) -> str:
+        """``result_json`` if Redis may store it, whichever executor made it; else the job fails, not
+        retried (the same result would come back)."""
         if not result_json.isascii() and printable(result_json) != result_json:
             raise _Failure(f"result of {task.name} (job {ctx.job_id}) is not valid UTF-8 text (it holds a lone "
                            f"surrogate, e.g. from a file name decoded with surrogateescape): "
                            f"{printable(result_json)[:200]}", "", "exception", retryable=False)
         too_large = ctx.result_over_cap(result_json)
-        if too_large:  # the same result would be too large again: no retry
+        if too_large:
             raise _Failure(too_large, "", "exception", retryable=False)
-        return value, result_json
+        return result_json
 
     def _failed(self, task: TaskDef, started: Started, ctx: JobContext, failure: _Failure,
                 began: float) -> Completion:

@@ -5,9 +5,10 @@ dies of anything else stops the worker loudly instead of leaving a zombie proces
 may ever raise out of a tick; what each loop does with bad data:
 - fetch, reclaim: read streams on tolerant connections (bytes that are not UTF-8 arrive as
   escaped text); an entry that names no job of its task is garbage: acked, deleted, logged.
-- flush: every completion is made writable first (``Completion.checked``); a batch that Redis
-  refuses for a reason other than an outage is written one completion at a time, and one that is
-  still refused is written as that job's failure instead. Outages are retried, never dropped.
+- flush: a result or error text Redis cannot take was already turned into that job's failure by
+  the executor; a batch that Redis (or its encoding) refuses anyway, for a reason other than an
+  outage, is written one completion at a time, and one that is still refused is written as that
+  job's failure instead. Outages are retried, never dropped.
 - promote, sweep, heartbeat, watch, cron: read only what upnext wrote (ids, numbers, statuses).
 """
 
@@ -199,7 +200,6 @@ def _write(rt: Runtime, batch: list[Completion]) -> None:
     """Write one batch, retrying through Redis outages: completions are never dropped. A batch
     Redis refuses for another reason is written one by one, so one bad completion costs only its
     own job (which then fails, saying why)."""
-    batch = [c.checked() for c in batch]
     try:
         replies = _settle(rt, batch)
     except _Refused:
@@ -219,7 +219,7 @@ def _settle(rt: Runtime, batch: list[Completion]) -> list[str] | None:
     while True:
         try:
             return rt.flush_queue.settle(rt.worker_id, batch)
-        except (redis.RedisError, UnicodeError, ValueError, TypeError) as exc:
+        except (redis.RedisError, UnicodeError) as exc:  # what data can cause; anything else is a bug
             if not _outage(exc):
                 raise _Refused(str(exc)) from exc
             error = f"{type(exc).__name__}: {exc}"

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,23 +52,6 @@ class Completion:
     @property
     def function(self) -> str:
         return self.delivery.function
-
-    def checked(self) -> Completion:
-        """This completion as it can be written: error texts with anything that is not UTF-8 (a
-        lone surrogate from a file name, say) escaped, and a result that is not UTF-8 turned into
-        a failure saying so. Redis takes only UTF-8 here, and one bad text must not stop the
-        flusher or lose the rest of its batch."""
-        if self.result.isascii() and self.error.isascii() and self.traceback.isascii():
-            return self
-        fixed = dataclasses.replace(self, error=printable(self.error), traceback=printable(self.traceback))
-        try:
-            self.result.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            job_id = self.delivery.job_id
-            return dataclasses.replace(fixed, status="failed", result="", failure_reason="exception",
-                                       error=f"the result of job {job_id} is not valid UTF-8 text "
-                                             f"({printable(str(exc))}); nothing was stored")
-        return fixed
 
     def failed_instead(self, why: str) -> Completion:
         """A failure to write in place of this completion, which Redis refused."""

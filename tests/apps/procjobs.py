@@ -63,3 +63,8 @@ def naps_in_greenlet(seconds: float) -> int:
     time.sleep(seconds)
     record("end")
     return os.getpid()
+
+
+@worker.task(executor="process")
+def returns_surrogate() -> str:
+    return "bad \udcff"  # a file name decoded with surrogateescape, say
