@@ -31,7 +31,6 @@ class PendingEntry(TypedDict):
     times_delivered: int
 
 
-
 def connect(url: str, tolerant: bool = False) -> redis.Redis:
     """A client for ``url``; a Redis Cluster node is detected and gets a cluster client. (If
     Redis is down at this point, the plain client is kept and retried by the caller.)

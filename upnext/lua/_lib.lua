@@ -31,14 +31,20 @@ end
 
 -- stream_maxlen: trim only acknowledged entries, never one that is undelivered or running.
 -- Everything below both the oldest pending entry and the first undelivered one was acked.
-local function trim_acked(stream)
-  local keep = nil
+-- The id of the last entry the group delivered (nil when the stream has no group).
+local function last_delivered(stream)
   for _, group in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
     for j = 1, #group, 2 do
-      if group[j] == 'last-delivered-id' then keep = next_id(group[j + 1]) end
+      if group[j] == 'last-delivered-id' then return group[j + 1] end
     end
   end
-  if not keep then return end
+  return nil
+end
+
+local function trim_acked(stream)
+  local delivered = last_delivered(stream)
+  if not delivered then return end
+  local keep = next_id(delivered)
   local oldest = redis.call('XPENDING', stream, GROUP)[2]
   if oldest then keep = oldest end
   redis.call('XTRIM', stream, 'MINID', keep)
@@ -89,13 +95,15 @@ local function settle(job, logs, dedup, job_id, ttl_s, channel, status)
   redis.call('EXPIRE', job, ttl_s)
   redis.call('EXPIRE', logs, ttl_s)
   if redis.call('GET', dedup) == job_id then redis.call('DEL', dedup) end
-  local bulk = 0
-  for _, name in ipairs(BULKY_FIELDS) do bulk = bulk + redis.call('HSTRLEN', job, name) end
-  if bulk <= PUBLISH_RECORD_MAX_BYTES and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
-    redis.call('PUBLISH', channel, cjson.encode(redis.call('HGETALL', job)))
-  else
-    redis.call('PUBLISH', channel, status)
+  if redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
+    local bulk = 0
+    for _, name in ipairs(BULKY_FIELDS) do bulk = bulk + redis.call('HSTRLEN', job, name) end
+    if bulk <= PUBLISH_RECORD_MAX_BYTES then
+      redis.call('PUBLISH', channel, cjson.encode(redis.call('HGETALL', job)))
+      return
+    end
   end
+  redis.call('PUBLISH', channel, status)
 end
 
 -- Cancel a job that has not ended (cancel, purge): terminal at once, its data then expires.

@@ -19,12 +19,8 @@ local function cancel_waiting(job_id)
 end
 
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  local after = '-'
-  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-    for j = 1, #group, 2 do
-      if group[j] == 'last-delivered-id' then after = '(' .. group[j + 1] end
-    end
-  end
+  local delivered = last_delivered(KEYS[1])
+  local after = delivered and '(' .. delivered or '-'
   for _, entry in ipairs(redis.call('XRANGE', KEYS[1], after, '+', 'COUNT', limit)) do
     local job_id = ''
     for j = 1, #entry[2], 2 do
