@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from tests.workers import ROOT, WorkerProcess, stop_all, wait_for
-from upnext.queue import Queue
+from upnext.store.queue import Queue
 
 START_ATTEMPTS = 3  # a free port can be taken by someone else before redis-server binds it
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import upnext
 from tests.apps import hostile
-from upnext import keys
 from upnext.job import printable
+from upnext.store import keys
 
 code_points = st.lists(st.one_of(st.integers(0xD800, 0xDFFF), st.integers(0, 0x10FFFF)), max_size=12)
 hex_ids = st.text("0123456789abcdef", min_size=1, max_size=20)

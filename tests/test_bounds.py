@@ -14,8 +14,8 @@ import redis
 import upnext
 from tests.apps import bounds as app
 from tests.workers import wait_for
-from upnext import keys
 from upnext.context import bounded_entry, encoded_bytes
+from upnext.store import keys
 
 APP = "tests.apps.bounds:worker"
 PUBLISH_RECORD_MAX_BYTES = 65536  # settle() in upnext/lua/_lib.lua

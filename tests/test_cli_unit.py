@@ -35,7 +35,7 @@ def printed_config(done: subprocess.CompletedProcess) -> dict[str, str]:
 
 
 def test_importing_the_cli_loads_neither_click_nor_redis_nor_structlog():
-    code = "import sys, upnext.cli; print(sorted(m for m in ('click', 'redis', 'structlog') if m in sys.modules))"
+    code = "import sys, upnext.cli.main; print(sorted(m for m in ('click', 'redis', 'structlog') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**os.environ, **HERE})
     assert done.stdout.strip() == "[]", done.stderr
@@ -187,7 +187,7 @@ monkey.patch_all()
 import json, os, signal
 import gevent
 from upnext import config, log
-from upnext.supervisor import Supervisor
+from upnext.cli.supervisor import Supervisor
 
 events_path, conf_path = sys.argv[1], sys.argv[2]
 mode = os.environ.get("FAKE_MODE", "serve")

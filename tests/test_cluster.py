@@ -15,11 +15,11 @@ import redis
 
 import upnext
 from tests.workers import WorkerProcess, wait_for
-from upnext import keys
-from upnext.admin import Admin
-from upnext.connection import connect
-from upnext.queue import Queue
-from upnext.records import Completion
+from upnext.store import keys
+from upnext.store.admin import Admin
+from upnext.store.connection import connect
+from upnext.store.queue import Queue
+from upnext.store.records import Completion
 from upnext.task import build_job
 
 

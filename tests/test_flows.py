@@ -11,8 +11,8 @@ import pytest
 import upnext
 from tests.apps import flows
 from tests.workers import wait_for
-from upnext import keys
 from upnext.cron import MISSED_AFTER_S, MissedRunPolicy, Schedule, plan
+from upnext.store import keys
 
 
 def ledger(client, name):

@@ -17,7 +17,7 @@ def test_importing_upnext_does_not_monkey_patch():
 
 
 def test_cli_patches_before_redis_is_imported():
-    out = run_python("import sys; import upnext.cli; print('redis' in sys.modules, 'structlog' in sys.modules,"
+    out = run_python("import sys; import upnext.cli.main; print('redis' in sys.modules, 'structlog' in sys.modules,"
                      " 'click' in sys.modules)")
     assert out == "False False False"
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from upnext import keys
 from upnext.job import check_function_name, dumps, encode_call, function_of, loads, new_job_id
+from upnext.store import keys
 
 
 def send_email(to: str, subject: str = "hi", *, urgent: bool = False) -> None:

@@ -9,8 +9,8 @@ import pytest
 import upnext
 from tests.apps import limited
 from tests.workers import wait_for
-from upnext import keys
-from upnext.limits import RateLimit
+from upnext.store import keys
+from upnext.store.limits import RateLimit
 
 
 def test_max_concurrency_holds_across_two_worker_processes(start_worker, redis_client):

@@ -13,7 +13,7 @@ import pytest
 import upnext
 from tests.apps import procjobs
 from tests.workers import wait_for
-from upnext import keys
+from upnext.store import keys
 
 APP = "tests.apps.procjobs:worker"
 ONE_CHILD = {"UPNEXT_PROCESS_POOL_SIZE": "1"}

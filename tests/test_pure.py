@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from upnext import config, keys
+from upnext import config
 from upnext.errors import ConfigError
 from upnext.job import encode_call, function_of, new_job_id
+from upnext.store import keys
 from upnext.task import TaskDef
 
 

@@ -13,12 +13,12 @@ import time
 import pytest
 
 from tests.workers import wait_for
-from upnext import keys
-from upnext.admin import Admin
 from upnext.job import new_job_id
-from upnext.limits import Limits
-from upnext.queue import Queue
-from upnext.records import Completion, Delivery, NewJob
+from upnext.store import keys
+from upnext.store.admin import Admin
+from upnext.store.limits import Limits
+from upnext.store.queue import Queue
+from upnext.store.records import Completion, Delivery, NewJob
 
 P = "upnext"
 F = "task_a"

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import redis
 
-from upnext import dataformat, keys
-from upnext.admin import Admin
-from upnext.connection import connect
-from upnext.limits import Limits
-from upnext.queue import Queue
-from upnext.records import Completion, NewJob
+from upnext.store import dataformat, keys
+from upnext.store.admin import Admin
+from upnext.store.connection import connect
+from upnext.store.limits import Limits
+from upnext.store.queue import Queue
+from upnext.store.records import Completion, NewJob
 from upnext.task import build_job
 
 A, B = "worker-a", "worker-b"

@@ -11,7 +11,7 @@ import pytest
 import upnext
 from tests.apps import jobs
 from tests.workers import wait_for
-from upnext import keys
+from upnext.store import keys
 
 FAST_RECLAIM = {"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "1000"}
 

@@ -7,8 +7,9 @@ import gevent
 import pytest
 
 import upnext
-from upnext import config, loops
-from upnext.runtime import Runtime
+from upnext import config
+from upnext.runtime import loops
+from upnext.runtime.serving import Runtime
 
 
 @pytest.mark.timeout(10)

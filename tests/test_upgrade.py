@@ -21,9 +21,9 @@ import redis
 from tests.apps.upgrade import LEDGER
 from tests.upgrade.releases import CURRENT, BuildError, Release, ReleaseWorker, Waiter, previous_release, submit
 from tests.workers import ROOT, stop_all, wait_for
-from upnext import dataformat, keys
 from upnext.errors import ConfigError
 from upnext.job import function_of
+from upnext.store import dataformat, keys
 
 WAIT_S = 60.0
 

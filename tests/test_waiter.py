@@ -17,7 +17,7 @@ import redis
 
 import upnext
 from tests.workers import WorkerProcess, wait_for
-from upnext import keys
+from upnext.store import keys
 
 WAIT_S = 30.0
 

@@ -45,7 +45,7 @@ def django_shop(tmp_path, monkeypatch):
 
 def test_django_job_runs_after_commit_sees_the_row_and_a_rollback_submits_nothing(
         django_shop, start_worker, redis_client, tmp_path):
-    from upnext import keys
+    from upnext.store import keys
 
     worker = start_worker("orders.tasks:worker", cwd=DJANGO_DIR)
     refused = django_shop.post("/orders", {"item": "lamp", "fail": "1"})

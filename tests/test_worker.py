@@ -14,7 +14,7 @@ import pytest
 import upnext
 from tests.apps import jobs
 from tests.workers import wait_for
-from upnext import keys
+from upnext.store import keys
 
 
 def ledger(client, name):
@@ -258,7 +258,7 @@ def test_drain_runs_queued_jobs_in_this_process_through_the_real_serializer(redi
     ok = jobs.add.submit(1, 2)
     bad = jobs.returns_a_set.submit()
     later = jobs.add.options(delay=3600).submit(0, 0)
-    assert jobs.worker.drain() == 2
+    assert upnext.drain(jobs.worker) == 2
     assert ok.value(timeout=1) == 3
     with pytest.raises(upnext.TaskExecutionError, match="not JSON-serializable"):
         bad.result(timeout=1)

@@ -8,8 +8,8 @@ import time
 
 from tests.apps import jobs
 from tests.workers import wait_for
-from upnext import keys
-from upnext.records import Completion
+from upnext.store import keys
+from upnext.store.records import Completion
 
 FAST = {"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "500"}  # dead consumers swept after 5 s idle
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from upnext import keys
+from upnext.store import keys
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """upnext-gevent: background jobs for gevent web apps. Public names only; never monkey-patches.
 
-Names are imported on first use, so ``upnext-gevent`` (``upnext.cli``) can monkey-patch before
+Names are imported on first use, so ``upnext-gevent`` (``upnext.cli.main``) can monkey-patch before
 redis, structlog or click are imported.
 """
 
@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from upnext.cron import MissedRunPolicy
     from upnext.errors import ConfigError, JobNotFound, TaskExecutionError, TaskTimeoutError, UpnextError
     from upnext.events import Event
-    from upnext.future import Future, TaskResult
-    from upnext.standalone import run
+    from upnext.future import Future
+    from upnext.result import TaskResult
+    from upnext.runtime.drain import drain
+    from upnext.runtime.standalone import run
     from upnext.task import TaskHandle
     from upnext.worker import SyncExecutor, Worker
     from upnext.workflow import first_completed, gather, map_tasks, submit_many
@@ -27,8 +29,8 @@ _HOMES = {
     "MissedRunPolicy": "upnext.cron", "Event": "upnext.events",
     "ConfigError": "upnext.errors", "JobNotFound": "upnext.errors", "TaskExecutionError": "upnext.errors",
     "TaskTimeoutError": "upnext.errors", "UpnextError": "upnext.errors",
-    "Future": "upnext.future", "TaskResult": "upnext.future",
-    "run": "upnext.standalone",
+    "Future": "upnext.future", "TaskResult": "upnext.result",
+    "drain": "upnext.runtime.drain", "run": "upnext.runtime.standalone",
     "TaskHandle": "upnext.task",
     "SyncExecutor": "upnext.worker", "Worker": "upnext.worker",
     "first_completed": "upnext.workflow", "gather": "upnext.workflow", "map_tasks": "upnext.workflow",
@@ -37,7 +39,7 @@ _HOMES = {
 __all__ = [
     "ConfigError", "Event", "Future", "JobContext", "JobNotFound", "MissedRunPolicy", "SyncExecutor",
     "TaskExecutionError", "TaskHandle", "TaskResult", "TaskTimeoutError", "UpnextError", "Worker",
-    "WorkerQueueConfig", "first_completed", "gather", "get_current_context", "map_tasks", "run", "submit_many",
+    "WorkerQueueConfig", "drain", "first_completed", "gather", "get_current_context", "map_tasks", "run", "submit_many",
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from upnext.future import TaskResult
+    from upnext.result import TaskResult
 
 
 class UpnextError(Exception):

@@ -10,10 +10,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from upnext.context import current_or_none
-from upnext.future import Future, TaskResult
+from upnext.future import Future
 from upnext.job import check_function_name, encode_call, new_job_id
-from upnext.limits import NO_LIMITS, Limits
-from upnext.records import NewJob
+from upnext.result import TaskResult
+from upnext.store.limits import NO_LIMITS, Limits
+from upnext.store.records import NewJob
 
 if TYPE_CHECKING:
     from upnext.worker import Worker

@@ -13,19 +13,16 @@ import inspect
 import sys
 from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from upnext import config
-from upnext.connection import connect
 from upnext.cron import CronDef, MissedRunPolicy, Schedule
 from upnext.errors import ConfigError
 from upnext.events import Event
 from upnext.future import Future
-from upnext.queue import Queue
+from upnext.store.connection import connect
+from upnext.store.queue import Queue
 from upnext.task import HOOK_NAMES, TaskDef, TaskHandle
-
-if TYPE_CHECKING:
-    from upnext.runtime import Runtime
 
 H = TypeVar("H", bound=TaskHandle[..., Any])
 
@@ -55,7 +52,6 @@ class Worker:
         self.jobs_done = 0
         self._settings: dict[str, Any] | None = None
         self._queue: Queue | None = None
-        self._runtime: Runtime | None = None
         self._module = sys._getframe(1).f_globals.get("__name__")
 
     def __repr__(self) -> str:
@@ -154,27 +150,6 @@ class Worker:
     def future(self, job_id: str) -> Future:
         """A Future for a job id (e.g. one passed back to a web page)."""
         return Future(job_id, self.queue)
-
-    # -- running -------------------------------------------------------------------------
-    def serve(self, settings: config.Settings) -> int:
-        """Run this worker in this process until stopped; returns the exit code."""
-        from upnext.runtime import Runtime
-
-        if not self.tasks:
-            raise ConfigError(f"{self!r} has no tasks to run")
-        self.configure(dict(settings.values))
-        self._runtime = Runtime(self, settings)
-        return self._runtime.serve()
-
-    def drain(self, max_jobs: int | None = None) -> int:
-        """Run this worker's due jobs here, one at a time, through the real queue (for tests)."""
-        from upnext.drain import drain
-
-        return drain(self, max_jobs)
-
-    def stop(self, graceful: bool = True) -> None:
-        if self._runtime is not None:
-            self._runtime.stop(graceful)
 
     def child_spec(self) -> dict[str, Any]:
         """How a process-pool child finds this worker again."""

@@ -7,7 +7,7 @@ import time
 import redis
 
 import upnext
-from upnext.connection import connect
+from upnext.store.connection import connect
 
 worker = upnext.Worker("flows")
 _ledger = None

@@ -8,7 +8,7 @@ import time
 import redis
 
 import upnext
-from upnext.connection import connect
+from upnext.store.connection import connect
 
 worker = upnext.Worker("test-jobs")
 _ledger = None

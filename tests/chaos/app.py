@@ -5,7 +5,7 @@ import os
 import time
 
 import upnext
-from upnext.connection import connect
+from upnext.store.connection import connect
 
 worker = upnext.Worker("chaos")
 _ledger = None

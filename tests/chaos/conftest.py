@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.workers import WorkerProcess
-from upnext import keys
+from upnext.store import keys
 
 APP = "tests.chaos.app:worker"
 

@@ -12,7 +12,7 @@ from tests.chaos import app
 from tests.chaos.conftest import duplicates, wait_until
 from tests.chaos.test_chaos import report
 from tests.workers import wait_for
-from upnext import keys
+from upnext.store import keys
 
 pytestmark = pytest.mark.chaos
 STREAM = keys.stream("upnext", "work")

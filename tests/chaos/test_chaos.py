@@ -17,7 +17,7 @@ import upnext
 from tests.chaos import app
 from tests.chaos.conftest import duplicates, wait_until
 from tests.workers import wait_for
-from upnext import keys
+from upnext.store import keys
 
 pytestmark = pytest.mark.chaos
 FIGURES: dict[str, dict] = {}

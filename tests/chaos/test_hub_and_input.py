@@ -9,10 +9,10 @@ import pytest
 import upnext
 from tests.apps import jobs
 from tests.workers import wait_for
-from upnext import keys
 from upnext.future import Future
 from upnext.job import new_job_id
-from upnext.records import NewJob
+from upnext.store import keys
+from upnext.store.records import NewJob
 
 pytestmark = pytest.mark.chaos
 FAST_RECLAIM = {"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "1000"}

@@ -20,8 +20,8 @@ import structlog
 from upnext.context import JobContext
 from upnext.errors import JobTimeout
 from upnext.job import dumps, loads, printable
-from upnext.procpool import ChildFailed, ProcessPool
-from upnext.records import Completion, Delivery
+from upnext.runtime.procpool import ChildFailed, ProcessPool
+from upnext.store.records import Completion, Delivery
 from upnext.task import TaskDef
 
 log = structlog.get_logger("upnext")

@@ -1,4 +1,4 @@
-"""``worker.drain()``: run a worker's queued jobs in the calling process, one at a time.
+"""``upnext.drain(worker)``: run a worker's queued jobs in the calling process, one at a time.
 
 For an app's own tests: jobs go through the real queue, Lua scripts and JSON encoding (so a
 non-JSON argument or result fails here as it would in production), with no worker process.
@@ -11,8 +11,8 @@ import os
 import uuid
 from typing import TYPE_CHECKING
 
-from upnext.executor import JobRunner, Started
-from upnext.records import Completion
+from upnext.runtime.executor import JobRunner, Started
+from upnext.store.records import Completion
 
 if TYPE_CHECKING:
     from upnext.worker import Worker

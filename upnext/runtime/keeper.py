@@ -15,11 +15,11 @@ import redis
 import structlog
 from gevent import monkey
 
-from upnext.connection import connect
-from upnext.queue import Queue
+from upnext.store.connection import connect
+from upnext.store.queue import Queue
 
 if TYPE_CHECKING:
-    from upnext.runtime import Runtime
+    from upnext.runtime.serving import Runtime
 
 log = structlog.get_logger("upnext")
 

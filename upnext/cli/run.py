@@ -19,8 +19,9 @@ import click
 import gevent
 
 from upnext import config, log
+from upnext.cli.supervisor import EXIT_REFUSED, Supervisor
 from upnext.errors import ConfigError
-from upnext.supervisor import EXIT_REFUSED, Supervisor
+from upnext.runtime.serving import Runtime
 from upnext.worker import Worker, load_worker
 
 DEFAULT_CONFIG = "upnext_gevent.conf.py"
@@ -117,15 +118,21 @@ def serve_here(worker: Worker, settings: config.Settings, supervised: bool = Fal
     supervisor, and that is still one stop. Stopping at once is the supervisor's to decide (a
     second signal to it kills its children)."""
     seen: list[int] = []
+    try:
+        runtime = Runtime(worker, settings)
+    except ConfigError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        call_hook(settings, "worker_exit", worker)
+        return EXIT_REFUSED
 
     def on_signal(sig: int) -> None:
         seen.append(sig)
         if len(seen) == 1 or not supervised:
-            worker.stop(graceful=len(seen) == 1)
+            runtime.stop(graceful=len(seen) == 1)
 
     handlers = [gevent.signal_handler(sig, on_signal, sig) for sig in (signal.SIGTERM, signal.SIGINT)]
     try:
-        return worker.serve(settings)
+        return runtime.serve()
     except ConfigError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_REFUSED

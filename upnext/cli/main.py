@@ -18,11 +18,11 @@ def main(argv: list[str] | None = None) -> None:
 
         monkey.patch_all()
     if args and args[0] in OPS_COMMANDS:
-        from upnext.ops import ops
+        from upnext.cli.ops import ops
 
         ops.main(args=args, prog_name="upnext-gevent")
         return
-    from upnext.cli_run import run_command
+    from upnext.cli.run import run_command
 
     run_command.main(args=args, prog_name="upnext-gevent")
 

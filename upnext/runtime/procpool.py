@@ -1,6 +1,6 @@
 """The process pool: the escape hatch for CPU-bound tasks (``executor="process"``).
 
-Children are fresh interpreters (``python -m upnext.procchild``) that import the app,
+Children are fresh interpreters (``python -m upnext.runtime.procchild``) that import the app,
 started on demand and kept for later jobs. Each talks newline-delimited JSON over its own
 socketpair, which the hub waits on cooperatively. A semaphore of ``size`` slots guards them:
 a job holds a slot while it runs, so a job waiting for a child wakes whenever one is freed or
@@ -32,7 +32,7 @@ from upnext.errors import JobTimeout
 
 if TYPE_CHECKING:
     from upnext.context import JobContext
-    from upnext.executor import Started
+    from upnext.runtime.executor import Started
 
 log = structlog.get_logger("upnext")
 
@@ -53,7 +53,7 @@ class _Child:
         env = {**os.environ, "UPNEXT_CHILD_SPEC": json.dumps(spec)}
         # Its own session: a terminal's Ctrl-C or a kill of the worker's process group never
         # reaches it, not even while it starts (before procchild can ignore those signals).
-        self.proc = subprocess.Popen([sys.executable, "-m", "upnext.procchild", str(child_end.fileno())],
+        self.proc = subprocess.Popen([sys.executable, "-m", "upnext.runtime.procchild", str(child_end.fileno())],
                                      pass_fds=[child_end.fileno()], env=env, start_new_session=True)
         child_end.close()
         self.sock = parent_end

@@ -11,7 +11,7 @@ from redis.client import Pipeline
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from upnext.scripts import Scripts
+from upnext.store.scripts import Scripts
 
 MAX_CONNECTIONS = 1000
 CONNECTION_WAIT_S = 30

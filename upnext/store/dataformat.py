@@ -20,8 +20,8 @@ from pathlib import Path
 
 import redis
 
-from upnext import keys
 from upnext.errors import ConfigError
+from upnext.store import keys
 
 FORMAT_VERSION = 2
 # By the rule above, the next release's format is written to be readable by this one.

@@ -15,13 +15,13 @@ from typing import Any
 import click
 
 from upnext import config
-from upnext.admin import Admin
-from upnext.connection import connect
 from upnext.errors import JobNotFound, TaskExecutionError
 from upnext.future import Future
 from upnext.job import check_function_name, dumps, function_of
-from upnext.queue import Queue
-from upnext.records import NewJob
+from upnext.store.admin import Admin
+from upnext.store.connection import connect
+from upnext.store.queue import Queue
+from upnext.store.records import NewJob
 from upnext.task import build_job
 
 

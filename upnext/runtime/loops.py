@@ -25,10 +25,10 @@ import redis
 import structlog
 
 from upnext.job import new_job_id, printable
-from upnext.records import Completion
+from upnext.store.records import Completion
 
 if TYPE_CHECKING:
-    from upnext.runtime import Runtime
+    from upnext.runtime.serving import Runtime
 
 log = structlog.get_logger("upnext")
 

@@ -10,10 +10,10 @@ import json
 import time
 from typing import Any, cast
 
-from upnext import keys
 from upnext.job import function_of
-from upnext.limits import RateLimit
-from upnext.queue import Queue
+from upnext.store import keys
+from upnext.store.limits import RateLimit
+from upnext.store.queue import Queue
 
 
 class Admin:

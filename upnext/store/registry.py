@@ -5,18 +5,27 @@ cursor and lock. Written by workers, read by senders and the operator commands."
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import Any, Protocol, cast
 
 import redis
 
-from upnext import keys
+from upnext.store import keys
+from upnext.store.scripts import Scripts
 
-if TYPE_CHECKING:
-    from upnext.queue import Queue
+
+class Connected(Protocol):
+    """What the registry needs of its Queue (a Protocol, so this module does not import it)."""
+
+    client: redis.Redis
+    prefix: str
+    scripts: Scripts
+    stream_maxlen: int
+
+    def pipeline(self) -> Any: ...
 
 
 class Registry:
-    def __init__(self, queue: Queue):
+    def __init__(self, queue: Connected):
         self.queue = queue
 
     def register(self, worker_id: str, info: str, ttl_s: int, functions: dict[str, str] | None = None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 
 from upnext import config
+from upnext.runtime.serving import Runtime
 from upnext.worker import Worker
 
 
@@ -23,9 +24,10 @@ def run(worker: Worker) -> int:
 
     settings = config.resolve(worker=worker.worker_args(), env=config.from_env())
     log.setup(settings.log_level, settings.log_format)
-    handlers = [gevent.signal_handler(sig, worker.stop) for sig in (signal.SIGINT, signal.SIGTERM)]
+    runtime = Runtime(worker, settings)
+    handlers = [gevent.signal_handler(sig, runtime.stop) for sig in (signal.SIGINT, signal.SIGTERM)]
     try:
-        return worker.serve(settings)
+        return runtime.serve()
     finally:
         for handler in handlers:
             handler.cancel()

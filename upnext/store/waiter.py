@@ -12,18 +12,15 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import redis
 import structlog
 from redis.client import PubSub
 
-from upnext import keys
 from upnext.job import TERMINAL_NAMES
-
-if TYPE_CHECKING:
-    from upnext.queue import Queue
-    from upnext.records import NewJob
+from upnext.store import keys
+from upnext.store.records import NewJob
 
 log = structlog.get_logger("upnext")
 
@@ -46,10 +43,23 @@ def _left_s(deadline: float | None) -> float:
     return POLL_S if deadline is None else deadline - time.monotonic()
 
 
+class JobReader(Protocol):
+    """What a Waiter needs of its Queue (a Protocol, so this module does not import it)."""
+
+    client: redis.Redis
+    prefix: str
+
+    def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]: ...
+
+    def get(self, job_id: str) -> dict[str, str] | None: ...
+
+    def statuses(self, job_ids: Sequence[str]) -> list[str | None]: ...
+
+
 class Waiter:
     """The waits of one Queue (one per Queue: a PubSub is not shared between loops)."""
 
-    def __init__(self, queue: Queue):
+    def __init__(self, queue: JobReader):
         self.queue = queue
         self._idle: list[PubSub] = []  # idle PubSub connections, kept for the next wait
         self._watching: dict[str, PubSub] = {}  # job id -> PubSub subscribed before it was enqueued

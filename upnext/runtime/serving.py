@@ -23,18 +23,19 @@ import gevent.queue
 import redis
 import structlog
 
-from upnext import dataformat, loops
 from upnext.config import Settings
-from upnext.connection import connect
 from upnext.context import JobContext
 from upnext.errors import ConfigError
-from upnext.executor import JobRunner, Started
-from upnext.hubwatch import watch_hub
 from upnext.job import dumps, is_job_id_of, printable
-from upnext.keeper import LeaseKeeper
-from upnext.procpool import ProcessPool
-from upnext.queue import Queue
-from upnext.records import Completion, Delivery
+from upnext.runtime import loops
+from upnext.runtime.executor import JobRunner, Started
+from upnext.runtime.hubwatch import watch_hub
+from upnext.runtime.keeper import LeaseKeeper
+from upnext.runtime.procpool import ProcessPool
+from upnext.store import dataformat
+from upnext.store.connection import connect
+from upnext.store.queue import Queue
+from upnext.store.records import Completion, Delivery
 
 if TYPE_CHECKING:
     from upnext.worker import Worker
@@ -65,6 +66,9 @@ class Runtime:
     """Everything one worker process holds while it serves."""
 
     def __init__(self, worker: Worker, settings: Settings):
+        if not worker.tasks:
+            raise ConfigError(f"{worker!r} has no tasks to run")
+        worker.configure(dict(settings.values))
         self.worker = worker
         self.settings = settings
         self.queue = worker.queue

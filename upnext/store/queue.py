@@ -18,14 +18,14 @@ import redis
 from redis.cluster import RedisCluster
 from redis.typing import KeyT, StreamIdT
 
-from upnext import keys
-from upnext.connection import ClaimReply, PendingEntry, ReadReply, ScriptPipeline, Sequential
 from upnext.job import function_of
-from upnext.limits import NO_LIMITS, Limits
-from upnext.records import SUSPECT_DELIVERIES, Completion, Delivery, NewJob, by_function
-from upnext.registry import Registry
-from upnext.scripts import Scripts
-from upnext.waiter import Waiter
+from upnext.store import keys
+from upnext.store.connection import ClaimReply, PendingEntry, ReadReply, ScriptPipeline, Sequential
+from upnext.store.limits import NO_LIMITS, Limits
+from upnext.store.records import SUSPECT_DELIVERIES, Completion, Delivery, NewJob, by_function
+from upnext.store.registry import Registry
+from upnext.store.scripts import Scripts
+from upnext.store.waiter import Waiter
 
 CLUSTER_POLL_MS = 50
 ENQUEUE_CHUNK = 200  # jobs per enqueue.lua call: keeps each call short for Redis

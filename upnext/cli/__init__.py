@@ -1,0 +1,1 @@
+"""The ``upnext-gevent`` command. Imports nothing: ``cli.main`` must monkey-patch first."""
