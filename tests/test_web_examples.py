@@ -25,7 +25,16 @@ def test_flask_view_submits_a_job_and_the_status_view_shows_its_result(start_wor
                     timeout=20, message="the report job to complete")
     # The job ran inside the app context: it read current_app.config.
     assert body["value"] == {"rows": 5, "title": "Monthly report"} and body["progress"] == 1.0
-    assert client.get("/jobs/build_report:nope").status_code == 404
+    missing = client.get("/jobs/build_report:nope")
+    assert missing.status_code == 404 and "build_report:nope" in missing.get_json()["error"]
+
+
+def test_flask_status_view_answers_404_naming_an_id_that_is_not_a_job_id(redis_url):
+    from examples.flask_app.app import app
+
+    answer = app.test_client().get("/jobs/garbage")
+    assert answer.status_code == 404
+    assert "garbage" in answer.get_json()["error"]
 
 
 @pytest.fixture
