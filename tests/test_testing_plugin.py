@@ -4,14 +4,17 @@ plugin ``upnext.testing`` run as a user would (pytester writes a user's test fil
 from __future__ import annotations
 
 import importlib.metadata
-import textwrap
+import subprocess
+import sys
 import tomllib
 
 import pytest
 
 import upnext
 from tests.workers import ROOT
+from upnext import keys
 from upnext.drain import drain
+from upnext.testing import bind_worker, delete_prefix
 
 pytest_plugins = ["pytester"]
 
@@ -32,6 +35,17 @@ def flaky(failures: int) -> int:
 @pytest.fixture(autouse=True)
 def no_attempts(redis_client):
     attempts.clear()
+
+
+def test_bind_worker_points_a_worker_at_a_prefix_then_puts_it_back(redis_url, redis_client):
+    with bind_worker(worker, redis_url, "elsewhere"):
+        moved = flaky.submit(0)
+    kept = flaky.submit(0)
+    assert worker.queue.prefix == "upnext"
+    assert redis_client.exists(keys.job("elsewhere", moved.job_id), keys.job("upnext", kept.job_id)) == 2
+    assert delete_prefix(redis_url, "elsewhere") > 0
+    assert not redis_client.exists(keys.job("elsewhere", moved.job_id))
+    assert redis_client.exists(keys.job("upnext", kept.job_id))
 
 
 def test_drain_leaves_a_retry_waiting_for_its_backoff_by_default():
@@ -131,3 +145,10 @@ def test_the_plugin_fails_naming_a_test_redis_that_does_not_answer(pytester):
 def test_pyproject_registers_the_plugin_as_a_pytest11_entry_point():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["entry-points"]["pytest11"] == {"upnext": "upnext.testing"}
+
+
+def test_loading_the_plugin_imports_neither_redis_nor_gevent():
+    # pytest loads entry-point plugins before a project's conftest, which may monkey-patch first.
+    code = "import sys, upnext.testing; print(sorted(m for m in ('redis', 'gevent') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -13,6 +13,8 @@ no mock of Redis: what a test sees (JSON encoding, retries, limits) is what prod
 
 The test Redis: ``--upnext-redis-url``, else ``UPNEXT_TEST_REDIS_URL``, else
 ``redis://localhost:6379/15``. Only keys under each test's prefix are written and deleted.
+pytest loads this module before a project's conftest, which may monkey-patch for gevent: so
+nothing here imports redis, gevent or the queue until a fixture or helper runs.
 """
 
 from __future__ import annotations
@@ -21,18 +23,26 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
-import redis
 
-from upnext.connection import connect
-from upnext.drain import drain
-from upnext.worker import Worker
+if TYPE_CHECKING:
+    from upnext.worker import Worker
 
 __all__ = ["DEFAULT_REDIS_URL", "bind_worker", "delete_prefix", "drain"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/15"
+
+
+def drain(worker: Worker, max_jobs: int | None = None, *, retries: bool = False, delayed: bool = False) -> int:
+    """Run ``worker``'s queued jobs here through the real queue (``upnext.drain.drain``): with
+    ``retries=True`` retries run at once instead of after their backoff, with ``delayed=True``
+    jobs submitted with a delay or eta too. Returns how many jobs ran."""
+    from upnext.drain import drain as run
+
+    return run(worker, max_jobs, retries=retries, delayed=delayed)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +66,8 @@ def bind_worker(worker: Worker, redis_url: str, prefix: str) -> Iterator[Worker]
 
 def delete_prefix(redis_url: str, prefix: str) -> int:
     """Delete every key under ``prefix`` (SCAN, fine for a test Redis); returns how many."""
+    from upnext.connection import connect
+
     client = connect(redis_url)
     try:
         found = list(client.scan_iter(match=f"{prefix}:*", count=1000))
@@ -76,6 +88,10 @@ def _masked(url: str) -> str:
 @pytest.fixture(scope="session")
 def upnext_redis_url(pytestconfig: pytest.Config) -> str:
     """The test Redis's URL; the session fails at once, naming it, if it does not answer."""
+    import redis
+
+    from upnext.connection import connect
+
     url: str = (pytestconfig.getoption("--upnext-redis-url") or os.environ.get("UPNEXT_TEST_REDIS_URL")
                 or DEFAULT_REDIS_URL)
     client = connect(url)
@@ -102,6 +118,8 @@ def upnext_bind(upnext_redis_url: str, upnext_prefix: str) -> Iterator[Callable[
     """``upnext_bind(worker)`` points the worker at the test Redis under this test's prefix until
     the test ends (then each bound worker is put back); returns the worker."""
     with ExitStack() as bound:
+        from upnext.worker import Worker
+
         def bind(worker: Worker) -> Worker:
             if not isinstance(worker, Worker):
                 raise TypeError(f"upnext_bind() takes an upnext.Worker, got {worker!r}")
