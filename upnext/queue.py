@@ -361,11 +361,12 @@ class Queue:
             args=[limit, self.stream_maxlen])
         return int(moved), (float(wait_s) if wait_s else None)
 
-    def promote_now(self, function: str, statuses: Collection[str], limit: int = 500) -> int:
+    def promote_now(self, function: str, statuses: Collection[str]) -> int:
         """Move scheduled jobs whose status is in ``statuses`` ("retrying", "queued" for a delayed
-        submit) into the stream whatever their run-at time (``drain(retries=True)`` in tests)."""
+        submit) into the stream whatever their run-at time (``drain(retries=True)`` in tests: it
+        reads the whole set)."""
         scheduled = keys.scheduled(self.prefix, function)
-        job_ids = cast(list[str], self.client.zrange(scheduled, 0, limit - 1))
+        job_ids = cast(list[str], self.client.zrange(scheduled, 0, -1))
         chosen = [j for j, status in zip(job_ids, self.statuses(job_ids)) if status in statuses]
         if not chosen:
             return 0
