@@ -32,7 +32,7 @@ def drain(worker: Worker, max_jobs: int | None = None, *, retries: bool = False,
     queue.ensure_groups(functions)
     early = {"retrying"} if retries else set()
     if delayed:
-        early.add("queued")  # a scheduled job that never ran is queued: one submitted for later
+        early.add("queued")  # queued yet scheduled: submitted for later (or held back by a rate limit)
     ran = 0
     try:
         while max_jobs is None or ran < max_jobs:

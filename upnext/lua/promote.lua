@@ -1,6 +1,6 @@
 -- promote: move due jobs from the scheduled zset into the stream, each exactly once.
 -- KEYS[1] scheduled zset   KEYS[2] stream
--- ARGV[1] max jobs to move   ARGV[2] stream maxlen (0: none)
+-- ARGV[1] max due jobs to move (unused with ARGV[3..])   ARGV[2] stream maxlen (0: none)
 -- ARGV[3..] (optional) job ids to move now whatever their run-at time, instead of the due ones
 --   (a test's drain(retries=True)); an id no longer in the zset is skipped, so none moves twice.
 -- Returns {moved count, seconds until the next scheduled job is due (by Redis's clock) or false}:
