@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.workers import ROOT, wait_for
+from upnext.store import keys
 
 DJANGO_DIR = ROOT / "examples" / "django_project"
 
@@ -25,7 +26,16 @@ def test_flask_view_submits_a_job_and_the_status_view_shows_its_result(start_wor
                     timeout=20, message="the report job to complete")
     # The job ran inside the app context: it read current_app.config.
     assert body["value"] == {"rows": 5, "title": "Monthly report"} and body["progress"] == 1.0
-    assert client.get("/jobs/build_report:nope").status_code == 404
+    missing = client.get("/jobs/build_report:nope")
+    assert missing.status_code == 404 and "build_report:nope" in missing.get_json()["error"]
+
+
+def test_flask_status_view_answers_404_naming_an_id_that_is_not_a_job_id(redis_url):
+    from examples.flask_app.app import app
+
+    answer = app.test_client().get("/jobs/garbage")
+    assert answer.status_code == 404
+    assert "garbage" in answer.get_json()["error"]
 
 
 @pytest.fixture
@@ -45,17 +55,39 @@ def django_shop(tmp_path, monkeypatch):
 
 def test_django_job_runs_after_commit_sees_the_row_and_a_rollback_submits_nothing(
         django_shop, start_worker, redis_client, tmp_path):
-    from upnext.store import keys
-
     worker = start_worker("orders.tasks:worker", cwd=DJANGO_DIR)
     refused = django_shop.post("/orders", {"item": "lamp", "fail": "1"})
     assert refused.status_code == 400
     created = django_shop.post("/orders", {"item": "book"})
     assert created.status_code == 201
-    order_id = created.json()["order_id"]
+    order_id, job_id = created.json()["order_id"], created.json()["job_id"]
+    from orders.tasks import worker as tasks_worker
+
+    assert tasks_worker.future(job_id).value(timeout=20) == {"order_id": order_id, "item": "book"}
     detail = wait_for(lambda: (d := django_shop.get(f"/orders/{order_id}").json())["status"] == "processed" and d,
                       timeout=20, message="the order to be processed")
     assert detail["processed_by"] == f"worker pid {worker.pid}"
     # Only the committed order was ever enqueued.
     job_keys = list(redis_client.scan_iter(match=keys.job("upnext", "process_order:*")))
     assert len(job_keys) == 1
+
+
+def test_django_submit_on_commit_returns_a_future_whose_job_exists_only_once_committed(django_shop, redis_client):
+    import contextlib
+
+    from django.db import transaction
+    from orders.tasks import process_order
+
+    import upnext
+
+    with transaction.atomic():
+        future = process_order.submit_on_commit(1)
+        with pytest.raises(upnext.JobNotFound, match=future.job_id):
+            future.status()  # chosen, not yet enqueued
+    assert future.status() == "queued"
+    assert redis_client.exists(keys.job("upnext", future.job_id))
+    with contextlib.suppress(ValueError), transaction.atomic():
+        rolled_back = process_order.submit_on_commit(2)
+        raise ValueError("payment refused")
+    with pytest.raises(upnext.JobNotFound, match=rolled_back.job_id):
+        rolled_back.status()

@@ -111,13 +111,16 @@ class TaskHandle(Generic[P, R]):
     def submit_idempotent(self, key: str, /, *args: Any, **kwargs: Any) -> Future:
         return self.options().submit_idempotent(key, *args, **kwargs)
 
-    def submit_on_commit(self, /, *args: P.args, **kwargs: P.kwargs) -> None:
+    def submit_on_commit(self, /, *args: P.args, **kwargs: P.kwargs) -> Future:
         """Django: submit when the current transaction commits, and never if it rolls back.
-        The call is checked (signature, JSON) now, so a bad call fails in the view."""
+        The call is checked (signature, JSON) now, so a bad call fails in the view. The job id is
+        chosen now: the Future's ``status()`` raises JobNotFound until the commit, and for good
+        after a rollback."""
         from django.db import transaction
 
         new = self.new_job(args, kwargs)
         transaction.on_commit(lambda: self.worker.queue.enqueue(new))
+        return Future(new.job_id, self.worker.queue)
 
     def wait(self, /, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
         """Submit and wait; the wait defaults to the task's own timeout."""

@@ -26,11 +26,13 @@ def start_report():
 def job_status(job_id: str):
     from examples.flask_app.tasks import worker
 
-    future = worker.future(job_id)
     try:
+        future = worker.future(job_id)
         status = future.status()
-    except (upnext.JobNotFound, ValueError):
-        return jsonify(error=f"no job {job_id}"), 404
+    except ValueError as exc:  # not shaped like a job id ('<function>:<hex>'); the message names it
+        return jsonify(error=str(exc)), 404
+    except upnext.JobNotFound:
+        return jsonify(error=f"no job {job_id!r} (never submitted, or expired)"), 404
     record = worker.queue.get(job_id) or {}
     body = {"job_id": job_id, "status": status, "progress": float(record.get("progress") or 0)}
     if status == "complete":

@@ -5,14 +5,13 @@ import time
 from flask import current_app
 
 import upnext
-from examples.flask_app.app import app
 from upnext.contrib.flask import with_app_context
 
 worker = upnext.Worker("flask-example", concurrency=50)
 
 
 @worker.task(retries=2, timeout=60)
-@with_app_context(app)
+@with_app_context("examples.flask_app.app:app")  # imported on the first run: no import cycle
 def build_report(rows: int) -> dict:
     ctx = upnext.get_current_context()
     for i in range(rows):

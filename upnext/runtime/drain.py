@@ -1,8 +1,10 @@
-"""``upnext.drain(worker)``: run a worker's queued jobs in the calling process, one at a time.
+"""``upnext.runtime.drain(worker)``: run a worker's queued jobs in the calling process, one at a time.
 
 For an app's own tests: jobs go through the real queue, Lua scripts and JSON encoding (so a
 non-JSON argument or result fails here as it would in production), with no worker process.
-Process-executor tasks run inline; jobs delayed into the future are left where they are.
+Process-executor tasks run inline. Jobs waiting in the scheduled set are left there unless
+asked for: ``retries=True`` runs each retry at once instead of after its backoff (so a retrying
+task is tested with no sleep), ``delayed=True`` likewise runs jobs submitted with ``delay``/``eta``.
 """
 
 from __future__ import annotations
@@ -18,19 +20,26 @@ if TYPE_CHECKING:
     from upnext.worker import Worker
 
 
-def drain(worker: Worker, max_jobs: int | None = None) -> int:
-    """Run due jobs of ``worker``'s tasks until none is left (or ``max_jobs`` ran); returns how many."""
+def drain(worker: Worker, max_jobs: int | None = None, *, retries: bool = False, delayed: bool = False) -> int:
+    """Run due jobs of ``worker``'s tasks until none is left (or ``max_jobs`` ran); returns how many.
+    ``retries``: also run jobs waiting for a retry's backoff, at once; ``delayed``: also jobs
+    submitted with a delay or eta that has not come yet."""
     queue = worker.queue
     functions = list(worker.tasks)
     consumer = f"drain-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     runner = JobRunner(queue, {}, None, "thread", worker_id=consumer)
     limits = {name: t.limits for name, t in worker.tasks.items() if t.limits.any}
     queue.ensure_groups(functions)
+    early = {"retrying"} if retries else set()
+    if delayed:
+        early.add("queued")  # queued yet scheduled: submitted for later (or held back by a rate limit)
     ran = 0
     try:
         while max_jobs is None or ran < max_jobs:
             for function in functions:
                 queue.promote(function)
+                if early:
+                    queue.promote_now(function, early)
             got = queue.fetch(consumer, functions, 1, None)
             if not got:
                 return ran

@@ -361,6 +361,19 @@ class Queue:
             args=[limit, self.stream_maxlen])
         return int(moved), (float(wait_s) if wait_s else None)
 
+    def promote_now(self, function: str, statuses: Collection[str]) -> int:
+        """Move scheduled jobs whose status is in ``statuses`` ("retrying", "queued" for a delayed
+        submit) into the stream whatever their run-at time (``drain(retries=True)`` in tests: it
+        reads the whole set)."""
+        scheduled = keys.scheduled(self.prefix, function)
+        job_ids = cast(list[str], self.client.zrange(scheduled, 0, -1))
+        chosen = [j for j, status in zip(job_ids, self.statuses(job_ids)) if status in statuses]
+        if not chosen:
+            return 0
+        moved, _ = self.scripts.promote(keys=[scheduled, keys.stream(self.prefix, function)],
+                                        args=[len(chosen), self.stream_maxlen, *chosen])
+        return int(moved)
+
     def drop(self, delivery: Delivery) -> None:
         """Ack and delete an entry that names no job of its stream's task (garbage)."""
         stream = keys.stream(self.prefix, delivery.function)

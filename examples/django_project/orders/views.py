@@ -10,12 +10,12 @@ def create_order(request):
     try:
         with transaction.atomic():
             order = Order.objects.create(item=request.POST.get("item", "book"))
-            process_order.submit_on_commit(order.id)
+            job = process_order.submit_on_commit(order.id)  # its id is known now; enqueued on commit
             if request.POST.get("fail"):
                 raise ValueError("payment refused")
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    return JsonResponse({"order_id": order.id}, status=201)
+    return JsonResponse({"order_id": order.id, "job_id": job.job_id}, status=201)
 
 
 def order_detail(request, order_id: int):
