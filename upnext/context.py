@@ -2,13 +2,16 @@
 
 Progress is coalesced (at most one write per 200 ms, the last value always written when
 the job ends); checkpoints and logs are written at once. Writes only land while the job is
-active, so a late write never touches a finished record.
+active, so a late write never touches a finished record. A direct call of a task runs with an
+*inline* context: the same API, everything kept in memory, nothing sent to Redis.
 """
 
 from __future__ import annotations
 
 import contextlib
+import numbers
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -16,15 +19,17 @@ from typing import Any
 
 import structlog
 
-from upnext.job import dumps, printable
+from upnext.job import dumps, loads, new_job_id, printable
 
 PROGRESS_INTERVAL_S = 0.2
+INLINE_LOG_ENTRIES = 1000  # what an inline context keeps of its send_log entries (the newest)
 
 _current: ContextVar[JobContext | None] = ContextVar("upnext_job_context", default=None)
 
 
 def get_current_context() -> JobContext:
-    """The context of the job running in this greenlet (or child process)."""
+    """The context of the job running in this greenlet (or child process), or of the direct call
+    of a task running here (an inline context)."""
     ctx = _current.get()
     if ctx is None:
         raise RuntimeError("get_current_context() was called outside a running upnext job")
@@ -32,7 +37,24 @@ def get_current_context() -> JobContext:
 
 
 def current_or_none() -> JobContext | None:
-    return _current.get()
+    """The running job that has a record, or None: submits made here become its children and
+    waits here give its pool slot back. An inline context is skipped (it has no record to point
+    at): a direct call made inside a job belongs to that job."""
+    ctx = _current.get()
+    while ctx is not None and ctx.inline:
+        ctx = ctx.outer
+    return ctx
+
+
+def inline_context(function: str, function_name: str, max_attempts: int) -> JobContext:
+    """The context of a direct call: a fresh job id of ``function``, attempt 1. Made inside a
+    running job (or another direct call), it is that one's child: parent_id is its id, root_id its
+    root, and it is cancelled when that one is."""
+    outer = _current.get()
+    job_id = new_job_id(function)
+    return JobContext(job_id=job_id, function=function, function_name=function_name, attempt=1,
+                      max_attempts=max_attempts, parent_id=outer.job_id if outer else None,
+                      root_id=outer.root_id if outer else job_id, outer=outer, inline=True)
 
 
 @dataclass(eq=False)
@@ -48,19 +70,45 @@ class JobContext:
     root_id: str
     last_checkpoint: Any = None
     queue: Any = field(default=None, repr=False)
-    is_cancelled: bool = False
     release_slot: Callable[[], Any] | None = field(default=None, repr=False)
     worker: str = field(default="", repr=False)
     entry_id: str = field(default="", repr=False)  # with ``worker``, the run's fencing token for its writes
-    _pending_progress: tuple[float, str] | None = field(default=None, repr=False)
+    inline: bool = False  # a direct call's context: kept in memory, nothing written
+    outer: JobContext | None = field(default=None, repr=False)  # the context a direct call was made in
+    _cancelled: bool = field(default=False, repr=False)
+    _progress: tuple[float, str] | None = field(default=None, repr=False)
+    _progress_unwritten: bool = field(default=False, repr=False)
     _progress_written_at: float = field(default=0.0, repr=False)
+    _inline_logs: deque[dict[str, Any]] | None = field(default=None, repr=False)  # made by a first inline send_log
     _log: Any = field(default=None, repr=False)
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True once the job was cancelled (for a direct call: once the job it was made in was)."""
+        return self._cancelled or (self.outer is not None and self.outer.is_cancelled)
+
+    @is_cancelled.setter
+    def is_cancelled(self, value: bool) -> None:
+        self._cancelled = value
+
+    @property
+    def progress(self) -> tuple[float, str] | None:
+        """The last (fraction, message) this context reported with set_progress, or None."""
+        return self._progress
+
+    @property
+    def inline_logs(self) -> list[dict[str, Any]]:
+        """What send_log stored on an inline context (the newest INLINE_LOG_ENTRIES), as
+        ``fut.logs()`` would return it for a submitted job; always empty for a submitted job."""
+        return list(self._inline_logs or ())
 
     @property
     def log(self) -> Any:
         """The job's structlog logger, bound on first use (binding costs more than a no-op job)."""
         if self._log is None:
-            extra = {"worker": self.worker} if self.worker else {}
+            extra: dict[str, Any] = {"worker": self.worker} if self.worker else {}
+            if self.inline:
+                extra["inline"] = True
             self._log = structlog.get_logger("upnext.job").bind(
                 job_id=self.job_id, function=self.function, attempt=self.attempt, **extra)
         return self._log
@@ -73,21 +121,22 @@ class JobContext:
         finally:
             _current.reset(token)
 
-    def set_progress(self, value: float, message: str = "") -> None:
-        """Report progress: 0..100, or 0.0..1.0 read as a fraction."""
-        if not 0 <= value <= 100:
-            raise ValueError(f"progress of job {self.job_id} must be within 0..100 (or 0.0..1.0), got {value!r}")
-        fraction = value if value <= 1 else value / 100
-        self._pending_progress = (fraction, message)
+    def set_progress(self, current: float, message: str = "", total: float | None = None) -> None:
+        """Report progress. With ``total``: current/total (0 <= current <= total). Without it an
+        int is a percentage (0..100) and a float a fraction (0.0..1.0); anything outside those is a
+        ValueError naming the value. Written at most every 200 ms; the last value when the job ends."""
+        self._progress = (progress_fraction(current, total, self.job_id), message)
+        self._progress_unwritten = True
         if time.monotonic() - self._progress_written_at >= PROGRESS_INTERVAL_S:
             self.flush_progress()
 
     def flush_progress(self) -> None:
-        """Write the pending progress; best effort: a Redis hiccup never fails the job for it."""
-        if self._pending_progress is None or self.queue is None:
+        """Write the last progress not written yet; best effort: a Redis hiccup never fails the job
+        for it."""
+        if not self._progress_unwritten or self._progress is None or self.queue is None:
             return
-        fraction, message = self._pending_progress
-        self._pending_progress = None
+        fraction, message = self._progress
+        self._progress_unwritten = False
         self._progress_written_at = time.monotonic()
         try:
             message = cut(message, self.queue.max_log_entry_bytes)  # stored in the record: bounded too
@@ -114,6 +163,10 @@ class JobContext:
         getattr(self.log, level, self.log.info)(message, **fields)
         if self.queue is not None:
             self._annotate(log_entry=printable(bounded_entry(entry, self.queue.max_log_entry_bytes)))
+        elif self.inline:
+            if self._inline_logs is None:
+                self._inline_logs = deque(maxlen=INLINE_LOG_ENTRIES)
+            self._inline_logs.append(loads(dumps(entry)))  # as a worker would store it: JSON or TypeError
 
     def _annotate(self, **fields: Any) -> bool:
         return bool(self.queue.annotate(self.job_id, lease=(self.entry_id, self.worker), **fields))
@@ -138,6 +191,31 @@ class JobContext:
             yield
         finally:
             reacquire()
+
+
+def progress_fraction(current: Any, total: Any, job_id: str) -> float:
+    """What ``set_progress(current, total=total)`` stores: a fraction 0.0..1.0. Ints are
+    percentages so that 0, 1, 2, 3 never reads as 0 %, 100 %, 2 %, 3 %."""
+    _check_number("current", current, job_id)
+    if total is not None:
+        _check_number("total", total, job_id)
+        if not total > 0 or not 0 <= current <= total:
+            raise ValueError(f"progress of job {job_id} must be within 0..total (total > 0), "
+                             f"got {current!r} of total={total!r}")
+        return float(current / total)
+    if isinstance(current, numbers.Integral):
+        if not 0 <= int(current) <= 100:
+            raise ValueError(f"progress of job {job_id}: an int is a percentage within 0..100, got {current!r}")
+        return int(current) / 100
+    if not 0.0 <= current <= 1.0:
+        raise ValueError(f"progress of job {job_id}: a float is a fraction within 0.0..1.0, got {current!r} "
+                         "(for a percentage pass an int; or pass set_progress(done, total=count))")
+    return float(current)
+
+
+def _check_number(name: str, value: Any, job_id: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"set_progress() of job {job_id}: {name} must be a number, got {value!r}")
 
 
 def encoded_bytes(text: str) -> int:

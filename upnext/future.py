@@ -66,8 +66,18 @@ class Future:
             raise JobNotFound(self.job_id)
         return outcome == "cancelled"
 
+    def progress(self) -> tuple[float, str]:
+        """(fraction 0.0..1.0, message) as the job last reported it with ``ctx.set_progress``;
+        (0.0, "") before it reported any, and again once it is handed back or retried."""
+        status, fraction, message = self._queue.fields(self.job_id, "status", "progress", "progress_message")
+        if status is None:
+            raise JobNotFound(self.job_id)
+        return float(fraction or 0.0), message or ""
+
     def logs(self) -> list[dict[str, Any]]:
-        """The entries the job stored with ``ctx.send_log``."""
+        """The entries the job stored with ``ctx.send_log``, oldest first: each a dict with ``at``
+        (unix seconds), ``level``, ``message`` and the fields it was given. The newest
+        max_log_entries are kept; they expire with the job."""
         return [loads(line) for line in self._queue.logs(self.job_id)]
 
     def checkpoint(self) -> Any:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
-from upnext.context import current_or_none
+from upnext.context import current_or_none, inline_context
 from upnext.future import Future
 from upnext.job import check_function_name, encode_call, new_job_id
 from upnext.result import TaskResult
@@ -99,8 +99,12 @@ class TaskHandle(Generic[P, R]):
         return f"<task {self.name}>"
 
     def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        # TaskDef keeps fn as Callable[..., Any]; P and R were taken from that same function
-        return cast(R, self.definition.fn(*args, **kwargs))
+        """Run the function here and now, with an inline job context (nothing goes to Redis), so
+        task code and its plain unit tests need no worker."""
+        task = self.definition
+        with inline_context(task.name, getattr(task.fn, "__qualname__", task.name), task.max_attempts).activate():
+            # TaskDef keeps fn as Callable[..., Any]; P and R were taken from that same function
+            return cast(R, task.fn(*args, **kwargs))
 
     def options(self, *, delay: float | None = None, eta: datetime | None = None) -> SubmitOptions:
         return SubmitOptions(self, _delay_s(delay, eta))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-OPS_COMMANDS = ("status", "list", "call", "failed", "retry", "purge", "cancel")
+OPS_COMMANDS = ("status", "list", "call", "failed", "retry", "purge", "cancel", "show")
 
 
 def main(argv: list[str] | None = None) -> None:

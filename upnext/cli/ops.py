@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from upnext import config
+from upnext.cli.show import show
 from upnext.errors import JobNotFound, TaskExecutionError
 from upnext.future import Future
 from upnext.job import check_function_name, dumps, function_of
@@ -42,6 +43,9 @@ def _queue(redis_url: str | None, prefix: str | None) -> Queue:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def ops() -> None:
     """Inspect and operate the queues (needs only the Redis URL)."""
+
+
+ops.add_command(show)
 
 
 @ops.command()

@@ -138,6 +138,10 @@ class Queue:
         record = cast(dict[str, str], self.client.hgetall(keys.job(self.prefix, job_id)))
         return record or None
 
+    def fields(self, job_id: str, *names: str) -> list[str | None]:
+        """Some fields of a job's record (None for each that is not there)."""
+        return cast(list[str | None], self.client.hmget(keys.job(self.prefix, job_id), list(names)))
+
     def logs(self, job_id: str) -> list[str]:
         return cast(list[str], self.client.lrange(keys.logs(self.prefix, job_id), 0, -1))
 

@@ -2,8 +2,9 @@
 -- KEYS[1] job hash   KEYS[2] stream   KEYS[3] logs list   KEYS[4] failed-jobs index
 -- KEYS[5] the job's dedup key (its idempotency key's; any key of the task when it has none)
 -- ARGV[1] job id   ARGV[2] stream maxlen   ARGV[3] job key prefix 'P:{fn}:job:'
--- Attempts start again from zero; the record and its logs lose their TTL until it ends again, and
--- it takes its idempotency key again (refused while another live job holds that key).
+-- Attempts start again from zero and the last run's progress is cleared; the record and its logs
+-- lose their TTL until it ends again, and it takes its idempotency key again (refused while
+-- another live job holds that key).
 -- A job cancelled while it ran is refused until its worker has stopped it (its entry is acked):
 -- that run's late finish would otherwise overwrite the new one, and both would run at once.
 -- Returns {'queued'}, {'missing'}, {'not_ended', status} or {'key_taken', holder id}.
@@ -27,6 +28,6 @@ redis.call('PERSIST', KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'error', '', 'traceback', '',
   'failure_reason', '', 'result', '', 'completed_at', '', 'run_at', now_s(), 'deliveries', 0)
-redis.call('HDEL', KEYS[1], 'rate_reserved')
+redis.call('HDEL', KEYS[1], 'rate_reserved', 'progress', 'progress_message')
 add_entry(KEYS[2], ARGV[1], ARGV[2])
 return {'queued'}

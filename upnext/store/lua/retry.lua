@@ -2,6 +2,7 @@
 -- KEYS[1] stream   KEYS[2] scheduled zset   KEYS[3] job hash   KEYS[4] leases zset
 -- ARGV[1] consumer   ARGV[2] entry id   ARGV[3] job id   ARGV[4] delay_s
 -- ARGV[5] error   ARGV[6] traceback   ARGV[7] failure_reason   ARGV[8] stream maxlen
+-- The failed attempt's progress is cleared: a retrying job has none until its next attempt reports.
 -- Returns 'ok', 'stale' (fenced off, nothing written) or 'terminal' (cancelled meanwhile).
 if not holds(KEYS[1], ARGV[2], ARGV[1]) then return 'stale' end
 ack(KEYS[1], ARGV[2])
@@ -10,6 +11,7 @@ local current = redis.call('HGET', KEYS[3], 'status')
 if not current or is_terminal(current) then return 'terminal' end
 redis.call('HSET', KEYS[3], 'status', 'retrying', 'error', ARGV[5], 'traceback', ARGV[6],
   'failure_reason', ARGV[7], 'lease', '', 'deliveries', 0)
+redis.call('HDEL', KEYS[3], 'progress', 'progress_message')
 local run_at = requeue(KEYS[1], KEYS[2], ARGV[3], tonumber(ARGV[4]), ARGV[8], now_s())
 redis.call('HSET', KEYS[3], 'run_at', run_at)
 return 'ok'

@@ -1,0 +1,90 @@
+"""``upnext-gevent show JOB_ID``: one job's detail (status, arguments, result, error and traceback,
+progress, logs, checkpoint, attempts, lineage), read from Redis alone, as text or ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from upnext.errors import JobNotFound
+from upnext.job import dumps, function_of
+from upnext.store.jobdetail import read_detail
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--prefix", default=None, help="Key prefix (default UPNEXT_PREFIX or 'upnext').")
+@click.option("--redis-url", default=None, help="Redis URL (default UPNEXT_REDIS_URL).")
+def show(job_id: str, as_json: bool, prefix: str | None, redis_url: str | None) -> None:
+    """Everything stored about JOB_ID: status, arguments, result, error, progress, logs, lineage."""
+    from upnext.cli.ops import _queue  # here, not at the top: ops imports this module to register it
+
+    try:
+        function_of(job_id)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="JOB_ID") from None
+    detail = read_detail(_queue(redis_url, prefix), job_id)
+    if detail is None:
+        raise click.ClickException(str(JobNotFound(job_id)))
+    view = detail.to_dict()
+    click.echo(json.dumps(view, indent=2, ensure_ascii=False) if as_json else as_text(view))
+
+
+def as_text(view: dict[str, Any]) -> str:
+    """The detail as aligned ``name  value`` lines, then the traceback and the logs, indented."""
+    rows = [("job", view["job_id"]), ("function", view["function"]),
+            ("status", view["status"] + (f" ({view['failure_reason']})" if view["failure_reason"] else "")),
+            ("attempts", view["attempts"]), ("arguments", _call(view)),
+            ("result", dumps(view["result"]) if view["status"] == "complete" else None),
+            ("error", view["error"]), ("progress", _progress(view)),
+            ("checkpoint", _checkpoint(view)), ("parent", view["parent_id"]),
+            ("root", "itself" if view["root_id"] in (None, view["job_id"]) else view["root_id"]),
+            ("key", view["key"]), ("worker", view["worker"]),
+            *((name, _when(view[f"{name}_at"])) for name in ("enqueued", "started", "completed"))]
+    lines = [f"{name:<11} {'-' if value is None or value == '' else value}" for name, value in rows]
+    if view["traceback"]:
+        lines += ["traceback", *_indented(view["traceback"].rstrip("\n").splitlines())]
+    lines.append(f"logs ({len(view['logs'])})")
+    lines += _indented(_log_line(entry) for entry in view["logs"])
+    return "\n".join(lines)
+
+
+def _call(view: dict[str, Any]) -> str:
+    args = view["args"] if isinstance(view["args"], list) else []
+    kwargs = view["kwargs"] if isinstance(view["kwargs"], dict) else {}
+    shown = [dumps(a) for a in args] + [f"{k}={dumps(v)}" for k, v in kwargs.items()]
+    return f"{view['function']}({', '.join(shown)})"
+
+
+def _progress(view: dict[str, Any]) -> str:
+    percent = f"{round(view['progress'] * 100, 1):g} %"
+    return f"{percent}  {view['progress_message']}" if view["progress_message"] else percent
+
+
+def _checkpoint(view: dict[str, Any]) -> str | None:
+    if view["checkpoint"] is None:
+        return None
+    return f"{dumps(view['checkpoint'])}  (at {_when(view['checkpoint_at'])})"
+
+
+def _log_line(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return str(entry)
+    rest = " ".join(f"{k}={dumps(v)}" for k, v in entry.items() if k not in ("at", "level", "message"))
+    return " ".join(str(part) for part in (_when(entry.get("at")), entry.get("level", ""), entry.get("message", ""),
+                                           rest) if part)
+
+
+def _indented(lines: Any) -> list[str]:
+    return [f"  {line}" for line in lines]
+
+
+def _when(instant: float | None) -> str | None:
+    if not isinstance(instant, (int, float)):
+        return None
+    return datetime.fromtimestamp(instant, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
