@@ -23,5 +23,5 @@ def slow_report(rows: int) -> dict:
     ctx = upnext.get_current_context()
     for i in range(rows):
         time.sleep(0.01)  # stands for I/O: under gevent it yields to the other jobs
-        ctx.set_progress(100 * (i + 1) / rows)
+        ctx.set_progress(i + 1, total=rows)
     return {"rows": rows}

@@ -33,10 +33,13 @@ def job_status(job_id: str):
         return jsonify(error=str(exc)), 404
     except upnext.JobNotFound:
         return jsonify(error=f"no job {job_id!r} (never submitted, or expired)"), 404
-    record = worker.queue.get(job_id) or {}
-    body = {"job_id": job_id, "status": status, "progress": float(record.get("progress") or 0)}
+    fraction, message = future.progress()
+    body = {"job_id": job_id, "status": status, "progress": fraction, "message": message}
     if status == "complete":
         body["value"] = future.value(timeout=0)
     elif status in ("failed", "cancelled"):
-        body["error"] = record.get("error")
+        try:
+            future.result(timeout=0)
+        except upnext.TaskExecutionError as exc:
+            body["error"] = exc.error
     return jsonify(body)

@@ -16,5 +16,5 @@ def build_report(rows: int) -> dict:
     ctx = upnext.get_current_context()
     for i in range(rows):
         time.sleep(0.01)  # stands for I/O; under gevent other jobs run meanwhile
-        ctx.set_progress(100 * (i + 1) / rows)
+        ctx.set_progress(i + 1, total=rows)
     return {"rows": rows, "title": current_app.config["REPORT_TITLE"]}
