@@ -6,8 +6,9 @@ import json
 import os
 import time
 
+import redis
+
 import upnext
-from upnext.store.connection import connect
 
 worker = upnext.Worker("test-upgrade")
 LEDGER = "ledger:upgrade"
@@ -17,7 +18,7 @@ _ledger = None
 def record(phase: str, **fields) -> None:
     global _ledger
     if _ledger is None:
-        client = connect(os.environ["UPNEXT_REDIS_URL"])  # yields: keep the first client made
+        client = redis.Redis.from_url(os.environ["UPNEXT_REDIS_URL"])  # yields: keep the first client made
         _ledger = _ledger or client
     ctx = upnext.get_current_context()
     entry = {"job_id": ctx.job_id, "attempt": ctx.attempt, "release": os.environ["UPNEXT_TEST_RELEASE"],
