@@ -98,6 +98,13 @@ def _dead(pid: int) -> bool:
         return True
 
 
+def test_a_jobs_timeout_counts_from_when_its_child_took_it_not_from_the_childs_start(start_worker):
+    """A cold pool (the child imports the app first: 2.5 s here) must not eat a 1 s timeout."""
+    start_worker(APP, env={**ONE_CHILD, "TEST_CHILD_IMPORT_S": "2.5"})
+    result = procjobs.quick_with_a_short_timeout.wait(wait_timeout=30)
+    assert result.ok and result.attempts == 1
+
+
 @pytest.mark.parametrize("wait_until_dead", [True, False], ids=["reaped-or-zombie", "submitted-at-once"])
 def test_a_child_killed_while_idle_is_replaced_and_the_next_job_completes(one_child_worker, wait_until_dead):
     for _ in range(3):

@@ -12,6 +12,11 @@ import redis
 import upnext
 
 worker = upnext.Worker("test-procjobs")
+
+# A child that is slow to start (a heavy app import, a loaded machine): the test of the job
+# timeout's start sets it, and only process-pool children (which carry the spec) pay it.
+if os.environ.get("UPNEXT_CHILD_SPEC") and os.environ.get("TEST_CHILD_IMPORT_S"):
+    time.sleep(float(os.environ["TEST_CHILD_IMPORT_S"]))
 _ledger: redis.Redis | None = None
 
 
@@ -68,3 +73,8 @@ def naps_in_greenlet(seconds: float) -> int:
 @worker.task(executor="process")
 def returns_surrogate() -> str:
     return "bad \udcff"  # a file name decoded with surrogateescape, say
+
+
+@worker.task(executor="process", timeout=1.0)
+def quick_with_a_short_timeout() -> int:
+    return os.getpid()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("upnext")
 
 HAND_OVER_ATTEMPTS = 2  # the job's own child, then a new one if that one died before taking the job
+CHILD_START_S = 60.0  # how long a new child may take to import the app and take its first job
 
 
 class ChildFailed(Exception):
@@ -88,8 +89,7 @@ class ProcessPool:
             if ctx.is_cancelled:  # while it waited for a child: it never starts
                 raise ChildFailed(f"job {ctx.job_id} was cancelled before a process was free to run it",
                                   reason="cancelled")
-            with gevent.Timeout(timeout_s, JobTimeout):
-                line = self._run_in_child(json.dumps(request).encode() + b"\n", ctx)
+            line = self._run_in_child(json.dumps(request).encode() + b"\n", ctx, timeout_s)
         reply = json.loads(line)
         if not reply["ok"]:
             raise ChildFailed(reply["error"], reply.get("traceback", ""), retryable=reply.get("retryable", True))
@@ -108,24 +108,28 @@ class ProcessPool:
         for child in list(self.children):
             self._discard(child)
 
-    def _run_in_child(self, request: bytes, ctx: JobContext) -> bytes:
+    def _run_in_child(self, request: bytes, ctx: JobContext, timeout_s: float) -> bytes:
         """The reply line of a child that took the request. A child that died before it took the
         job (killed while idle, say) ran none of it: the job goes to a new child instead."""
         for _ in range(HAND_OVER_ATTEMPTS):
-            line = self._try_child(request, ctx)
+            line = self._try_child(request, ctx, timeout_s)
             if line is not None:
                 return line
         raise ChildFailed(f"could not hand job {ctx.job_id} to a process executor child: {HAND_OVER_ATTEMPTS} in a "
                           "row died before taking it (their exit codes are in the child_replaced log lines)",
                           reason="lost")
 
-    def _try_child(self, request: bytes, ctx: JobContext) -> bytes | None:
-        """The reply of one child; None if it died before taking the request."""
+    def _try_child(self, request: bytes, ctx: JobContext, timeout_s: float) -> bytes | None:
+        """The reply of one child; None if it died before taking the request. The job's timeout
+        runs from when the child took it: a new child's start (its app import) is not the job's
+        time. A child that never takes it times the job out after the start bound instead."""
         child = self._acquire()
         child.job_id = ctx.job_id
         try:
-            taken = self._hand_over(child, request)
-            line = self._read_line(child) if taken else b""
+            with gevent.Timeout(max(timeout_s, CHILD_START_S), JobTimeout):
+                taken = self._hand_over(child, request)
+            with gevent.Timeout(timeout_s, JobTimeout):
+                line = self._read_line(child) if taken else b""
         except BaseException as exc:
             if isinstance(exc, JobTimeout):
                 log.warning("child_killed", pid=child.proc.pid, job_id=ctx.job_id, reason="timeout")
