@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from tests.apps import jobs
 from tests.workers import ROOT, wait_for
+from upnext.store.overview import Overview
 
 GATE = "ledger:waits_for_gate"
 
@@ -141,3 +142,29 @@ def test_delayed_jobs_are_noted_with_the_next_run_per_function(start_worker, red
     assert f"add: 2 delayed, next at {clock} UTC" in status_table()
     assert later.cancel() and sooner.cancel()
     assert not notes(status_json(), "delayed"), "cancelled jobs leave the schedule: no note"
+
+
+def test_a_status_read_costs_the_same_for_one_job_as_for_a_hundred(queue, redis_client):
+    options = json.dumps({"kind": "task"})
+    queue.registry.register("w1", json.dumps({"id": "w1", "concurrency": 2, "active": 2, "functions": ["add"]}), 60,
+                            {"add": options, "child": options})
+
+    def load(n: int) -> None:
+        queue.enqueue_many([jobs.add.new_job((1, 2), {}) for _ in range(n)])
+        queue.take("ghost", "ghost", {"add": n})  # held by a consumer that is no live worker
+        queue.enqueue_many([jobs.add.new_job((1, 2), {}) for _ in range(n)])
+        queue.enqueue_many([jobs.add.new_job((1, 2), {}, delay_s=3600) for _ in range(n)])
+
+    def cost() -> tuple[int, dict]:
+        before = redis_client.info("stats")["total_commands_processed"]
+        report = Overview(queue).read()
+        return redis_client.info("stats")["total_commands_processed"] - before, report
+
+    load(1)
+    few, report = cost()
+    assert [n["kind"] for n in report["notes"]] == ["all_slots_busy", "delayed", "awaiting_reclaim"]
+    load(99)
+    many, report = cost()
+    (add,) = [f for f in report["functions"] if f["function"] == "add"]
+    assert (add["queued"], add["awaiting_reclaim"], add["scheduled"]) == (100, 100, 100)
+    assert many == few, "the commands of a status read grow with the jobs"

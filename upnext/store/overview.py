@@ -10,11 +10,13 @@ import json
 import time
 from typing import Any, cast
 
+from upnext import config
 from upnext.store import keys
 from upnext.store.limits import RateLimit
 from upnext.store.queue import Queue
 
 PER_FUNCTION = 8  # commands per function in the counting pipeline (_count)
+DEFAULT_CLAIM_TIMEOUT_MS: int = config.SETTINGS["claim_timeout_ms"].default
 
 
 class Overview:
@@ -155,8 +157,9 @@ def _reclaims(rows: list[dict[str, Any]], held: dict[str, dict[str, tuple[int, i
         holders = held.get(row["function"])
         if not holders:
             continue
-        timeouts = [w["claim_timeout_ms"] for w in live
-                    if row["function"] in w.get("functions", ()) and w.get("claim_timeout_ms")]
+        # A worker of the previous release does not report its claim timeout: take the default.
+        timeouts = [int(w.get("claim_timeout_ms") or DEFAULT_CLAIM_TIMEOUT_MS) for w in live
+                    if row["function"] in w.get("functions", ())]
         idle_ms = max(idle for _, idle in holders.values())
         in_s = max(min(timeouts) - idle_ms, 0) / 1000 if timeouts else None
         notes.append({"kind": "awaiting_reclaim", "function": row["function"], "count": row["awaiting_reclaim"],
