@@ -18,6 +18,7 @@ from tests.workers import WorkerProcess, wait_for
 from upnext.store import keys
 from upnext.store.admin import Admin
 from upnext.store.connection import connect
+from upnext.store.overview import Overview
 from upnext.store.queue import Queue
 from upnext.store.records import Completion
 from upnext.task import build_job
@@ -111,6 +112,22 @@ def test_tasks_retries_cron_and_events_run_on_a_redis_cluster(cluster_url, tmp_p
             w.stop()
         for w in workers:
             print(w.output())
+
+
+def test_status_reads_and_prunes_worker_records_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    record = {"id": "w1", "concurrency": 1, "active": 1, "functions": ["fn"], "claim_timeout_ms": 30000}
+    queue.registry.register("w1", json.dumps(record), 60, {"fn": json.dumps({"kind": "task"})})
+    client.hset(keys.last_seen("upnext"), "gone", json.dumps({**record, "id": "gone", "heartbeat_at": 1.0}))
+    queue.enqueue_many([build_job("fn", "[]", "{}") for _ in range(3)] + [build_job("fn", "[]", "{}", delay_s=60)])
+    queue.take("gone", "gone", {"fn": 1})
+    report = Overview(queue).read()
+    assert [(w["id"], w["alive"]) for w in report["workers"]] == [("w1", True), ("gone", False)]
+    assert [n["kind"] for n in report["notes"]] == ["all_slots_busy", "delayed", "awaiting_reclaim"]
+    assert queue.registry.prune_workers(keep_dead_s=60) == []  # "gone" was never in the worker set
+    assert not client.hexists(keys.last_seen("upnext"), "gone") and client.hexists(keys.last_seen("upnext"), "w1")
 
 
 def test_purge_retry_annotate_sweep_and_a_tolerant_read_work_on_a_redis_cluster(cluster_url):

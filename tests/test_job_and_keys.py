@@ -80,8 +80,8 @@ def test_keys_of_different_tasks_have_different_hash_tags():
 
 
 def test_worker_registry_keys_share_one_hash_tag_of_their_own():
-    registry = [keys.worker("upnext", "w1"), keys.worker_ids("upnext"), keys.functions("upnext"),
-                keys.event_handlers("upnext", "order.placed")]
+    registry = [keys.worker("upnext", "w1"), keys.worker_ids("upnext"), keys.last_seen("upnext"),
+                keys.functions("upnext"), keys.event_handlers("upnext", "order.placed")]
     assert {_hash_tag(k) for k in registry} == {"_workers"}
 
 
@@ -92,7 +92,7 @@ def test_every_key_starts_with_the_prefix(prefix):
              keys.stream(prefix, "f"), keys.scheduled(prefix, "f"), keys.dedup(prefix, "f", "k"),
              keys.failed(prefix, "f"), keys.leases(prefix, "f"), keys.rate(prefix, "f"), keys.cron(prefix, "f"),
              keys.cron_lock(prefix, "f"), keys.worker(prefix, "w1"), keys.worker_ids(prefix),
-             keys.functions(prefix), keys.event_handlers(prefix, "e")]
+             keys.last_seen(prefix), keys.functions(prefix), keys.event_handlers(prefix, "e")]
     assert all(k.startswith(prefix + ":{") for k in every)
 
 

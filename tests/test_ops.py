@@ -37,34 +37,6 @@ def test_failed_lists_the_job_and_retry_runs_it_again_under_its_id(start_worker,
     assert ops("retry", future.job_id).returncode == 1  # complete jobs are not retried
 
 
-def test_status_shows_workers_and_per_function_counts(start_worker, redis_client):
-    # A short claim timeout makes heartbeats (claim_timeout / 3) frequent enough to watch.
-    worker = start_worker("tests.apps.jobs:worker", "--concurrency", "3",
-                          env={"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "1500"})
-    # Jobs that run until cancelled: 5 s jobs could end during the slow `status` calls of a loaded machine.
-    sleeping = [jobs.waits_for_gate.submit(str(i)) for i in range(5)]
-    later = jobs.add.options(delay=3600).submit(1, 1)
-    wait_for(lambda: redis_client.llen("ledger:waits_for_gate") == 3, message="three jobs running")
-    report = wait_for(lambda: (r := ops_json("status"))["workers"][0]["active"] == 3 and r,
-                      message="a heartbeat reporting three active jobs")
-    (me,) = report["workers"]
-    assert me["pid"] == worker.pid and me["concurrency"] == 3
-    rows = {f["function"]: f for f in report["functions"]}
-    assert rows["waits_for_gate"]["active"] == 3 and rows["waits_for_gate"]["queued"] == 2
-    assert rows["add"]["scheduled"] == 1
-    table = ops("status").stdout
-    assert "waits_for_gate" in table and str(worker.pid) in table
-    assert later.cancel() and all(f.cancel() for f in sleeping)
-
-
-def test_status_says_why_work_is_stuck_when_no_worker_runs_it(start_worker, redis_client):
-    worker = start_worker("tests.apps.jobs:worker")
-    worker.stop()
-    jobs.add.submit(1, 2)
-    (row,) = [f for f in ops_json("status")["functions"] if f["function"] == "add"]
-    assert row["queued"] == 1 and row["note"] == "no live worker runs it"
-
-
 def test_list_call_cancel_and_purge(start_worker, redis_client):
     start_worker("tests.apps.jobs:worker")
     functions = ops_json("list")

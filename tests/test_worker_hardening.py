@@ -18,7 +18,7 @@ def consumers(client, function: str) -> set[str]:
     return {c["name"] for c in client.xinfo_consumers(keys.stream("upnext", function), keys.GROUP)}
 
 
-def test_live_workers_remove_the_consumers_and_ids_of_dead_workers(start_worker, redis_client):
+def test_live_workers_remove_the_consumers_ids_and_records_of_dead_workers(start_worker, redis_client):
     doomed = start_worker("tests.apps.jobs:worker", env=FAST)
     (dead_id,) = doomed.worker_ids(redis_client)
     assert jobs.add.wait(1, 1, wait_timeout=10).value == 2  # its consumer now exists in the group
@@ -30,6 +30,8 @@ def test_live_workers_remove_the_consumers_and_ids_of_dead_workers(start_worker,
              message="the dead worker's consumer to be swept")
     wait_for(lambda: dead_id not in redis_client.smembers(keys.worker_ids("upnext")), timeout=30,
              message="the dead worker's id to be swept")
+    wait_for(lambda: not redis_client.hexists(keys.last_seen("upnext"), dead_id), timeout=30,
+             message="the dead worker's last record (shown by status as dead) to be swept")
     assert jobs.add.wait(1, 2, wait_timeout=10).value == 3  # the live worker serves on
 
 

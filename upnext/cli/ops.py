@@ -7,7 +7,6 @@ table, or JSON with ``--json``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ import click
 
 from upnext import config
 from upnext.cli.show import show
+from upnext.cli.status import status
 from upnext.errors import JobNotFound, TaskExecutionError
 from upnext.future import Future
 from upnext.job import check_function_name, dumps, function_of
@@ -46,25 +46,7 @@ def ops() -> None:
 
 
 ops.add_command(show)
-
-
-@ops.command()
-@_connection
-def status(redis_url: str | None, prefix: str | None, as_json: bool) -> None:
-    """Live workers and, per function, what is queued, active, scheduled, held back or failed."""
-    report = Admin(_queue(redis_url, prefix)).status()
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    now = time.time()
-    click.echo(_table(["worker", "host", "pid", "concurrency", "active", "done", "failed", "heartbeat", "last fetch"],
-                      [[w["id"], w["host"], w["pid"], w["concurrency"], w["active"], w["jobs_done"], w["jobs_failed"],
-                        _ago(now, w["heartbeat_at"]), _ago(now, w["last_fetch_at"])] for w in report["workers"]])
-               or "no live workers")
-    click.echo()
-    click.echo(_table(["function", "kind", "queued", "active", "scheduled", "failed", "note"],
-                      [[f["function"], f["kind"], f["queued"], f["active"], f["scheduled"], f["failed"], f["note"]]
-                       for f in report["functions"]]) or "no functions registered")
+ops.add_command(status)
 
 
 @ops.command("list")
@@ -175,10 +157,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str("" if v is None else v) for v in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
-
-
-def _ago(now: float, then: float | None) -> str:
-    return f"{now - then:.1f}s ago" if then else "never"
 
 
 def _when(instant: float) -> str:

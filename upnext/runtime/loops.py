@@ -276,24 +276,49 @@ SWEEP_IDLE_CLAIM_TIMEOUTS = 10
 
 def sweep_tick(rt: Runtime) -> float:
     """Remove what dead workers left: their consumers (no pending entry, idle for many claim
-    timeouts) from this worker's groups, and their ids from the worker set. Nothing in Redis may
-    grow with the number of crashes."""
+    timeouts) from this worker's groups, their ids from the worker set, and their last records
+    (which ``status`` shows as dead) once silent for as long. Nothing in Redis may grow with the
+    number of crashes."""
     claim_ms: int = rt.settings.claim_timeout_ms  # Settings attributes are Any
     removed = rt.queue.registry.sweep_consumers(rt.functions, SWEEP_IDLE_CLAIM_TIMEOUTS * claim_ms)
-    gone = rt.queue.registry.prune_workers()
+    gone = rt.queue.registry.prune_workers(keep_dead_s=SWEEP_IDLE_CLAIM_TIMEOUTS * claim_ms / 1000)
     if removed or gone:
         rt.log.info("dead_workers_swept", consumers=removed, worker_ids=gone)
     return min(max(claim_ms * 5 / 1000, 0.5), 60.0)
 
 
-def heartbeat_tick(rt: Runtime) -> float:
-    """Say we are alive, and what we have done (running entries are kept fresh by keeper.py).
+LOAD_INTERVAL_S = 1.0
 
-    The health file is rewritten whatever Redis answers, with a one-line state: ``ok``, or
+
+def heartbeat_tick(rt: Runtime) -> float:
+    """Say we are alive, and what we are doing (running entries are kept fresh by keeper.py):
+    the full heartbeat every heartbeat interval, and in between, within LOAD_INTERVAL_S, the
+    same record again whenever the jobs in flight or the last fetch changed, so ``status`` is
+    never more than about a second behind. An idle worker writes only its heartbeats."""
+    now = time.monotonic()
+    if now >= rt.heartbeat_due_at:
+        _heartbeat(rt)
+        rt.heartbeat_due_at = now + rt.heartbeat_interval_s()
+    elif rt.load() != rt.published_load:
+        try:
+            _publish(rt)
+        except redis.RedisError as exc:  # the next heartbeat reports it, in the log and the health file
+            rt.log.debug("load_publish_failed", error=f"{type(exc).__name__}: {exc}")
+    return max(min(LOAD_INTERVAL_S, rt.heartbeat_due_at - time.monotonic()), 0.005)
+
+
+def _publish(rt: Runtime) -> None:
+    load = rt.load()
+    rt.queue.registry.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s())
+    rt.published_load = load
+
+
+def _heartbeat(rt: Runtime) -> None:
+    """The health file is rewritten whatever Redis answers, with a one-line state: ``ok``, or
     ``redis_full: ...`` / ``redis_error: ...`` and the completions waiting in the outbox. This
     process is alive and keeps its work; a probe that restarted it would not free Redis."""
     try:
-        rt.queue.registry.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s())
+        _publish(rt)
         state = "ok"
     except redis.RedisError as exc:
         kind = "redis_full" if isinstance(exc, redis.exceptions.OutOfMemoryError) else "redis_error"
@@ -303,7 +328,6 @@ def heartbeat_tick(rt: Runtime) -> float:
     if rt.settings.health_file:
         _write_health(rt.settings.health_file, state)
     _check_memory(rt)
-    return rt.heartbeat_interval_s()
 
 
 def _write_health(path: str, state: str) -> None:

@@ -92,6 +92,8 @@ class Runtime:
         self.hard_stop = False
         self.failed_loop: str | None = None
         self.stats = Stats()
+        self.heartbeat_due_at = 0.0  # monotonic; the heartbeat loop's first tick is a full heartbeat
+        self.published_load: tuple[int, float] | None = None  # what the last record written said
         self.retried_ids: set[str] = set()
         self.flushing = False
         self.pool = self._process_pool()
@@ -241,13 +243,20 @@ class Runtime:
         self.failed_loop = name
         self.stop(graceful=True)
 
+    def load(self) -> tuple[int, float]:
+        """What ``status`` wants fresh: the jobs in flight and when a fetch last took some."""
+        return len(self.inflight), self.stats.last_fetch_at
+
     def info(self) -> str:
+        """This worker's record (heartbeat). ``active`` is the jobs in flight; ``claim_timeout_ms``
+        lets ``status`` say when a dead worker's entries will be reclaimed."""
         s = self.settings
         return json.dumps({
             "id": self.worker_id, "name": s.name, "host": socket.gethostname(), "pid": os.getpid(),
             "concurrency": s.concurrency, "functions": self.functions, "started_at": self.stats.started_at,
             "heartbeat_at": time.time(), "jobs_done": self.stats.jobs_done, "jobs_failed": self.stats.jobs_failed,
-            "active": len(self.inflight), "last_fetch_at": self.stats.last_fetch_at})
+            "active": len(self.inflight), "last_fetch_at": self.stats.last_fetch_at,
+            "claim_timeout_ms": s.claim_timeout_ms})
 
     def serve(self) -> int:
         if self.settings.hub_max_blocking_ms:

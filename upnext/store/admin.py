@@ -1,4 +1,4 @@
-"""Operator queries and commands for the CLI: status, list, failed, retry, purge.
+"""Operator queries and commands for the CLI: list, failed, retry, purge (status reads overview.py).
 
 The read side of the queue: it needs only the Redis URL and prefix, never the app, because
 workers register their functions (name, kind, options) and heartbeats in Redis.
@@ -7,12 +7,10 @@ workers register their functions (name, kind, options) and heartbeats in Redis.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, cast
 
 from upnext.job import function_of
 from upnext.store import keys
-from upnext.store.limits import RateLimit
 from upnext.store.queue import Queue
 
 
@@ -22,47 +20,9 @@ class Admin:
         self.client = queue.client
         self.prefix = queue.prefix
 
-    def workers(self) -> list[dict[str, Any]]:
-        """Live workers (heartbeat not expired), with what they report; dead ids are pruned."""
-        self.queue.registry.prune_workers()
-        ids = sorted(cast(set[str], self.client.smembers(keys.worker_ids(self.prefix))))  # decode_responses
-        records = self.client.mget([keys.worker(self.prefix, w) for w in ids]) if ids else []
-        return [json.loads(r) for r in records if r is not None]
-
     def functions(self) -> dict[str, dict[str, Any]]:
         raw = cast(dict[str, str], self.client.hgetall(keys.functions(self.prefix)))
         return {name: json.loads(options) for name, options in sorted(raw.items())}
-
-    def status(self) -> dict[str, Any]:
-        workers = self.workers()
-        functions = self.functions()
-        served = {f for w in workers for f in w.get("functions", [])}
-        pipe = self.queue.pipeline()
-        for name in functions:
-            stream = keys.stream(self.prefix, name)
-            pipe.exists(stream)
-            pipe.xlen(stream)
-            pipe.zcard(keys.scheduled(self.prefix, name))
-            pipe.zcard(keys.failed(self.prefix, name))
-            pipe.zcard(keys.leases(self.prefix, name))
-            pipe.hmget(keys.rate(self.prefix, name), "tokens", "ts")
-            pipe.hget(keys.cron(self.prefix, name), "next_at")
-        replies = pipe.execute()
-        rows = []
-        for i, (name, options) in enumerate(functions.items()):
-            exists, length, scheduled, failed, leases, bucket, next_at = replies[7 * i: 7 * i + 7]
-            active = self._pending(name) if exists else 0
-            row = {"function": name, "kind": options.get("kind", "task"), "queued": length - active,
-                   "active": active, "scheduled": scheduled, "failed": failed,
-                   "rate_limited": _rate_backlog(options.get("rate_limit"), bucket),
-                   "leases": leases, "max_concurrency": options.get("max_concurrency"),
-                   "next_run_at": float(next_at) if next_at else None}
-            row["note"] = _note(row, name in served)
-            rows.append(row)
-        return {"workers": workers, "functions": rows}
-
-    def _pending(self, function: str) -> int:
-        return cast(int, self.client.xpending(keys.stream(self.prefix, function), keys.GROUP)["pending"])
 
     def failed(self, function: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The latest failed jobs, newest first, with their error (entries past their TTL dropped)."""
@@ -101,26 +61,3 @@ class Admin:
             if int(seen) < batch:
                 return cancelled
 
-
-def _rate_backlog(rate_limit: str | None, bucket: list[str | None]) -> int:
-    """Jobs waiting for a rate-limit token: the tokens lent out beyond the bucket, net of refill."""
-    tokens, ts = bucket
-    if not rate_limit or tokens is None or ts is None:
-        return 0
-    rate = RateLimit.parse(rate_limit)
-    refilled = float(tokens) + (time.time() - float(ts)) * rate.count / rate.period_s
-    return max(0, -int(refilled // 1))
-
-
-def _note(row: dict[str, Any], served: bool) -> str:
-    """Why work is not moving, in a few words (empty when nothing looks stuck)."""
-    notes = []
-    if (row["queued"] or row["scheduled"]) and not served:
-        notes.append("no live worker runs it")
-    if row["max_concurrency"] and row["leases"] >= row["max_concurrency"] and row["queued"]:
-        notes.append(f"waiting for a concurrency lease ({row['leases']}/{row['max_concurrency']})")
-    if row["rate_limited"]:
-        notes.append(f"rate limited ({row['rate_limited']} waiting for tokens)")
-    if row["failed"]:
-        notes.append(f"{row['failed']} failed (see `failed`)")
-    return "; ".join(notes)

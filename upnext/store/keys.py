@@ -13,6 +13,7 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:done:<id>             | pubsub | channel told the terminal status, for waiters           |
 | P:{_workers}:ids             | set    | ids of workers that registered (pruned when stale)      |
 | P:{_workers}:<worker id>     | string | JSON heartbeat of one worker process, with a TTL        |
+| P:{_workers}:last_seen       | hash   | worker id -> its latest heartbeat; kept after a crash until pruned |
 | P:{fn}:failed                | zset   | failed job ids -> failed at; entries past job_ttl pruned |
 | P:{fn}:leases                | zset   | max_concurrency leases: job id -> expiry (ms, server time) |
 | P:{fn}:rate                  | hash   | rate-limit token bucket: tokens, ts                     |
@@ -89,6 +90,10 @@ def cron_lock(prefix: str, function: str) -> str:
 
 def worker(prefix: str, worker_id: str) -> str:
     return f"{tag(prefix, '_workers')}:{worker_id}"
+
+
+def last_seen(prefix: str) -> str:
+    return f"{tag(prefix, '_workers')}:last_seen"
 
 
 def worker_ids(prefix: str) -> str:

@@ -4,6 +4,8 @@ cursor and lock. Written by workers, read by senders and the operator commands."
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, cast
 
@@ -29,27 +31,44 @@ class Registry:
         self.queue = queue
 
     def register(self, worker_id: str, info: str, ttl_s: int, functions: dict[str, str] | None = None) -> None:
-        """Heartbeat: write this worker's record (expiring) and, at start, its functions."""
+        """Heartbeat (one round trip): this worker's record, expiring (its liveness), its copy in
+        the last-seen hash (kept after a crash, so ``status`` shows the worker dead), its id in
+        the worker set and, at start, its functions."""
         pipe = self.queue.pipeline()
         pipe.set(keys.worker(self.queue.prefix, worker_id), info, ex=ttl_s)
+        pipe.hset(keys.last_seen(self.queue.prefix), worker_id, info)
         pipe.sadd(keys.worker_ids(self.queue.prefix), worker_id)
         if functions:
             pipe.hset(keys.functions(self.queue.prefix), mapping=functions)
         pipe.execute()
 
     def unregister(self, worker_id: str) -> None:
+        """A clean stop: the worker leaves no record (it is gone, not dead)."""
         self.queue.pipeline().delete(keys.worker(self.queue.prefix, worker_id)).srem(
-            keys.worker_ids(self.queue.prefix), worker_id).execute()
+            keys.worker_ids(self.queue.prefix), worker_id).hdel(keys.last_seen(self.queue.prefix), worker_id).execute()
 
-    def prune_workers(self) -> list[str]:
-        """Remove the ids of workers whose heartbeat expired (they died) from the worker set."""
-        ids = sorted(cast(set[str], self.queue.client.smembers(keys.worker_ids(self.queue.prefix))))  # decode_responses
-        if not ids:
+    def prune_workers(self, keep_dead_s: float) -> list[str]:
+        """Forget workers whose heartbeat expired (they died): their ids at once, their last-seen
+        records once they have been silent for ``keep_dead_s`` (until then ``status`` lists them
+        as dead). Returns the ids removed from the worker set."""
+        prefix = self.queue.prefix
+        pipe = self.queue.pipeline()
+        pipe.smembers(keys.worker_ids(prefix))
+        pipe.hgetall(keys.last_seen(prefix))
+        ids, seen = cast(tuple[set[str], dict[str, str]], pipe.execute())  # decode_responses
+        everyone = sorted(ids | set(seen))
+        if not everyone:
             return []
-        alive = self.queue.client.mget([keys.worker(self.queue.prefix, w) for w in ids])
-        gone = [w for w, record in zip(ids, alive) if record is None]
+        alive = self.queue.client.mget([keys.worker(prefix, w) for w in everyone])
+        dead = {w for w, record in zip(everyone, alive) if record is None}
+        gone = sorted(dead & ids)
+        forgotten = [w for w in dead & set(seen) if _silent_for(seen[w]) > keep_dead_s]
+        pipe = self.queue.pipeline()
         if gone:
-            self.queue.client.srem(keys.worker_ids(self.queue.prefix), *gone)
+            pipe.srem(keys.worker_ids(prefix), *gone)
+        if forgotten:
+            pipe.hdel(keys.last_seen(prefix), *forgotten)
+        pipe.execute()
         return gone
 
     def forget_consumer(self, consumer: str, functions: Iterable[str]) -> None:
@@ -104,3 +123,12 @@ class Registry:
 
     def handlers(self, event: str) -> list[str]:
         return sorted(cast(set[str], self.queue.client.smembers(keys.event_handlers(self.queue.prefix, event))))
+
+
+def _silent_for(record: str) -> float:
+    """Seconds since a last-seen record's heartbeat (by this machine's clock; a record that is
+    not one of ours counts as long silent)."""
+    try:
+        return time.time() - float(json.loads(record)["heartbeat_at"])
+    except (ValueError, TypeError, KeyError):
+        return float("inf")

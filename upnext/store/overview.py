@@ -1,0 +1,191 @@
+"""What ``status`` shows: every worker (live, or dead with its last record until it is pruned),
+per function what is queued, running, held by dead workers, scheduled and failed, and the notes
+that explain a stall. Read-only, and bounded: three pipelined round trips at most, whose size
+grows with the number of functions and workers, never with the number of jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, cast
+
+from upnext import config
+from upnext.store import keys
+from upnext.store.limits import RateLimit
+from upnext.store.queue import Queue
+
+PER_FUNCTION = 8  # commands per function in the counting pipeline (_count)
+DEFAULT_CLAIM_TIMEOUT_MS: int = config.SETTINGS["claim_timeout_ms"].default
+
+
+class Overview:
+    def __init__(self, queue: Queue):
+        self.queue = queue
+        self.prefix = queue.prefix
+
+    def read(self) -> dict[str, Any]:
+        """``{"workers": [...], "functions": [...], "notes": [...]}``, JSON-ready."""
+        ids, seen, functions = self._registrations()
+        everyone = sorted(ids | set(seen))
+        records, counts = self._count(everyone, list(functions))
+        workers = [row for w, live in zip(everyone, records) if (row := _worker_row(w, live, seen.get(w)))]
+        live = [w for w in workers if w["alive"]]
+        held = self._held(functions, counts, {w["id"] for w in live})
+        rows = [_function_row(name, options, counts[name], held.get(name, {}), live)
+                for name, options in functions.items()]
+        notes = [*_busy(rows, live), *_delayed(rows, counts), *_reclaims(rows, held, live)]
+        workers.sort(key=lambda w: (not w["alive"], w["id"]))
+        return {"workers": workers, "functions": rows, "notes": notes}
+
+    def _registrations(self) -> tuple[set[str], dict[str, str], dict[str, dict[str, Any]]]:
+        pipe = self.queue.pipeline()
+        pipe.smembers(keys.worker_ids(self.prefix))
+        pipe.hgetall(keys.last_seen(self.prefix))
+        pipe.hgetall(keys.functions(self.prefix))
+        ids, seen, functions = pipe.execute()
+        return (cast(set[str], ids), cast(dict[str, str], seen),
+                {name: json.loads(options) for name, options in sorted(cast(dict[str, str], functions).items())})
+
+    def _count(self, workers: list[str], functions: list[str]) -> tuple[list[str | None], dict[str, list[Any]]]:
+        """The workers' live records and, per function, its PER_FUNCTION counts (one round trip)."""
+        pipe = self.queue.pipeline()
+        if workers:
+            pipe.mget([keys.worker(self.prefix, w) for w in workers])
+        for name in functions:
+            stream, scheduled = keys.stream(self.prefix, name), keys.scheduled(self.prefix, name)
+            pipe.xlen(stream)
+            pipe.zcard(scheduled)
+            pipe.zrange(scheduled, 0, 0, withscores=True)
+            pipe.zcard(keys.failed(self.prefix, name))
+            pipe.zcard(keys.leases(self.prefix, name))
+            pipe.hmget(keys.rate(self.prefix, name), "tokens", "ts")
+            pipe.hget(keys.cron(self.prefix, name), "next_at")
+            pipe.xpending(stream, keys.GROUP)  # last: it alone may fail (no stream or group yet: nothing pending)
+        replies = pipe.execute(raise_on_error=False)
+        first = 1 if workers else 0
+        for i, reply in enumerate(replies):
+            if isinstance(reply, Exception) and (i < first or (i - first) % PER_FUNCTION != PER_FUNCTION - 1):
+                raise reply
+        records = cast(list[str | None], replies[0]) if workers else []
+        return records, {name: replies[first + PER_FUNCTION * i: first + PER_FUNCTION * (i + 1)]
+                         for i, name in enumerate(functions)}
+
+    def _held(self, functions: dict[str, Any], counts: dict[str, list[Any]],
+              live: set[str]) -> dict[str, dict[str, tuple[int, int]]]:
+        """Per function, the consumers that are no live worker and hold pending entries:
+        consumer -> (entries, idle ms of its first entry). One round trip, only when there are any."""
+        dead = {name: {c["name"]: int(c["pending"]) for c in _consumers(counts[name][-1]) if c["name"] not in live}
+                for name in functions}
+        dead = {name: consumers for name, consumers in dead.items() if consumers}
+        if not dead:
+            return {}
+        pipe = self.queue.pipeline()
+        for name, consumers in dead.items():
+            for consumer in consumers:
+                pipe.xpending_range(keys.stream(self.prefix, name), keys.GROUP, "-", "+", 1, consumername=consumer)
+        firsts = iter(pipe.execute(raise_on_error=False))
+        return {name: {consumer: (count, _idle_ms(next(firsts))) for consumer, count in consumers.items()}
+                for name, consumers in dead.items()}
+
+
+def _consumers(summary: Any) -> list[dict[str, Any]]:
+    return [] if isinstance(summary, Exception) else cast(list[dict[str, Any]], summary["consumers"])
+
+
+def _idle_ms(first: Any) -> int:
+    return 0 if isinstance(first, Exception) or not first else int(first[0]["time_since_delivered"])
+
+
+def _worker_row(worker_id: str, live: str | None, seen: str | None) -> dict[str, Any] | None:
+    """A live worker's record as it reports it; a dead one's last record without a load (it runs
+    nothing any more). None for a record that is not one of ours."""
+    try:
+        record = json.loads(live or seen or "null")
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    alive = live is not None
+    row = {k: v for k, v in record.items() if k != "active"}
+    row.update(id=worker_id, alive=alive, inflight=record.get("active", 0) if alive else None)
+    return row
+
+
+def _function_row(name: str, options: dict[str, Any], counts: list[Any], held: dict[str, tuple[int, int]],
+                  live: list[dict[str, Any]]) -> dict[str, Any]:
+    length, scheduled, _, failed, leases, bucket, next_at, summary = counts
+    pending = 0 if isinstance(summary, Exception) else int(summary["pending"])
+    awaiting = sum(count for count, _ in held.values())
+    row = {"function": name, "kind": options.get("kind", "task"), "queued": length - pending,
+           "active": pending - awaiting, "awaiting_reclaim": awaiting, "scheduled": scheduled, "failed": failed,
+           "rate_limited": _rate_backlog(options.get("rate_limit"), bucket),
+           "leases": leases, "max_concurrency": options.get("max_concurrency"),
+           "next_run_at": float(next_at) if next_at else None}
+    row["note"] = _note(row, any(name in w.get("functions", ()) for w in live))
+    return row
+
+
+def _busy(rows: list[dict[str, Any]], live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Jobs are queued and every live worker that runs them has no free slot."""
+    waiting = {r["function"]: r["queued"] for r in rows if r["queued"] > 0}
+    serving = [w for w in live if waiting.keys() & set(w.get("functions", ()))]
+    if not serving or any(w.get("concurrency", 0) > (w["inflight"] or 0) for w in serving):
+        return []
+    return [{"kind": "all_slots_busy", "workers": len(serving), "slots": sum(w.get("concurrency", 0) for w in serving),
+             "queued": sum(waiting.values())}]
+
+
+def _delayed(rows: list[dict[str, Any]], counts: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Per function with delayed or retrying jobs, how many and when the first is due."""
+    notes = []
+    for row in rows:
+        first = counts[row["function"]][2]
+        if row["scheduled"] and first:
+            notes.append({"kind": "delayed", "function": row["function"], "count": row["scheduled"],
+                          "next_at": float(first[0][1])})
+    return notes
+
+
+def _reclaims(rows: list[dict[str, Any]], held: dict[str, dict[str, tuple[int, int]]],
+              live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per function, entries held by workers that are not live, and when the first can be
+    reclaimed: the live workers' claim timeout minus the entry's idle time (None when no live
+    worker runs the function, so nobody will)."""
+    notes = []
+    for row in rows:
+        holders = held.get(row["function"])
+        if not holders:
+            continue
+        # A worker of the previous release does not report its claim timeout: take the default.
+        timeouts = [int(w.get("claim_timeout_ms") or DEFAULT_CLAIM_TIMEOUT_MS) for w in live
+                    if row["function"] in w.get("functions", ())]
+        idle_ms = max(idle for _, idle in holders.values())
+        in_s = max(min(timeouts) - idle_ms, 0) / 1000 if timeouts else None
+        notes.append({"kind": "awaiting_reclaim", "function": row["function"], "count": row["awaiting_reclaim"],
+                      "workers": sorted(holders), "in_s": in_s})
+    return notes
+
+
+def _rate_backlog(rate_limit: str | None, bucket: list[str | None]) -> int:
+    """Jobs waiting for a rate-limit token: the tokens lent out beyond the bucket, net of refill."""
+    tokens, ts = bucket
+    if not rate_limit or tokens is None or ts is None:
+        return 0
+    rate = RateLimit.parse(rate_limit)
+    refilled = float(tokens) + (time.time() - float(ts)) * rate.count / rate.period_s
+    return max(0, -int(refilled // 1))
+
+
+def _note(row: dict[str, Any], served: bool) -> str:
+    """Why work of this function is not moving, in a few words (empty when nothing looks stuck)."""
+    notes = []
+    if (row["queued"] or row["scheduled"]) and not served:
+        notes.append("no live worker runs it")
+    if row["max_concurrency"] and row["leases"] >= row["max_concurrency"] and row["queued"]:
+        notes.append(f"waiting for a concurrency lease ({row['leases']}/{row['max_concurrency']})")
+    if row["rate_limited"]:
+        notes.append(f"rate limited ({row['rate_limited']} waiting for tokens)")
+    if row["failed"]:
+        notes.append(f"{row['failed']} failed (see `failed`)")
+    return "; ".join(notes)
