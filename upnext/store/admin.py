@@ -33,6 +33,12 @@ class Admin:
         raw = cast(dict[str, str], self.client.hgetall(keys.functions(self.prefix)))
         return {name: json.loads(options) for name, options in sorted(raw.items())}
 
+    def is_known(self, function: str) -> bool:
+        """Registered by a worker, or holding jobs (a submitter may queue before any worker runs it)."""
+        if self.client.hexists(keys.functions(self.prefix), function):
+            return True
+        return bool(self.client.exists(keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)))
+
     def status(self) -> dict[str, Any]:
         workers = self.workers()
         functions = self.functions()
