@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,9 +13,9 @@ from tests.apps import jobs
 from tests.workers import ROOT, wait_for
 
 
-def ops(*args: str) -> subprocess.CompletedProcess:
+def ops(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "upnext.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, env={**os.environ, **(env or {})})
 
 
 def ops_json(*args: str):
@@ -150,7 +151,7 @@ def test_the_failed_table_shows_the_whole_error_and_says_its_times_are_utc(start
     start_worker("tests.apps.cli_app:worker")
     done = ops("call", "fails", "--kwargs", json.dumps({"message": LONG_ERROR}), "--wait", "10")
     assert done.returncode == 1, done.stderr
-    table = ops("failed").stdout
+    table = ops("failed", env={"COLUMNS": "100"}).stdout
     assert "UTC" in table.splitlines()[0]
-    assert " ".join(table.split()).count(f"ValueError: {LONG_ERROR}") == 1, table
+    assert " ".join(table.split()).count(f"ValueError: {LONG_ERROR}") == 1, table  # whole, wrapped
     assert max(len(line) for line in table.splitlines()) <= 100, table
