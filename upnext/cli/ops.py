@@ -143,7 +143,7 @@ def call(function: str, kwargs_json: str, wait_s: float | None, redis_url: str |
         out.update(status=future.status())
         _emit(out, as_json)
         click.echo(f"Error: job {future.job_id} did not finish within {wait_s:g}s (status: {out['status']}); "
-                   "it stays queued", err=True)
+                   "it was not cancelled", err=True)
         sys.exit(EXIT_WAIT_TIMEOUT)
     _emit(out, as_json)
     if out["status"] != "complete":

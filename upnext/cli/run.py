@@ -41,8 +41,8 @@ def _version() -> str:
 
 
 class RunCommand(click.Command):
-    """The run form, whose help also lists the operator subcommands: ``main`` dispatches those by
-    name before click sees the arguments, so ``upnext-gevent --help`` is the only help that can."""
+    """The run form. Its help also lists the operator subcommands: ``main`` picks those out by
+    name before click runs, so this is the help ``upnext-gevent --help`` prints."""
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_usage(ctx, formatter)
