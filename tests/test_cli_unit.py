@@ -31,7 +31,7 @@ def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float
 
 def printed_config(done: subprocess.CompletedProcess) -> dict[str, str]:
     assert done.returncode == 0, done.stderr
-    return dict(line.split(" = ", 1) for line in done.stdout.splitlines())
+    return dict(line.partition("  # ")[0].split(" = ", 1) for line in done.stdout.splitlines())
 
 
 def test_importing_the_cli_loads_neither_click_nor_redis_nor_structlog():
@@ -137,6 +137,109 @@ def test_bad_flag_values_are_usage_errors(tmp_path):
 def test_ops_subcommands_are_dispatched_without_an_app(tmp_path):
     done = cli("status", "--help", cwd=tmp_path)
     assert done.returncode == 0 and "Usage: upnext-gevent status" in done.stdout, done.stderr
+
+
+OPS = ["status", "list", "call", "failed", "retry", "purge", "cancel"]
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_lists_the_run_form_and_every_subcommand(tmp_path, flag):
+    done = cli(flag, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "upnext-gevent [OPTIONS] APP" in done.stdout and "--health-file" in done.stdout
+    commands = done.stdout.partition("Commands:")[2]
+    assert set(OPS) <= {line.split()[0] for line in commands.splitlines() if line.startswith("  ")}, done.stdout
+
+
+def test_version_prints_the_installed_distribution_version(tmp_path):
+    import importlib.metadata
+
+    done = cli("--version", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, f"upnext-gevent {importlib.metadata.version('upnext-gevent')}\n")
+
+
+def test_a_mistyped_subcommand_suggests_the_subcommand(tmp_path):
+    done = cli("stauts", cwd=tmp_path)
+    assert done.returncode == 2 and "did you mean the command 'status'?" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_module_named_like_a_subcommand_is_still_an_app(tmp_path):
+    (tmp_path / "statu.py").write_text(GOOD_APP)
+    assert cli("statu", "--check-config", cwd=tmp_path).stdout == "config ok\n"
+    (tmp_path / "lists.py").write_text("import not_installed_dependency\n")
+    done = cli("lists", "--check-config", cwd=tmp_path)  # found but broken: its own error, no suggestion
+    assert done.returncode == 1 and "not_installed_dependency" in done.stderr and "did you mean" not in done.stderr
+
+
+REDIS_DOWN = "redis://app:hunter2@127.0.0.1:9/0"
+
+
+@pytest.mark.parametrize("args", [["status"], ["list"], ["call", "add", "--kwargs", "{}"], ["failed"],
+                                  ["retry", "add:0000"], ["purge", "add"], ["cancel", "add:0000"]])
+def test_every_ops_command_with_redis_down_is_one_line_naming_the_url_and_exits_1(tmp_path, args):
+    done = cli(*args, cwd=tmp_path, env={"UPNEXT_REDIS_URL": REDIS_DOWN})
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "redis://app:***@127.0.0.1:9/0" in done.stderr and "hunter2" not in done.stderr
+
+
+@pytest.mark.parametrize("env, flags, named", [
+    ({"UPNEXT_REDIS_URL": "localhost:6393"}, [], "UPNEXT_REDIS_URL"),
+    ({}, ["--redis-url", "http://u:hunter2@db:6379"], "redis_url (from command line)"),
+    ({}, ["--redis-url", "redis://db:port/0"], "redis_url (from command line)"),
+])
+def test_check_config_refuses_a_redis_url_it_cannot_use(tmp_path, env, flags, named):
+    (tmp_path / "app.py").write_text(GOOD_APP)
+    done = cli("app", "--check-config", *flags, cwd=tmp_path, env=env)
+    assert done.returncode == 1 and named in done.stderr and "redis://, rediss:// or unix://" in done.stderr
+    assert "hunter2" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize("url", ["redis://db:6379/0", "rediss://:pw@db:6380/1?ssl_cert_reqs=none",
+                                 "unix:///run/redis.sock?db=2", "REDIS://db"])
+def test_check_config_accepts_each_supported_redis_url(tmp_path, url):
+    (tmp_path / "app.py").write_text(GOOD_APP)
+    done = cli("app", "--check-config", "--redis-url", url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_an_ops_command_with_a_bad_redis_url_is_one_line(tmp_path):
+    done = cli("status", "--redis-url", "localhost:6393", cwd=tmp_path)
+    assert done.returncode == 1 and "localhost:6393" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_health_file_is_a_flag(tmp_path):
+    (tmp_path / "app.py").write_text(GOOD_APP)
+    done = cli("app", "--print-config", "--health-file", "/tmp/upnext.health", cwd=tmp_path)
+    assert printed_config(done)["health_file"] == "'/tmp/upnext.health'"
+
+
+def test_every_error_of_a_config_file_is_reported_and_a_helper_variable_is_told_the_underscore(tmp_path):
+    (tmp_path / "app.py").write_text(GOOD_APP)
+    (tmp_path / "upnext_gevent.conf.py").write_text(
+        "my_const = 3\nconcurrency = 0\nlog_format = 'xml'\ntimeout = 5\n"
+        "def post_job(ctx):\n    pass\ndef _helper():\n    pass\n_private = 1\nCONSTANT = 2\n")
+    done = cli("app", "--check-config", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    for expected in ("unknown setting 'my_const'", "'_my_const'", "concurrency (from config file",
+                     "log_format (from config file", "unknown setting 'timeout'", "did you mean 'graceful_timeout'",
+                     "'_timeout'", "hook post_job in"):
+        assert expected in done.stderr, (expected, done.stderr)
+    assert "_helper" not in done.stderr and "_private" not in done.stderr and "CONSTANT" not in done.stderr
+
+
+def test_print_config_says_where_each_value_came_from(tmp_path):
+    (tmp_path / "app.py").write_text("import upnext\nworker = upnext.Worker('t', concurrency=5)\n")
+    (tmp_path / "upnext_gevent.conf.py").write_text("graceful_timeout = 7.5\n")
+    done = cli("app", "--print-config", "--log-level", "debug", cwd=tmp_path,
+               env={"UPNEXT_CONCURRENCY": "9", "UPNEXT_PREFIX": "mine"})
+    lines = {line.split(" = ", 1)[0]: line for line in done.stdout.splitlines() if " = " in line}
+    assert done.returncode == 0, done.stderr
+    assert lines["concurrency"] == "concurrency = 5  # Worker(...), over env UPNEXT_CONCURRENCY (9)"
+    assert lines["graceful_timeout"] == "graceful_timeout = 7.5  # config file upnext_gevent.conf.py"
+    assert lines["log_level"] == "log_level = 'debug'  # flag --log-level"
+    assert lines["prefix"] == "prefix = 'mine'  # env UPNEXT_PREFIX"
+    assert lines["burst"] == "burst = False  # default"
 
 
 HOOKS_CONF = """\

@@ -100,8 +100,9 @@ def test_an_unknown_name_in_a_config_file_names_it_and_suggests_the_closest_sett
         config.load_file(path)
 
 
-def test_an_unknown_name_with_nothing_close_gets_no_suggestion(tmp_path):
-    with pytest.raises(ConfigError, match=r"unknown setting 'zebra' in config file '[^']*'$"):
+def test_an_unknown_name_with_nothing_close_gets_no_suggestion_but_the_underscore_escape(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown setting 'zebra' in config file '[^']*' "
+                                          r"\(a variable of your own: name it '_zebra'\)$"):
         config.load_file(write(tmp_path, "zebra = 1\n"))
 
 

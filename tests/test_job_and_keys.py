@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import pytest
 
+from upnext import job
 from upnext.job import check_function_name, dumps, encode_call, function_of, loads, new_job_id
 from upnext.store import keys
 
@@ -107,3 +109,27 @@ def _hash_tag(key: str) -> str:
     """What Redis Cluster hashes: the text between the first '{' and the next '}'."""
     start = key.index("{") + 1
     return key[start:key.index("}", start)]
+
+
+def _shapes(a, b=1, /, c=2, *args, d, e=3, **kw): ...
+def _keyword_only(*, k): ...
+def _positional_only(a, /): ...
+def _nothing(): ...
+
+
+@pytest.mark.parametrize("fn, params", [
+    (send_email, ["to", "subject=", "*", "urgent="]),
+    (_shapes, ["a", "b=", "/", "c=", "*args", "d", "e=", "**kw"]),
+    (_keyword_only, ["*", "k"]),
+    (_positional_only, ["a", "/"]),
+    (_nothing, []),
+])
+def test_registered_params_rebuild_a_signature_that_binds_like_the_function(fn, params):
+    assert job.params_of(fn) == params
+    rebuilt, real = job.signature_from(params), inspect.signature(fn)
+    assert [(p.name, p.kind, p.default is p.empty) for p in rebuilt.parameters.values()] == \
+        [(p.name, p.kind, p.default is p.empty) for p in real.parameters.values()]
+
+
+def test_a_callable_without_a_signature_registers_no_params():
+    assert job.params_of(max) is None

@@ -73,6 +73,27 @@ def _optional_str(name: str, value: Any) -> str | None:
     return None if value is None or value == "" else _str(name, value)
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(name: str, value: Any) -> str:
+    """A URL redis-py can connect to (a Redis Cluster node's redis:// URL too: the cluster is
+    detected), checked here so a typo fails --check-config instead of the worker's start."""
+    url = _str(name, value)
+    expected = f"{name} must be a redis://, rediss:// or unix:// URL"
+    if "://" not in url:  # 'host:port' or 'user:pw@host': mask it as the redis:// URL it was meant to be
+        meant = mask_url(f"redis://{url}")
+        raise ConfigError(f"{expected}, got {meant.removeprefix('redis://')!r} (did you mean {meant!r}?)")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in REDIS_SCHEMES:
+        raise ConfigError(f"{expected}, got {mask_url(url)!r}")
+    try:
+        _ = parts.port  # urllib checks the port only when asked
+    except ValueError:
+        raise ConfigError(f"{expected}, got {mask_url(url)!r} whose port is not a number") from None
+    return url
+
+
 def _choice(*choices: str) -> Callable[[str, Any], str]:
     def parse(name: str, value: Any) -> str:
         text = str(value).lower()
@@ -103,7 +124,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("name", None, _optional_str, "worker name shown by status tools; generated if unset"),
     Setting("concurrency", 10, _positive_int, "jobs executing at once in one worker process"),
     Setting("sync_executor", "thread", _choice("thread", "process"), "default executor of tasks"),
-    Setting("redis_url", "redis://localhost:6379/0", _str, "Redis URL", secret=True),
+    Setting("redis_url", "redis://localhost:6379/0", _redis_url, "Redis URL", secret=True),
     Setting("prefix", "upnext", _str, "prefix of every Redis key"),
     Setting("batch_size", 32, _positive_int, "most entries fetched and started per call (within free slots)"),
     Setting("inbox_size", 32, _positive_int, "most fetched jobs handed to the pool at once (>= batch_size)"),
@@ -141,6 +162,8 @@ class Settings:
 
     values: Mapping[str, Any]
     hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    origins: Mapping[str, tuple[tuple[str, Any], ...]] = field(default_factory=dict)
+    """Per setting, the sources that gave it a value, winner first: (label, value)."""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -150,10 +173,20 @@ class Settings:
 
     def masked(self) -> dict[str, Any]:
         """Values for --print-config, with secrets (the password in redis_url) masked."""
-        return {name: _mask(value) if SETTINGS[name].secret else value for name, value in self.values.items()}
+        return {name: mask_url(value) if SETTINGS[name].secret else value for name, value in self.values.items()}
+
+    def origin(self, name: str) -> str:
+        """Where the value of ``name`` came from and which sources it beat, for --print-config
+        (e.g. ``Worker(...), over env UPNEXT_CONCURRENCY (9)``)."""
+        given = self.origins.get(name, ())
+        if not given:
+            return "default"
+        (winner, _), *beaten = given
+        shown = [f"{label} ({mask_url(value) if SETTINGS[name].secret else value!r})" for label, value in beaten]
+        return f"{winner}, over {', '.join(shown)}" if shown else winner
 
 
-def _mask(url: Any) -> Any:
+def mask_url(url: Any) -> Any:
     """Hide the password of a Redis URL, whether in the userinfo or a ``password=`` query argument."""
     if not isinstance(url, str):
         return url
@@ -222,25 +255,56 @@ def load_file(path: str) -> tuple[dict[str, Any], dict[str, Callable[..., Any]]]
     names = {k: v for k, v in vars(module).items()
              if not k.startswith("_") and k.islower() and not inspect.ismodule(v)}
     hooks = {k: names.pop(k) for k in list(names) if k in HOOK_ARITY}
-    for hook_name, hook in hooks.items():
-        check_hook(hook_name, hook, path)
-    _refuse_misspelled_hooks(names, path)
-    settings = parse_values({k: v for k, v in names.items() if not _is_helper(v)}, f"config file {path!r}")
+    errors = [message for hook_name, hook in hooks.items() if (message := _hook_error(hook_name, hook, path))]
+    errors += _misspelled_hooks(names, path)
+    settings = _file_settings(names, path, errors)
+    if len(errors) > 1:  # every mistake at once, not one per attempt
+        raise ConfigError(f"config file {path!r} has {len(errors)} errors:\n  " + "\n  ".join(errors))
+    if errors:
+        raise ConfigError(errors[0])
     return settings, hooks
 
 
-def _refuse_misspelled_hooks(names: Mapping[str, Any], path: str) -> None:
-    """A function named almost like a hook is a typo far more often than a helper: it would never run."""
+def _file_settings(names: Mapping[str, Any], path: str, errors: list[str]) -> dict[str, Any]:
+    """The file's settings, parsed; what is wrong is appended to ``errors``."""
+    settings: dict[str, Any] = {}
     for name, value in names.items():
-        close = difflib.get_close_matches(name, HOOK_ARITY, n=1, cutoff=0.8)
-        if inspect.isfunction(value) and close:
-            raise ConfigError(f"unknown hook {name!r} in config file {path!r}; did you mean {close[0]!r}? "
-                              "(name a helper function with a leading underscore)")
+        if _is_helper(value):  # misspelled hooks are functions too: _misspelled_hooks reports them
+            continue
+        if name not in SETTINGS:
+            errors.append(f"unknown setting {name!r} in config file {path!r}{_suggest(name)} "
+                          f"(a variable of your own: name it {'_' + name!r})")
+            continue
+        try:
+            settings[name] = SETTINGS[name].parse(f"{name} (from config file {path!r})", value)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    return settings
+
+
+def _misspelled_hook(name: str, value: Any) -> str | None:
+    """A function named almost like a hook is a typo far more often than a helper: it would never run."""
+    close = difflib.get_close_matches(name, HOOK_ARITY, n=1, cutoff=0.8)
+    return close[0] if inspect.isfunction(value) and close else None
+
+
+def _misspelled_hooks(names: Mapping[str, Any], path: str) -> list[str]:
+    return [f"unknown hook {name!r} in config file {path!r}; did you mean {hook!r}? "
+            "(name a helper function with a leading underscore)"
+            for name, value in names.items() if (hook := _misspelled_hook(name, value))]
 
 
 def _is_helper(value: Any) -> bool:
     """Functions and classes defined in a config file (helpers of hooks) are not settings."""
     return inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value)
+
+
+def _hook_error(name: str, hook: Any, source: str) -> str | None:
+    try:
+        check_hook(name, hook, source)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def check_hook(name: str, hook: Any, source: str) -> None:
@@ -256,11 +320,25 @@ def check_hook(name: str, hook: Any, source: str) -> None:
 
 def resolve(*, cli: Mapping[str, Any] | None = None, file: Mapping[str, Any] | None = None,
             worker: Mapping[str, Any] | None = None, env: Mapping[str, Any] | None = None,
-            hooks: Mapping[str, Callable[..., Any]] | None = None) -> Settings:
+            hooks: Mapping[str, Callable[..., Any]] | None = None, file_path: str | None = None) -> Settings:
     """The one place precedence lives: CLI > config file > Worker(...) > env > defaults."""
     values = {name: s.default for name, s in SETTINGS.items()}
-    for layer in (env, worker, file, cli):
-        values.update({k: v for k, v in (layer or {}).items() if v is not None})
+    origins: dict[str, list[tuple[str, Any]]] = {name: [] for name in SETTINGS}
+    for layer, label in ((env, "env"), (worker, "Worker(...)"), (file, "config file"), (cli, "flag")):
+        for name, value in (layer or {}).items():
+            if value is not None:
+                values[name] = value
+                origins[name].insert(0, (_source(label, name, file_path), value))
     if values["inbox_size"] < values["batch_size"]:
         values["inbox_size"] = values["batch_size"]
-    return Settings(values=values, hooks=dict(hooks or {}))
+        origins["inbox_size"].insert(0, ("raised to batch_size", values["batch_size"]))
+    return Settings(values=values, hooks=dict(hooks or {}),
+                    origins={name: tuple(given) for name, given in origins.items() if given})
+
+
+def _source(label: str, name: str, file_path: str | None) -> str:
+    if label == "env":
+        return f"env {SETTINGS[name].env}"
+    if label == "flag":
+        return f"flag --{name.replace('_', '-')}"
+    return f"{label} {file_path}" if label == "config file" and file_path else label

@@ -95,3 +95,44 @@ def encode_call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs
 @functools.lru_cache(maxsize=1024)
 def _signature(fn: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(fn)
+
+
+
+def params_of(fn: Callable[..., Any]) -> list[str] | None:
+    """``fn``'s parameters as workers register them, so the ops CLI can check a ``call`` the way
+    ``submit`` checks it: Python's notation without annotations or default values, e.g.
+    ``["rows", "sep=", "*", "strict="]`` for ``(rows, sep=",", *, strict=False)``; None for a
+    callable without a signature (some builtins), which is then not checked."""
+    P = inspect.Parameter
+    try:
+        params = list(_signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    tokens: list[str] = []
+    for i, p in enumerate(params):
+        if p.kind is P.KEYWORD_ONLY and (i == 0 or params[i - 1].kind not in (P.KEYWORD_ONLY, P.VAR_POSITIONAL)):
+            tokens.append("*")
+        prefix = "*" if p.kind is P.VAR_POSITIONAL else "**" if p.kind is P.VAR_KEYWORD else ""
+        tokens.append(f"{prefix}{p.name}{'=' if p.default is not P.empty else ''}")
+        if p.kind is P.POSITIONAL_ONLY and (i + 1 == len(params) or params[i + 1].kind is not P.POSITIONAL_ONLY):
+            tokens.append("/")
+    return tokens
+
+
+def signature_from(params: list[str]) -> inspect.Signature:
+    """The signature ``params_of`` described (defaults stand in as None); ValueError if malformed."""
+    P = inspect.Parameter
+    kind: inspect._ParameterKind = P.POSITIONAL_ONLY if "/" in params else P.POSITIONAL_OR_KEYWORD
+    built = []
+    for token in params:
+        if token in ("/", "*"):
+            kind = P.POSITIONAL_OR_KEYWORD if token == "/" else P.KEYWORD_ONLY
+        elif token.startswith("**"):
+            built.append(P(token[2:], P.VAR_KEYWORD))
+        elif token.startswith("*"):
+            built.append(P(token[1:], P.VAR_POSITIONAL))
+            kind = P.KEYWORD_ONLY
+        else:
+            name, eq, _ = token.partition("=")
+            built.append(P(name, kind, default=None if eq else P.empty))
+    return inspect.Signature(built)

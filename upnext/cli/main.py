@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import sys
 
-OPS_COMMANDS = ("status", "list", "call", "failed", "retry", "purge", "cancel", "show")
-
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
@@ -17,9 +15,9 @@ def main(argv: list[str] | None = None) -> None:
         from gevent import monkey
 
         monkey.patch_all()
-    if args and args[0] in OPS_COMMANDS:
-        from upnext.cli.ops import ops
+    from upnext.cli.ops import ops  # after the patch: it imports redis
 
+    if args and args[0] in ops.commands:  # every command registered on the group, wherever defined
         ops.main(args=args, prog_name="upnext-gevent")
         return
     from upnext.cli.run import run_command

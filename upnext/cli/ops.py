@@ -1,46 +1,58 @@
-"""Operator subcommands: status, list, call, failed, retry, purge, cancel.
+"""Operator subcommands: list, call, failed, retry, purge, cancel (status and show have modules of their own).
 
 Each needs only the Redis URL (``--redis-url`` or UPNEXT_REDIS_URL) and prints a readable
 table, or JSON with ``--json``.
+
+Exit codes: 0 done (``call --wait``: the job completed); 1 the job failed or was cancelled, or
+the command could not do what it was asked (Redis unreachable, a bad setting, an unknown
+function or job, a retry or cancel refused), one ``Error:`` line on stderr; 2 bad usage (an
+option, or ``--kwargs`` the function does not take); 4 ``call --wait`` timed out (the job goes
+on; its id was printed first). 3 is the run form's "worker refused to start".
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Callable, Sequence
+import shutil
+import sys
+import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
 import click
+import redis
 
 from upnext import config
+from upnext.cli.common import REDIS_URL, connection_options, queue_for, table
 from upnext.cli.show import show
 from upnext.cli.status import status
-from upnext.errors import JobNotFound, TaskExecutionError
+from upnext.errors import ConfigError, JobNotFound, TaskExecutionError
 from upnext.future import Future
-from upnext.job import check_function_name, dumps, function_of
+from upnext.job import check_function_name, dumps, function_of, signature_from
 from upnext.store.admin import Admin
-from upnext.store.connection import connect
-from upnext.store.queue import Queue
 from upnext.store.records import NewJob
 from upnext.task import build_job
 
-
-def _connection(command: Callable[..., Any]) -> Callable[..., Any]:
-    command = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(command)
-    command = click.option("--prefix", default=None, help="Key prefix (default UPNEXT_PREFIX or 'upnext').")(command)
-    return click.option("--redis-url", default=None, help="Redis URL (default UPNEXT_REDIS_URL).")(command)
+EXIT_FAILED = 1
+EXIT_WAIT_TIMEOUT = 4
 
 
-def _queue(redis_url: str | None, prefix: str | None) -> Queue:
-    settings = config.resolve(cli=config.parse_values({k: v for k, v in (("redis_url", redis_url),
-                                                                         ("prefix", prefix)) if v}, "command line"),
-                              env=config.from_env())
-    return Queue(connect(settings.redis_url), settings.prefix, job_ttl_s=settings.job_ttl_seconds,
-                 stream_maxlen=settings.stream_maxlen)
+class OpsGroup(click.Group):
+    """A bad setting or an unreachable Redis is one line naming it and exit 1, from every command
+    (a traceback of redis-py's connection code says less than the URL it could not reach)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            url = config.mask_url(ctx.meta.get(REDIS_URL, "the Redis URL"))
+            raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def ops() -> None:
     """Inspect and operate the queues (needs only the Redis URL)."""
 
@@ -50,15 +62,17 @@ ops.add_command(status)
 
 
 @ops.command("list")
-@_connection
+@connection_options
 def list_functions(redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Functions registered by workers, with their options."""
-    functions = Admin(_queue(redis_url, prefix)).functions()
+    functions = Admin(queue_for(redis_url, prefix)).functions()
     if as_json:
         click.echo(json.dumps(functions, indent=2))
         return
     columns = ["kind", "retries", "timeout", "rate_limit", "max_concurrency", "executor"]
-    click.echo(_table(["function", *columns], [[name, *(o.get(c) for c in columns)] for name, o in functions.items()])
+    click.echo(table(["function", *columns, "parameters"],
+                      [[name, *(o.get(c) for c in columns), ", ".join(o.get("params") or [])]
+                       for name, o in functions.items()])
                or "no functions registered")
 
 
@@ -67,10 +81,43 @@ def list_functions(redis_url: str | None, prefix: str | None, as_json: bool) -> 
 @click.option("--kwargs", "kwargs_json", default="{}", help="Keyword arguments as a JSON object.")
 @click.option("--wait", "wait_s", type=float, default=None, is_flag=False, flag_value=60.0,
               help="Wait for the result (seconds, default 60 when given without a value).")
-@_connection
+@connection_options
 def call(function: str, kwargs_json: str, wait_s: float | None, redis_url: str | None, prefix: str | None,
          as_json: bool) -> None:
-    """Submit FUNCTION with --kwargs; print its job id (and its result with --wait)."""
+    """Submit FUNCTION with --kwargs; print its job id (and its result with --wait).
+
+    Exit 0 when submitted (with --wait: completed), 1 failed or cancelled, 4 --wait timed out."""
+    kwargs = _kwargs(function, kwargs_json)
+    queue = queue_for(redis_url, prefix)
+    options = Admin(queue).functions().get(function)
+    if options is None:  # nothing would run it, and its parameters are unknown
+        raise click.ClickException(f"no worker has registered a function named {function!r} (see `list`)")
+    _check_call(function, options.get("params"), kwargs)
+    new: NewJob = build_job(function, "[]", dumps(kwargs))
+    future = Future(queue.enqueue(new), queue)
+    out: dict[str, Any] = {"job_id": future.job_id}
+    if not as_json:  # first, so a wait that times out still leaves the id on the screen
+        click.echo(f"job_id: {future.job_id}")
+    if wait_s is None:
+        _emit(out, as_json)
+        return
+    try:
+        result = future.result(wait_s)
+        out.update(status=result.status, value=result.value)
+    except TaskExecutionError as exc:
+        out.update(status=exc.status, error=exc.error)
+    except TimeoutError:
+        out.update(status=future.status())
+        _emit(out, as_json)
+        click.echo(f"Error: job {future.job_id} did not finish within {wait_s:g}s (status: {out['status']}); "
+                   "it was not cancelled", err=True)
+        sys.exit(EXIT_WAIT_TIMEOUT)
+    _emit(out, as_json)
+    if out["status"] != "complete":
+        sys.exit(EXIT_FAILED)
+
+
+def _kwargs(function: str, kwargs_json: str) -> dict[str, Any]:
     try:
         check_function_name(function)
         kwargs = json.loads(kwargs_json)
@@ -78,63 +125,102 @@ def call(function: str, kwargs_json: str, wait_s: float | None, redis_url: str |
         raise click.BadParameter(str(exc)) from None
     if not isinstance(kwargs, dict):
         raise click.BadParameter(f"--kwargs must be a JSON object, got {kwargs_json!r}")
-    queue = _queue(redis_url, prefix)
-    if function not in Admin(queue).functions():
-        raise click.ClickException(f"no worker has registered a function named {function!r} (see `list`)")
-    new: NewJob = build_job(function, "[]", dumps(kwargs))
-    future = Future(queue.enqueue(new), queue)
-    out: dict[str, Any] = {"job_id": future.job_id}
-    if wait_s is not None:
-        try:
-            result = future.result(wait_s)
-            out.update(status=result.status, value=result.value)
-        except TaskExecutionError as exc:
-            out.update(status=exc.status, error=exc.error)
-    click.echo(json.dumps(out) if as_json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+    return kwargs
+
+
+def _check_call(function: str, params: list[str] | None, kwargs: dict[str, Any]) -> None:
+    """Refuse what submit() would refuse, from the parameters the workers registered (a worker of
+    an older version registered none: then the job is accepted and a bad call fails when it runs)."""
+    if params is None:
+        return
+    try:
+        signature = signature_from(params)
+    except (TypeError, ValueError):
+        return
+    unknown = [k for k in kwargs if k not in signature.parameters]
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        close = difflib.get_close_matches(unknown[0], signature.parameters, n=1)  # before bind's "missing"
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise click.BadParameter(f"{function}(): got an unexpected keyword argument {unknown[0]!r}{hint}",
+                                 param_hint="--kwargs")
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        raise click.BadParameter(f"{function}(): {exc}", param_hint="--kwargs") from None
+
+
+def _emit(out: dict[str, Any], as_json: bool) -> None:
+    """One JSON object, or ``key: value`` lines after the job id (printed first, at submit)."""
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    for key, value in out.items():
+        if key != "job_id":
+            click.echo(f"{key}: {value}")
 
 
 @ops.command()
 @click.option("--function", default=None, help="Only this function.")
 @click.option("--limit", default=50, show_default=True)
-@_connection
+@connection_options
 def failed(function: str | None, limit: int, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
-    """Failed jobs, newest first, with their errors."""
-    jobs = Admin(_queue(redis_url, prefix)).failed(function, limit)
+    """Failed jobs, newest first, each with its whole error (times in UTC)."""
+    admin = Admin(queue_for(redis_url, prefix))
+    if function is not None:
+        _known(admin, function)
+    jobs = admin.failed(function, limit)
     if as_json:
         click.echo(json.dumps(jobs, indent=2))
         return
-    click.echo(_table(["job id", "attempts", "failed at", "error"],
-                      [[j["job_id"], j["attempts"], _when(j["failed_at"]), j["error"][:80]] for j in jobs])
-               or "no failed jobs")
+    if not jobs:
+        click.echo("no failed jobs")
+        return
+    header, *rows = table(["job id", "attempts", "failed at (UTC)"],
+                           [[j["job_id"], j["attempts"], _when(j["failed_at"])] for j in jobs]).splitlines()
+    click.echo(header)
+    width = max(shutil.get_terminal_size((100, 24)).columns - 4, 40)
+    for row, job in zip(rows, jobs):  # the error on its own lines: cut, it would lose what matters
+        click.echo(row)
+        for line in (job["error"] or "").splitlines():
+            click.echo(textwrap.fill(line, width, initial_indent="    ", subsequent_indent="    ",
+                                     break_long_words=False, break_on_hyphens=False))
 
 
 @ops.command()
 @click.argument("job_id")
-@_connection
+@connection_options
 def retry(job_id: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Run a failed or cancelled job again, under the same id."""
-    outcome = Admin(_queue(redis_url, prefix)).retry(_checked(job_id))
+    outcome = Admin(queue_for(redis_url, prefix)).retry(_checked(job_id))
     _report({"job_id": job_id, "outcome": outcome}, as_json, ok=outcome == "queued")
 
 
 @ops.command()
 @click.argument("function")
-@_connection
+@connection_options
 def purge(function: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Cancel every waiting (queued or scheduled) job of FUNCTION; running jobs are left alone."""
-    count = Admin(_queue(redis_url, prefix)).purge(function)
+    admin = Admin(queue_for(redis_url, prefix))
+    _known(admin, function)
+    count = admin.purge(function)
     _report({"function": function, "cancelled": count}, as_json, ok=True)
 
 
 @ops.command()
 @click.argument("job_id")
-@_connection
+@connection_options
 def cancel(job_id: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Cancel a job: a waiting one never runs, a running one is told (or its process killed)."""
-    outcome, previous = _queue(redis_url, prefix).cancel(_checked(job_id))
+    outcome, previous = queue_for(redis_url, prefix).cancel(_checked(job_id))
     if outcome == "missing":
         raise click.ClickException(str(JobNotFound(job_id)))
     _report({"job_id": job_id, "outcome": outcome, "status_before": previous}, as_json, ok=outcome == "cancelled")
+
+
+def _known(admin: Admin, function: str) -> None:
+    if not admin.is_known(function):
+        raise click.ClickException(f"unknown function {function!r}: no worker registered it and it has no jobs "
+                                   "(see `list`)")
 
 
 def _checked(job_id: str) -> str:
@@ -149,14 +235,6 @@ def _report(out: dict[str, Any], as_json: bool, ok: bool) -> None:
     click.echo(json.dumps(out) if as_json else "  ".join(f"{k}: {v}" for k, v in out.items()))
     if not ok:
         raise SystemExit(1)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    if not rows:
-        return ""
-    cells = [[str("" if v is None else v) for v in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
 
 
 def _when(instant: float) -> str:

@@ -1,13 +1,17 @@
 """The worker command's options and what it does with them (imported after monkey-patching).
 
-Exit codes: 0 stopped cleanly; 1 a bad setting, config file or app (one ``Error:`` line on
-stderr); 2 bad usage; 3 the worker refused to start (e.g. an evicting Redis) -- a supervised
-child exiting 3 stops the supervisor rather than being restarted in a loop.
+Exit codes: 0 stopped cleanly; 1 a bad setting, config file or app (an ``Error:`` line on
+stderr; every error of a config file at once); 2 bad usage (a mistyped subcommand is told the
+one it looks like); 3 the worker refused to start (e.g. an evicting Redis) -- a supervised
+child exiting 3 stops the supervisor rather than being restarted in a loop. The operator
+subcommands' codes are in ops.py (4: ``call --wait`` timed out).
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
+import importlib.metadata
 import os
 import signal
 import sys
@@ -19,6 +23,7 @@ import click
 import gevent
 
 from upnext import config, log
+from upnext.cli.ops import ops
 from upnext.cli.supervisor import EXIT_REFUSED, Supervisor
 from upnext.errors import ConfigError
 from upnext.runtime.serving import Runtime
@@ -27,7 +32,32 @@ from upnext.worker import Worker, load_worker
 DEFAULT_CONFIG = "upnext_gevent.conf.py"
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def _version() -> str:
+    """The installed distribution's version (upnext.__version__ is read from the same metadata)."""
+    try:
+        return importlib.metadata.version("upnext-gevent")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed as a distribution)"
+
+
+class RunCommand(click.Command):
+    """The run form. Its help also lists the operator subcommands: ``main`` picks those out by
+    name before click runs, so this is the help ``upnext-gevent --help`` prints."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_usage(ctx, formatter)
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="   or: ")
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, ops.commands[name].get_short_help_str(limit=200))
+                                for name in ops.list_commands(ctx)])
+        formatter.write_paragraph()
+        formatter.write_text(f"'{ctx.command_path} COMMAND --help' describes a command.")
+
+
+@click.command(cls=RunCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="upnext-gevent", message="%(prog)s %(version)s")
 @click.argument("app")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help=f"Python config file (default ./{DEFAULT_CONFIG} when it exists).")
@@ -42,6 +72,7 @@ DEFAULT_CONFIG = "upnext_gevent.conf.py"
 @click.option("--max-memory-per-child", type=int, help="Recycle a process above this RSS (MB).")
 @click.option("--burst", is_flag=True, default=None, help="Exit once the queues are empty.")
 @click.option("--allow-eviction", is_flag=True, default=None, help="Start even if Redis may evict keys.")
+@click.option("--health-file", type=click.Path(dir_okay=False), help="File rewritten at each heartbeat (for probes).")
 @click.option("--check-config", is_flag=True, help="Validate settings and the app, then exit.")
 @click.option("--print-config", is_flag=True, help="Print the resolved settings (secrets masked), then exit.")
 @click.option("--no-monkey-patch", is_flag=True, help="Don't monkey-patch (you patched earlier yourself).")
@@ -53,8 +84,8 @@ def run_command(app: str, config_path: str | None, check_config: bool, print_con
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if print_config:
-        for name, value in settings.masked().items():
-            click.echo(f"{name} = {value!r}")
+        for name, value in settings.masked().items():  # a valid config file, each line saying where from
+            click.echo(f"{name} = {value!r}  # {settings.origin(name)}")
         return
     if check_config:
         click.echo("config ok")
@@ -74,7 +105,7 @@ def load(app: str, config_path: str | None, flags: dict[str, Any]) -> tuple[Work
     cli_values = config.parse_values({k: v for k, v in flags.items() if v is not None}, "command line")
     worker = import_app(app)
     settings = config.resolve(cli=cli_values, file=file_values, worker=worker.worker_args(),
-                              env=config.from_env(), hooks=hooks)
+                              env=config.from_env(), hooks=hooks, file_path=path)
     return worker, settings
 
 
@@ -85,13 +116,24 @@ def import_app(app: str) -> Worker:
         raise ConfigError(f"app file {target!r} does not exist")
     try:
         worker = load_worker(app)
-    except ConfigError:
+    except ConfigError as exc:
+        _suggest_command(target, exc)
         raise
     except Exception as exc:
         traceback.print_exc()
         raise ConfigError(f"app module {target!r} failed to import: {type(exc).__name__}: {exc}") from None
     worker.import_path = app  # process-pool children re-import the app from here
     return worker
+
+
+def _suggest_command(target: str, exc: ConfigError) -> None:
+    """``upnext-gevent stauts``: a word that is no module but nearly a command was meant as one."""
+    missing = exc.__cause__
+    if not (isinstance(missing, ModuleNotFoundError) and missing.name == target):
+        return
+    close = difflib.get_close_matches(target, list(ops.commands), n=1)
+    if close:
+        raise click.UsageError(f"no command or app module named {target!r}; did you mean the command {close[0]!r}?")
 
 
 def serve(worker: Worker, settings: config.Settings, reload: Callable[[], config.Settings]) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from upnext.cli.common import connection_options, queue_for
 from upnext.errors import JobNotFound
 from upnext.job import dumps, function_of
 from upnext.store.jobdetail import read_detail
@@ -17,18 +18,14 @@ from upnext.store.jobdetail import read_detail
 
 @click.command()
 @click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@click.option("--prefix", default=None, help="Key prefix (default UPNEXT_PREFIX or 'upnext').")
-@click.option("--redis-url", default=None, help="Redis URL (default UPNEXT_REDIS_URL).")
-def show(job_id: str, as_json: bool, prefix: str | None, redis_url: str | None) -> None:
+@connection_options
+def show(job_id: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Everything stored about JOB_ID: status, arguments, result, error, progress, logs, lineage."""
-    from upnext.cli.ops import _queue  # here, not at the top: ops imports this module to register it
-
     try:
         function_of(job_id)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="JOB_ID") from None
-    detail = read_detail(_queue(redis_url, prefix), job_id)
+    detail = read_detail(queue_for(redis_url, prefix), job_id)
     if detail is None:
         raise click.ClickException(str(JobNotFound(job_id)))
     view = detail.to_dict()

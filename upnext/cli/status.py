@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from upnext import config
-from upnext.store.connection import connect
+from upnext.cli.common import connection_options, queue_for, table
 from upnext.store.overview import Overview
-from upnext.store.queue import Queue
 
 WORKER_COLUMNS = ("worker", "state", "host", "pid", "concurrency", "in flight", "done", "failed", "heartbeat",
                   "last fetch")
@@ -26,31 +23,23 @@ FUNCTION_COLUMNS = ("function", "kind", "queued", "active", "scheduled", "failed
 
 
 @click.command()
-@click.option("--redis-url", default=None, help="Redis URL (default UPNEXT_REDIS_URL).")
-@click.option("--prefix", default=None, help="Key prefix (default UPNEXT_PREFIX or 'upnext').")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@connection_options
 def status(redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Workers (live or dead) and, per function, what is queued, active, scheduled, held back or failed."""
-    report = Overview(_queue(redis_url, prefix)).read()
+    report = Overview(queue_for(redis_url, prefix)).read()
     now = time.time()
     for note in report["notes"]:
         note["text"] = _note_text(note, now)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(_table(WORKER_COLUMNS, [_worker_cells(w, now) for w in report["workers"]]) or "no workers")
+    click.echo(table(WORKER_COLUMNS, [_worker_cells(w, now) for w in report["workers"]]) or "no workers")
     click.echo()
-    click.echo(_table(FUNCTION_COLUMNS, [[f[c] for c in FUNCTION_COLUMNS] for f in report["functions"]])
+    click.echo(table(FUNCTION_COLUMNS, [[f[c] for c in FUNCTION_COLUMNS] for f in report["functions"]])
                or "no functions registered")
     if report["notes"]:
         click.echo("\nnotes:")
         click.echo("\n".join(f"  {note['text']}" for note in report["notes"]))
-
-
-def _queue(redis_url: str | None, prefix: str | None) -> Queue:
-    given = {k: v for k, v in (("redis_url", redis_url), ("prefix", prefix)) if v}
-    settings = config.resolve(cli=config.parse_values(given, "command line"), env=config.from_env())
-    return Queue(connect(settings.redis_url), settings.prefix)
 
 
 def _worker_cells(w: dict[str, Any], now: float) -> list[Any]:
@@ -91,9 +80,3 @@ def _ago(now: float, then: float | None) -> str:
     return f"{now - then:.1f}s ago" if then else "never"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    if not rows:
-        return ""
-    cells = [[str("" if v is None else v) for v in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)

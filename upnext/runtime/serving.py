@@ -26,7 +26,7 @@ import structlog
 from upnext.config import Settings
 from upnext.context import JobContext
 from upnext.errors import ConfigError
-from upnext.job import dumps, is_job_id_of, printable
+from upnext.job import dumps, is_job_id_of, params_of, printable
 from upnext.runtime import loops
 from upnext.runtime.executor import JobRunner, Started
 from upnext.runtime.hubwatch import watch_hub
@@ -304,8 +304,9 @@ class Runtime:
         handlers = {name: [h.name for h in event.handlers] for name, event in self.worker.events.items()}
         if any(handlers.values()):
             self.queue.registry.add_handlers({k: v for k, v in handlers.items() if v})
-        self.queue.registry.register(self.worker_id, self.info(), self.heartbeat_ttl_s(),
-                            {name: dumps(t.options_dict()) for name, t in self.tasks.items()})
+        # the parameters let `upnext-gevent call` refuse what submit() would refuse
+        functions = {name: dumps({**t.options_dict(), "params": params_of(t.fn)}) for name, t in self.tasks.items()}
+        self.queue.registry.register(self.worker_id, self.info(), self.heartbeat_ttl_s(), functions)
 
     def _check_eviction(self) -> None:
         try:

@@ -24,6 +24,12 @@ class Admin:
         raw = cast(dict[str, str], self.client.hgetall(keys.functions(self.prefix)))
         return {name: json.loads(options) for name, options in sorted(raw.items())}
 
+    def is_known(self, function: str) -> bool:
+        """Registered by a worker, or holding jobs (a submitter may queue before any worker runs it)."""
+        if self.client.hexists(keys.functions(self.prefix), function):
+            return True
+        return bool(self.client.exists(keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)))
+
     def failed(self, function: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The latest failed jobs, newest first, with their error (entries past their TTL dropped)."""
         names = [function] if function else list(self.functions())

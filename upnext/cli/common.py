@@ -1,0 +1,39 @@
+"""What every operator subcommand shares: the Redis options, the queue they resolve to, tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from upnext import config
+from upnext.store.connection import connect
+from upnext.store.queue import Queue
+
+REDIS_URL = "upnext.redis_url"  # click context meta: the URL in use, for the unreachable-Redis line
+
+
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--redis-url``, ``--prefix`` and ``--json``: the only inputs an ops command needs."""
+    command = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(command)
+    command = click.option("--prefix", default=None, help="Key prefix (default UPNEXT_PREFIX or 'upnext').")(command)
+    return click.option("--redis-url", default=None, help="Redis URL (default UPNEXT_REDIS_URL).")(command)
+
+
+def queue_for(redis_url: str | None, prefix: str | None) -> Queue:
+    """The queue the options name (flags over UPNEXT_* env), remembered for the error line."""
+    given = {k: v for k, v in (("redis_url", redis_url), ("prefix", prefix)) if v}
+    settings = config.resolve(cli=config.parse_values(given, "command line"), env=config.from_env())
+    click.get_current_context().meta[REDIS_URL] = settings.redis_url
+    return Queue(connect(settings.redis_url), settings.prefix, job_ttl_s=settings.job_ttl_seconds,
+                 stream_maxlen=settings.stream_maxlen)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Left-aligned columns, or "" when there are no rows (the caller says what is empty)."""
+    if not rows:
+        return ""
+    cells = [[str("" if v is None else v) for v in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
