@@ -20,7 +20,8 @@ from upnext.task import SubmitOptions, TaskHandle
 WAIT_S = 20.0
 NAMED = {"self": "s", "key": "k", "delay": 1, "timeout": 3, "job_id": "j"}  # each also a library parameter
 
-worker = upnext.Worker("test-signatures")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("test-signatures", concurrency=10)
 
 
 @worker.task

@@ -8,7 +8,8 @@ import redis
 import upnext
 from upnext.store.connection import connect
 
-worker = upnext.Worker("limited")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("limited", concurrency=10)
 _client = None
 
 TRACK = """

@@ -11,7 +11,8 @@ import redis
 
 import upnext
 
-worker = upnext.Worker("test-procjobs")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("test-procjobs", concurrency=10)
 _ledger: redis.Redis | None = None
 
 

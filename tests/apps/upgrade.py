@@ -9,7 +9,8 @@ import time
 import upnext
 from upnext.store.connection import connect
 
-worker = upnext.Worker("test-upgrade")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("test-upgrade", concurrency=10)
 LEDGER = "ledger:upgrade"
 _ledger = None
 
