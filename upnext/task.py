@@ -129,6 +129,12 @@ class TaskHandle(Generic[P, R]):
     def _wait_s(self, wait_timeout: float | None) -> float:
         return self.definition.timeout if wait_timeout is None else wait_timeout
 
+    # Upstream's names for its blocking variants; every call here blocks (yielding under gevent).
+    submit_sync = submit
+    submit_idempotent_sync = submit_idempotent
+    wait_sync = wait
+    wait_idempotent_sync = wait_idempotent
+
     def new_job(self, args: tuple[Any, ...], kwargs: dict[str, Any], delay_s: float = 0.0, key: str = "") -> NewJob:
         """Validate a call and build its record; nothing is written."""
         args_json, kwargs_json = encode_call(self.definition.fn, self.name, args, kwargs)
@@ -163,6 +169,10 @@ class SubmitOptions:
         queue = self.handle.worker.queue
         future = Future(queue.enqueue(self.handle.new_job(args, kwargs, self.delay_s), watch=True), queue)
         return future.result(self.handle._wait_s(wait_timeout))
+
+    submit_sync = submit  # upstream's names (see TaskHandle)
+    submit_idempotent_sync = submit_idempotent
+    wait_sync = wait
 
 
 def check_key(key: str) -> str:
