@@ -64,3 +64,48 @@ def test_a_bad_rate_or_cap_fails_at_decoration_quoting_it():
         w.task(rate_limit="10/fortnight")(lambda: None)
     with pytest.raises(ValueError, match="max_concurrency"):
         w.task(max_concurrency=0)(lambda: None)
+
+
+def test_a_routing_group_cap_holds_across_its_functions_and_two_worker_processes(start_worker, redis_client):
+    for _ in range(2):
+        start_worker("tests.apps.limited:worker", "--concurrency", "10")
+    futures = [*upnext.submit_many(limited.summarize, [{"i": i} for i in range(16)]),
+               *upnext.submit_many(limited.translate, [{"i": i} for i in range(8)])]
+    futures += [f for i in range(6) for f in limited.prompted.send(i=i)]
+    assert upnext.gather(*futures, timeout=60) == [*range(16), *range(8), *range(6)]
+    assert int(redis_client.get("{track:llm}:max")) == 2  # reached, never exceeded
+    assert int(redis_client.get("{track:translate}:max")) == 1  # its own max_concurrency still holds
+    assert all(f.result(timeout=1).attempts == 1 for f in futures)
+    wait_for(lambda: redis_client.zcard(keys.group_leases("upnext", "llm")) == 0, message="every group lease back")
+
+
+def test_a_killed_workers_group_lease_lapses(start_worker, redis_client):
+    env = {"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "1000"}
+    first = start_worker("tests.apps.limited:worker", env=env)
+    limited.slow_hog.submit(60)
+    wait_for(lambda: redis_client.llen("starts:slow_hog") == 1, message="the hog holding the group's only lease")
+    first.signal(signal.SIGKILL)
+    first.wait()
+    ((held, expires_ms),) = redis_client.zrange(keys.group_leases("upnext", "slow"), 0, -1, withscores=True)
+    assert held.startswith("slow_hog:")
+    # This worker serves only slow_other: nothing reclaims the hog's entry, only expiry frees the lease.
+    start_worker("tests.apps.limited:other_worker", env=env)
+    other = limited.slow_other.submit().result(timeout=20)
+    assert other.value != first.pid and other.started_at.timestamp() >= expires_ms / 1000
+    assert redis_client.llen("starts:slow_hog") == 1
+    assert all(not m.startswith("slow_hog:") for m in redis_client.zrange(keys.group_leases("upnext", "slow"), 0, -1))
+
+
+def test_a_group_cap_is_one_value_and_needs_a_group():
+    w = upnext.Worker("bad-groups")
+    w.task(routing_group="llm", group_max_concurrency=4)(lambda: None)
+    with pytest.raises(upnext.ConfigError, match="routing_group 'llm'.*'two'.*5.*'<lambda>'.*4"):
+        w.task(name="two", routing_group="llm", group_max_concurrency=5)(lambda: None)
+    with pytest.raises(upnext.ConfigError, match="routing_group 'llm'.*'handler'.*None"):
+        w.event("e").on(name="handler", routing_group="llm")(lambda: None)
+    with pytest.raises(ValueError, match="group_max_concurrency needs a routing_group"):
+        w.task(name="three", group_max_concurrency=2)(lambda: None)
+    with pytest.raises(ValueError, match="group_max_concurrency must be an integer >= 1"):
+        w.task(name="four", routing_group="x", group_max_concurrency=0)(lambda: None)
+    with pytest.raises(ValueError, match="routing_group 'a b'"):
+        w.task(name="five", routing_group="a b", group_max_concurrency=1)(lambda: None)

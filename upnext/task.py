@@ -42,6 +42,8 @@ class TaskDef:
     kind: str = "task"
     rate_limit: str | None = None
     max_concurrency: int | None = None
+    routing_group: str | None = None
+    group_max_concurrency: int | None = None
     limits: Limits = field(init=False, default=NO_LIMITS)
 
     def __post_init__(self) -> None:
@@ -63,7 +65,8 @@ class TaskDef:
             if not callable(hook):
                 raise TypeError(f"{where}: {hook_name} must be callable, got {hook!r}")
         try:
-            object.__setattr__(self, "limits", Limits.of(self.rate_limit, self.max_concurrency))
+            object.__setattr__(self, "limits", Limits.of(self.rate_limit, self.max_concurrency, self.routing_group,
+                                                         self.group_max_concurrency))
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
 
@@ -78,7 +81,8 @@ class TaskDef:
     def options_dict(self) -> dict[str, Any]:
         return {"retries": self.retries, "retry_delay": self.retry_delay, "retry_backoff": self.retry_backoff,
                 "timeout": self.timeout, "executor": self.executor, "kind": self.kind,
-                "rate_limit": self.rate_limit, "max_concurrency": self.max_concurrency}
+                "rate_limit": self.rate_limit, "max_concurrency": self.max_concurrency,
+                "routing_group": self.routing_group, "group_max_concurrency": self.group_max_concurrency}
 
 
 class TaskHandle(Generic[P, R]):
