@@ -109,3 +109,38 @@ def test_a_group_cap_is_one_value_and_needs_a_group():
         w.task(name="four", routing_group="x", group_max_concurrency=0)(lambda: None)
     with pytest.raises(ValueError, match="routing_group 'a b'"):
         w.task(name="five", routing_group="a b", group_max_concurrency=1)(lambda: None)
+
+
+def test_a_long_job_keeps_its_group_lease_past_the_claim_timeout(start_worker, redis_client):
+    env = {"UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "1000"}  # leases lapse after 1 s unless the keeper refreshes them
+    start_worker("tests.apps.limited:worker", env=env)
+    hog = limited.slow_hog.submit(3)
+    wait_for(lambda: redis_client.llen("starts:slow_hog") == 1, message="the hog holding the group's only lease")
+    start_worker("tests.apps.limited:other_worker", env=env)
+    other = limited.slow_other.submit().result(timeout=20)
+    assert other.started_at >= hog.result(timeout=20).completed_at
+
+
+def test_group_lease_script_takes_refuses_refreshes_and_gives_back(queue, redis_client):
+    from upnext.store import groups
+    from upnext.store.limits import Limits
+    from upnext.store.records import Delivery
+
+    limits = {"a": Limits.of(None, None, "g", 2), "b": Limits.of(None, None, "g", 2)}
+    runs = [Delivery("a", f"1-{i}", f"a:{i:02x}") for i in range(2)] + [Delivery("b", "1-9", "b:09")]
+    zset = keys.group_leases("upnext", "g")
+    assert groups.take_for(queue, runs, limits, 30000) == {runs[2]}  # a third run is over the group's cap
+    assert groups.free(queue, limits) == {"g": 0}
+    assert groups.take_for(queue, runs[:1], limits, 30000) == set()  # a held lease is kept (a reclaim)
+    before = redis_client.zscore(zset, groups.member(runs[1]))
+    groups.refresh(queue, runs, limits, 60000)  # extends held leases only: b:09 gets none
+    assert redis_client.zscore(zset, groups.member(runs[1])) > before
+    assert redis_client.zscore(zset, groups.member(runs[2])) is None
+    groups.give_back(queue, runs[:1], limits)
+    assert groups.free(queue, limits) == {"g": 1}
+    redis_client.zadd(zset, {groups.member(runs[1]): 1})  # lapsed long ago: a dead worker's lease
+    assert groups.free(queue, limits) == {"g": 2}
+    reserved = groups.reserve(queue, {"a": 3, "b": 1}, limits, 30000)
+    assert [len(reserved["a"]), len(reserved["b"])] == [2, 0]
+    groups.swap(queue, reserved, limits, [(runs[0], ["run"]), (runs[1], ["busy"])], 30000)
+    assert redis_client.zrange(zset, 0, -1) == [groups.member(runs[0])]
