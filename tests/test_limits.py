@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -144,3 +147,22 @@ def test_group_lease_script_takes_refuses_refreshes_and_gives_back(queue, redis_
     assert [len(reserved["a"]), len(reserved["b"])] == [2, 0]
     groups.swap(queue, reserved, limits, [(runs[0], ["run"]), (runs[1], ["busy"])], 30000)
     assert redis_client.zrange(zset, 0, -1) == [groups.member(runs[0])]
+
+
+def test_status_shows_a_routing_group_its_cap_and_its_holders(start_worker, redis_client):
+    start_worker("tests.apps.limited:worker")
+    hog = limited.slow_hog.submit(60)
+    wait_for(lambda: redis_client.llen("starts:slow_hog") == 1, message="the hog holding the group's only lease")
+    waiting = limited.slow_hog.submit(0)  # queued behind the group's cap
+    done = subprocess.run([sys.executable, "-m", "upnext.cli", "status", "--json"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    groups = {g["group"]: g for g in report["groups"]}
+    assert groups["slow"] == {"group": "slow", "max_concurrency": 1, "holders": 1, "functions": ["slow_hog"]}
+    assert groups["llm"]["max_concurrency"] == 2 and groups["llm"]["holders"] == 0
+    assert sorted(groups["llm"]["functions"]) == ["on_prompted", "summarize", "translate"]
+    (row,) = [f for f in report["functions"] if f["function"] == "slow_hog"]
+    assert row["routing_group"] == "slow" and "waiting for a lease of group slow (1/1)" in row["note"]
+    assert hog.cancel() is True
+    assert waiting.value(timeout=20) > 0

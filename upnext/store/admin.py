@@ -48,6 +48,7 @@ class Admin:
             pipe.hmget(keys.rate(self.prefix, name), "tokens", "ts")
             pipe.hget(keys.cron(self.prefix, name), "next_at")
         replies = pipe.execute()
+        groups = self.groups(functions)
         rows = []
         for i, (name, options) in enumerate(functions.items()):
             exists, length, scheduled, failed, leases, bucket, next_at = replies[7 * i: 7 * i + 7]
@@ -56,10 +57,30 @@ class Admin:
                    "active": active, "scheduled": scheduled, "failed": failed,
                    "rate_limited": _rate_backlog(options.get("rate_limit"), bucket),
                    "leases": leases, "max_concurrency": options.get("max_concurrency"),
-                   "next_run_at": float(next_at) if next_at else None}
-            row["note"] = _note(row, name in served)
+                   "next_run_at": float(next_at) if next_at else None,
+                   "routing_group": options.get("routing_group")}
+            row["note"] = _note(row, name in served, groups.get(row["routing_group"] or ""))
             rows.append(row)
-        return {"workers": workers, "functions": rows}
+        return {"workers": workers, "functions": rows, "groups": list(groups.values())}
+
+    def groups(self, functions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Routing groups of the registered functions: the cap, the leases held now (lapsed ones
+        not counted) and the group's functions."""
+        found: dict[str, dict[str, Any]] = {}
+        for name, options in functions.items():
+            group = options.get("routing_group")
+            if group:
+                cap = options.get("group_max_concurrency")
+                entry = found.setdefault(group, {"group": group, "max_concurrency": cap, "holders": 0, "functions": []})
+                entry["functions"].append(name)
+        if found:
+            now_ms = self.queue.redis_time() * 1000
+            pipe = self.queue.pipeline()
+            for group in found:
+                pipe.zcount(keys.group_leases(self.prefix, group), f"({now_ms}", "+inf")
+            for entry, holders in zip(found.values(), pipe.execute()):
+                entry["holders"] = holders
+        return found
 
     def _pending(self, function: str) -> int:
         return cast(int, self.client.xpending(keys.stream(self.prefix, function), keys.GROUP)["pending"])
@@ -112,13 +133,15 @@ def _rate_backlog(rate_limit: str | None, bucket: list[str | None]) -> int:
     return max(0, -int(refilled // 1))
 
 
-def _note(row: dict[str, Any], served: bool) -> str:
+def _note(row: dict[str, Any], served: bool, group: dict[str, Any] | None = None) -> str:
     """Why work is not moving, in a few words (empty when nothing looks stuck)."""
     notes = []
     if (row["queued"] or row["scheduled"]) and not served:
         notes.append("no live worker runs it")
     if row["max_concurrency"] and row["leases"] >= row["max_concurrency"] and row["queued"]:
         notes.append(f"waiting for a concurrency lease ({row['leases']}/{row['max_concurrency']})")
+    if group and group["max_concurrency"] and group["holders"] >= group["max_concurrency"] and row["queued"]:
+        notes.append(f"waiting for a lease of group {group['group']} ({group['holders']}/{group['max_concurrency']})")
     if row["rate_limited"]:
         notes.append(f"rate limited ({row['rate_limited']} waiting for tokens)")
     if row["failed"]:
