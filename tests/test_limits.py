@@ -166,3 +166,13 @@ def test_status_shows_a_routing_group_its_cap_and_its_holders(start_worker, redi
     assert row["routing_group"] == "slow" and "waiting for a lease of group slow (1/1)" in row["note"]
     assert hog.cancel() is True
     assert waiting.value(timeout=20) > 0
+
+
+def test_a_job_handed_back_at_a_graceful_stop_gives_its_group_lease_back(start_worker, redis_client):
+    worker = start_worker("tests.apps.limited:worker", "--graceful-timeout", "0.3")  # leases would last 30 s
+    limited.slow_hog.submit(60)
+    wait_for(lambda: redis_client.llen("starts:slow_hog") == 1, message="the hog holding the group's only lease")
+    assert redis_client.zcard(keys.group_leases("upnext", "slow")) == 1
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert redis_client.zcard(keys.group_leases("upnext", "slow")) == 0
