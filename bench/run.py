@@ -29,6 +29,7 @@ import redis
 BENCH = Path(__file__).resolve().parent
 PEERS = BENCH / "peers"
 OURS = "upnext_gevent"
+DEFAULTS_ROW = "upnext-gevent (defaults: concurrency 2, batch 4)"
 NO_IO = {"rq"}  # one job at a time: 2,000 x 50 ms would take 100 s and says nothing about overlap
 POLL_S = 0.005  # how often the runner reads the done counter
 PAIRS = 3  # one-process / two-process measurements per scaling ratio (1 with --quick)
@@ -234,6 +235,7 @@ class Runner:
             r["io"] = self.io_efficiency(system, sizes["io"])
         r["p50"], r["p90"], r["p99"] = self.round_trip_ms(system, sizes["round_trips"])
         if system.key == OURS:
+            r["drain_defaults"] = self.drain(system, sizes["defaults_jobs"], "--seed-defaults")[0]
             r["drain_scaling"] = self.scaling(lambda *extra: self.drain(system, sizes["jobs"], *extra)[0])
             r["cpu_scaling"] = self.scaling(lambda *extra: self.cpu_rate(system, sizes["cpu"], *extra))
 
@@ -278,8 +280,13 @@ def report(systems: list[System], skipped: list[str], ceilings: tuple[float, flo
         io = f"{r['io']:.0%}" if "io" in r else "n/a"
         lines.append(f"| {s.name} | {r['drain']:,.0f} | {r['enqueue']:,.0f} | {io} | "
                      f"{r['p50']:.2f} / {r['p90']:.2f} / {r['p99']:.2f} | {r['rss_mb']:.0f} |")
+        if "drain_defaults" in r:
+            lines.append(f"| {DEFAULTS_ROW} | {r['drain_defaults']:,.0f} | n/a | n/a | n/a | n/a |")
     lines.append(f"\nJob bodies alone in 100 patched greenlets, no queue (the ceiling of any gevent worker): "
                  f"no-op {ceilings[0]:,.0f} jobs/s, I/O efficiency {ceilings[1]:.0%}; sizes: {sizes}.")
+    if ours is not None:
+        lines.append(f"upnext-gevent runs tuned (concurrency 100, UPNEXT_QUEUE_BATCH_SIZE and _INBOX_SIZE 32); "
+                     f"the {DEFAULTS_ROW!r} row drains {sizes['defaults_jobs']:,} jobs with no tuning at all.")
     if ours is not None:
         o = ours.results
         (d1, d2, dx), (c1, c2, cx) = o["drain_scaling"], o["cpu_scaling"]
@@ -318,8 +325,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated systems, e.g. upnext_gevent,huey")
     parser.add_argument("--results", help="also write the report to this markdown file")
     opts = parser.parse_args()
-    sizes = ({"jobs": 500, "io": 200, "round_trips": 30, "cpu": 4} if opts.quick else
-             {"jobs": 20000, "io": 2000, "round_trips": 500, "cpu": 40})
+    sizes = ({"jobs": 500, "io": 200, "round_trips": 30, "cpu": 4, "defaults_jobs": 200} if opts.quick else
+             {"jobs": 20000, "io": 2000, "round_trips": 500, "cpu": 40, "defaults_jobs": 4000})
     binary = shutil.which("redis-server") or sys.exit("redis-server is needed on PATH")
     port = free_port()
     server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",

@@ -15,7 +15,10 @@ def test_the_benchmark_runner_measures_every_workload_of_ours():
     done = subprocess.run([sys.executable, "bench/run.py", "--quick", "--only", "upnext_gevent"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    (row,) = [line for line in done.stdout.splitlines() if line.startswith("| upnext-gevent")]
+    lines = done.stdout.splitlines()
+    (row,) = [line for line in lines if line.startswith("| upnext-gevent ") and "defaults" not in line]
+    (defaults,) = [line for line in lines if line.startswith("| upnext-gevent (defaults: concurrency 2, batch 4) |")]
+    assert float(defaults.split("|")[2].strip().replace(",", "")) > 0
     drain, enqueue, io, round_trip, rss = [cell.strip() for cell in row.strip("|").split("|")[1:]]
     assert float(drain.replace(",", "")) > 0 and float(enqueue.replace(",", "")) > 0
     assert 0 < float(io.rstrip("%")) <= 100

@@ -20,7 +20,8 @@ from upnext.task import SubmitOptions, TaskHandle
 WAIT_S = 20.0
 NAMED = {"self": "s", "key": "k", "delay": 1, "timeout": 3, "job_id": "j"}  # each also a library parameter
 
-worker = upnext.Worker("test-signatures")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("test-signatures", concurrency=10)
 
 
 @worker.task
@@ -44,7 +45,13 @@ def on_thing(self: str, key: str) -> str:
 
 FORWARDERS = [TaskHandle.__call__, TaskHandle.submit, TaskHandle.submit_idempotent, TaskHandle.submit_on_commit,
               TaskHandle.wait, TaskHandle.wait_idempotent, SubmitOptions.submit, SubmitOptions.submit_idempotent,
-              SubmitOptions.wait, Event.send, Event.send_idempotent, HandlerHandle.send, JobContext.send_log]
+              SubmitOptions.wait, Event.send, Event.send_idempotent, HandlerHandle.send, HandlerHandle.send_idempotent,
+              JobContext.send_log]
+# Upstream's blocking names (SPEC §2b): each is the method it names, so it takes the same arguments.
+SYNC_ALIASES = [(TaskHandle, "submit"), (TaskHandle, "submit_idempotent"), (TaskHandle, "wait"),
+                (TaskHandle, "wait_idempotent"), (SubmitOptions, "submit"), (SubmitOptions, "submit_idempotent"),
+                (SubmitOptions, "wait"), (Event, "send"), (Event, "send_idempotent"), (HandlerHandle, "send"),
+                (HandlerHandle, "send_idempotent")]
 
 
 @pytest.mark.parametrize("method", FORWARDERS, ids=lambda m: m.__qualname__)
@@ -80,3 +87,24 @@ def test_events_and_job_logs_take_any_field_name(start_worker):
     logged = logs_named_fields.submit()
     logged.result(WAIT_S)
     assert len(logged.logs()) == 1
+
+
+@pytest.mark.parametrize("owner, name", SYNC_ALIASES, ids=lambda v: v if isinstance(v, str) else v.__name__)
+def test_the_sync_aliases_are_the_methods_they_name(owner, name):
+    alias = getattr(owner, f"{name}_sync")
+    assert alias is getattr(owner, name)
+    assert inspect.signature(alias) == inspect.signature(getattr(owner, name))
+
+
+def test_the_sync_aliases_submit_wait_and_send(start_worker):
+    start_worker("tests.test_call_signatures:worker")
+    expected = {"wait_timeout": 2, **NAMED}
+    assert echo.submit_sync(wait_timeout=2, **NAMED).value(WAIT_S) == expected
+    assert echo.submit_idempotent_sync("idem-5", wait_timeout=2, **NAMED).value(WAIT_S) == expected
+    assert echo.wait_sync(2, wait_timeout=WAIT_S, **NAMED).value == expected
+    assert echo.wait_idempotent_sync("idem-6", 2, wait_timeout=WAIT_S, **NAMED).value == expected
+    sent = [*thing.send_sync(self="a", key="b"), *thing.send_idempotent_sync("idem-7", self="c", key="d"),
+            *on_thing.send_sync(self="e", key="f"), *on_thing.send_idempotent_sync("idem-8", self="g", key="h")]
+    assert [f.value(WAIT_S) for f in sent] == ["a/b", "c/d", "e/f", "g/h"]
+    again = on_thing.send_idempotent_sync("idem-8", self="x", key="y")  # the key has been released: a new job
+    assert [f.value(WAIT_S) for f in again] == ["x/y"]

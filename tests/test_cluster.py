@@ -149,3 +149,36 @@ def test_purge_retry_annotate_sweep_and_a_tolerant_read_work_on_a_redis_cluster(
     raw.xadd(keys.stream("upnext", "fn"), {b"id": b"fn:\xff"})
     replies = [r[0] for _, r in tolerant.take("w2", "w2", {"fn": 10})]
     assert sorted(replies) == ["garbage", "run"]
+
+
+def test_a_routing_group_cap_holds_and_a_dead_workers_group_lease_lapses_on_a_redis_cluster(cluster_url, tmp_path):
+    client = connect(cluster_url)
+    client.flushall()
+    env = {"UPNEXT_REDIS_URL": cluster_url, "UPNEXT_QUEUE_CLAIM_TIMEOUT_MS": "1000"}
+    workers = [WorkerProcess("tests.apps.limited:worker", "--concurrency", "10", log_path=tmp_path / f"{i}.log",
+                             env=env) for i in range(2)]
+    try:
+        for w in workers:
+            w.wait_registered(client, count=2)
+        web = upnext.Worker("web", redis_url=cluster_url)
+        summarize, translate, slow_hog, slow_other = (web.task(name=n)(lambda **_: None) for n in (
+            "summarize", "translate", "slow_hog", "slow_other"))
+        futures = [*upnext.submit_many(summarize, [{"i": i} for i in range(12)]),
+                   *upnext.submit_many(translate, [{"i": i} for i in range(6)])]
+        assert upnext.gather(*futures, timeout=60) == [*range(12), *range(6)]
+        assert int(client.get("{track:llm}:max")) == 2 and int(client.get("{track:translate}:max")) == 1
+        slow_hog.submit(seconds=60)
+        wait_for(lambda: client.llen("starts:slow_hog") == 1, message="the hog holding the group's only lease")
+        (hog_worker,) = [w for w in workers if w.pid == int(client.lindex("starts:slow_hog", 0))]
+        for w in workers:  # nothing may reclaim the hog: only expiry can free the lease
+            w.signal(9 if w is hog_worker else 15)
+            w.wait()
+        ((_, expires_ms),) = client.zrange(keys.group_leases("upnext", "slow"), 0, -1, withscores=True)
+        workers.append(WorkerProcess("tests.apps.limited:other_worker", log_path=tmp_path / "other.log", env=env))
+        other = slow_other.submit().result(timeout=30)
+        assert other.started_at.timestamp() >= expires_ms / 1000
+    finally:
+        for w in workers:
+            w.stop()
+        for w in workers:
+            print(w.output())

@@ -66,7 +66,7 @@ def test_precedence_is_cli_then_file_then_worker_then_env_then_default():
     layers = {"env": {"concurrency": 1}, "worker": {"concurrency": 2}, "file": {"concurrency": 3},
               "cli": {"concurrency": 4}}
     assert config.resolve(**layers).concurrency == 4
-    for dropped, expected in (("cli", 3), ("file", 2), ("worker", 1), ("env", 10)):
+    for dropped, expected in (("cli", 3), ("file", 2), ("worker", 1), ("env", config.SETTINGS["concurrency"].default)):
         layers.pop(dropped)
         assert config.resolve(**layers).concurrency == expected
 

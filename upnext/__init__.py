@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from upnext.config import WorkerQueueConfig
     from upnext.context import JobContext, get_current_context
+    from upnext.context import JobContext as Context
     from upnext.cron import MissedRunPolicy
     from upnext.errors import ConfigError, JobNotFound, TaskExecutionError, TaskTimeoutError, UpnextError
     from upnext.events import Event
     from upnext.future import Future
+    from upnext.job import FailureReason, JobStatus
     from upnext.result import TaskResult
     from upnext.runtime.drain import drain
     from upnext.runtime.standalone import run
@@ -23,9 +25,11 @@ if TYPE_CHECKING:
     from upnext.worker import SyncExecutor, Worker
     from upnext.workflow import first_completed, gather, map_tasks, submit_many
 
+# name -> its module, or "module:attribute" when the public name is an alias.
 _HOMES = {
     "WorkerQueueConfig": "upnext.config",
-    "JobContext": "upnext.context", "get_current_context": "upnext.context",
+    "Context": "upnext.context:JobContext", "JobContext": "upnext.context", "get_current_context": "upnext.context",
+    "FailureReason": "upnext.job", "JobStatus": "upnext.job",
     "MissedRunPolicy": "upnext.cron", "Event": "upnext.events",
     "ConfigError": "upnext.errors", "JobNotFound": "upnext.errors", "TaskExecutionError": "upnext.errors",
     "TaskTimeoutError": "upnext.errors", "UpnextError": "upnext.errors",
@@ -37,15 +41,33 @@ _HOMES = {
     "submit_many": "upnext.workflow",
 }
 __all__ = [
-    "ConfigError", "Event", "Future", "JobContext", "JobNotFound", "MissedRunPolicy", "SyncExecutor",
+    "ConfigError", "Context", "Event", "FailureReason", "Future", "JobContext", "JobNotFound", "JobStatus",
+    "MissedRunPolicy", "SyncExecutor",
     "TaskExecutionError", "TaskHandle", "TaskResult", "TaskTimeoutError", "UpnextError", "Worker",
     "WorkerQueueConfig", "drain", "first_completed", "gather", "get_current_context", "map_tasks", "run", "submit_many",
 ]
 
 
+FALLBACK_VERSION = "0+unknown"  # a source tree that was never installed has no package metadata
+
+
 def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
+    if name == "__version__":
+        value: Any = _version()
+    elif name in _HOMES:
+        module, _, attribute = _HOMES[name].partition(":")
+        value = getattr(importlib.import_module(module), attribute or name)
+    else:
         raise AttributeError(f"module 'upnext' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
     globals()[name] = value
     return value
+
+
+def _version() -> str:
+    """The installed distribution's version: pyproject.toml is the one place it is written."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("upnext-gevent")
+    except PackageNotFoundError:
+        return FALLBACK_VERSION

@@ -20,8 +20,9 @@ class ConfigError(UpnextError, ValueError):
     """A setting, argument or config file is invalid; the message names it."""
 
 
-class TaskExecutionError(UpnextError):
-    """The job ended failed or cancelled; carries its id, status, error and result record."""
+class TaskExecutionError(UpnextError, RuntimeError):
+    """The job ended failed or cancelled; carries its id, status, error and result record.
+    Also a RuntimeError, as upstream's is: code that catches it that way keeps working."""
 
     def __init__(self, job_id: str, status: str, error: str | None, task_result: TaskResult | Any = None):
         self.job_id = job_id

@@ -49,6 +49,9 @@ class Event:
         """Send at most once per ``key`` while the jobs it made are live (dedup per handler)."""
         return self._send(check_key(key), data)
 
+    send_sync = send  # upstream's names for its blocking variants; every call here blocks
+    send_idempotent_sync = send_idempotent
+
     def _send(self, key: str, data: dict[str, Any]) -> list[Future]:
         for handler in self.handlers:
             encode_call(handler.definition.fn, handler.name, (), data)
@@ -66,6 +69,12 @@ class HandlerHandle(TaskHandle[..., Any]):
 
     def send(self, /, **data: Any) -> list[Future]:
         return self.event.send(**data)
+
+    def send_idempotent(self, key: str, /, **data: Any) -> list[Future]:
+        return self.event.send_idempotent(key, **data)
+
+    send_sync = send  # upstream's names (see Event)
+    send_idempotent_sync = send_idempotent
 
 
 def _encode(event: str, data: dict[str, Any]) -> str:

@@ -16,12 +16,26 @@ from typing import Any
 
 
 class Status(enum.StrEnum):
+    """A job's ``status`` field, as stored (``upnext.JobStatus``): members equal those strings."""
+
     QUEUED = "queued"
     ACTIVE = "active"
     RETRYING = "retrying"
     COMPLETE = "complete"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+JobStatus = Status  # upstream's name, exported as upnext.JobStatus
+
+
+class FailureReason(enum.StrEnum):
+    """A failed or cancelled job's ``failure_reason`` field, as stored: members equal those strings."""
+
+    TIMEOUT = "timeout"  # the job ran past its own timeout
+    EXCEPTION = "exception"  # the job raised (or its result could not be stored)
+    CANCELLED = "cancelled"  # cancelled by an operator or a Future.cancel()
+    LOST = "lost"  # its worker (or process-pool child) died under it
 
 
 TERMINAL = frozenset({Status.COMPLETE, Status.FAILED, Status.CANCELLED})

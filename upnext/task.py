@@ -42,6 +42,8 @@ class TaskDef:
     kind: str = "task"
     rate_limit: str | None = None
     max_concurrency: int | None = None
+    routing_group: str | None = None
+    group_max_concurrency: int | None = None
     limits: Limits = field(init=False, default=NO_LIMITS)
 
     def __post_init__(self) -> None:
@@ -63,7 +65,8 @@ class TaskDef:
             if not callable(hook):
                 raise TypeError(f"{where}: {hook_name} must be callable, got {hook!r}")
         try:
-            object.__setattr__(self, "limits", Limits.of(self.rate_limit, self.max_concurrency))
+            object.__setattr__(self, "limits", Limits.of(self.rate_limit, self.max_concurrency, self.routing_group,
+                                                         self.group_max_concurrency))
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
 
@@ -78,7 +81,8 @@ class TaskDef:
     def options_dict(self) -> dict[str, Any]:
         return {"retries": self.retries, "retry_delay": self.retry_delay, "retry_backoff": self.retry_backoff,
                 "timeout": self.timeout, "executor": self.executor, "kind": self.kind,
-                "rate_limit": self.rate_limit, "max_concurrency": self.max_concurrency}
+                "rate_limit": self.rate_limit, "max_concurrency": self.max_concurrency,
+                "routing_group": self.routing_group, "group_max_concurrency": self.group_max_concurrency}
 
 
 class TaskHandle(Generic[P, R]):
@@ -136,6 +140,12 @@ class TaskHandle(Generic[P, R]):
     def _wait_s(self, wait_timeout: float | None) -> float:
         return self.definition.timeout if wait_timeout is None else wait_timeout
 
+    # Upstream's names for its blocking variants; every call here blocks (yielding under gevent).
+    submit_sync = submit
+    submit_idempotent_sync = submit_idempotent
+    wait_sync = wait
+    wait_idempotent_sync = wait_idempotent
+
     def new_job(self, args: tuple[Any, ...], kwargs: dict[str, Any], delay_s: float = 0.0, key: str = "") -> NewJob:
         """Validate a call and build its record; nothing is written."""
         args_json, kwargs_json = encode_call(self.definition.fn, self.name, args, kwargs)
@@ -170,6 +180,10 @@ class SubmitOptions:
         queue = self.handle.worker.queue
         future = Future(queue.enqueue(self.handle.new_job(args, kwargs, self.delay_s), watch=True), queue)
         return future.result(self.handle._wait_s(wait_timeout))
+
+    submit_sync = submit  # upstream's names (see TaskHandle)
+    submit_idempotent_sync = submit_idempotent
+    wait_sync = wait
 
 
 def check_key(key: str) -> str:

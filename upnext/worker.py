@@ -61,14 +61,16 @@ class Worker:
     def task(self, fn: Callable[..., Any] | None = None, *, name: str | None = None, retries: int = 0,
              retry_delay: float = 1.0, retry_backoff: float = 2.0, timeout: float = 1800.0,
              rate_limit: str | None = None, max_concurrency: int | None = None, executor: str | None = None,
+             routing_group: str | None = None, group_max_concurrency: int | None = None,
              **hooks: Callable[..., Any]) -> Any:
         """Register a plain function as a task: ``@worker.task`` or ``@worker.task(retries=3, ...)``.
 
-        ``rate_limit`` ("10/s", "100/minute", "5/10s", ...) and ``max_concurrency`` hold across
-        every worker process of the cluster."""
+        ``rate_limit`` ("10/s", "100/minute", "5/10s", ...), ``max_concurrency`` and the
+        ``group_max_concurrency`` shared by every task (and event handler) of ``routing_group``
+        hold across every worker process of the cluster."""
         options = dict(name=name, retries=retries, retry_delay=retry_delay, retry_backoff=retry_backoff,
                        timeout=timeout, rate_limit=rate_limit, max_concurrency=max_concurrency, executor=executor,
-                       **hooks)
+                       routing_group=routing_group, group_max_concurrency=group_max_concurrency, **hooks)
         return self._decorator(fn, options, TaskHandle)
 
     def cron(self, schedule: str, *, name: str | None = None, timeout: float = 1800.0,
@@ -112,8 +114,19 @@ class Worker:
         if definition.name in self.tasks:
             raise ValueError(f"task name {definition.name!r} is already registered on {self!r}; "
                              "pass name=... to tell them apart")
+        self._check_group(definition)
         self.tasks[definition.name] = definition
         return handle_class(self, definition)
+
+    def _check_group(self, definition: TaskDef) -> None:
+        """Every task of a routing group states the same group_max_concurrency: one cap, one value."""
+        group, cap = definition.limits.group, definition.group_max_concurrency
+        for other in self.tasks.values():
+            if group and other.limits.group == group and other.group_max_concurrency != cap:
+                raise ConfigError(
+                    f"routing_group {group!r}: {definition.kind} {definition.name!r} has group_max_concurrency="
+                    f"{definition.group_max_concurrency!r} but {other.kind} {other.name!r} has "
+                    f"{other.group_max_concurrency!r}; give every function of the group the same cap")
 
     # -- settings and connection ---------------------------------------------------------
     def worker_args(self) -> dict[str, Any]:

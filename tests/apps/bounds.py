@@ -5,7 +5,8 @@ import time
 
 import upnext
 
-worker = upnext.Worker("test-bounds")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("test-bounds", concurrency=10)
 
 
 @worker.task(retries=2, retry_delay=0.1)

@@ -3,7 +3,8 @@ can travel through JSON arguments), for the property-based test of bad data."""
 
 import upnext
 
-worker = upnext.Worker("hostile")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("hostile", concurrency=10)
 
 
 @worker.task

@@ -10,7 +10,8 @@ import redis
 import upnext
 from upnext.store.connection import connect
 
-worker = upnext.Worker("test-jobs")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("test-jobs", concurrency=10)
 _ledger = None
 
 

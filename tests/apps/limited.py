@@ -8,7 +8,8 @@ import redis
 import upnext
 from upnext.store.connection import connect
 
-worker = upnext.Worker("limited")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("limited", concurrency=10)
 _client = None
 
 TRACK = """
@@ -49,4 +50,55 @@ def hog(seconds: float) -> int:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not ctx.is_cancelled:
         time.sleep(0.02)
+    return os.getpid()
+
+
+def _tracked(names: tuple[str, ...], seconds: float) -> None:
+    """Count this job as running under each name (``max:`` keeps the peak) while it sleeps. Keys
+    are hash-tagged per name so the script keeps to one slot on Redis Cluster."""
+    for name in names:
+        client().eval(TRACK, 2, f"{{track:{name}}}:running", f"{{track:{name}}}:max")
+    time.sleep(seconds)
+    for name in names:
+        client().decr(f"{{track:{name}}}:running")
+
+
+@worker.task(routing_group="llm", group_max_concurrency=2)
+def summarize(i: int) -> int:
+    _tracked(("llm",), 0.05)
+    return i
+
+
+@worker.task(routing_group="llm", group_max_concurrency=2, max_concurrency=1)
+def translate(i: int) -> int:
+    _tracked(("llm", "translate"), 0.05)
+    return i
+
+
+prompted = worker.event("prompted")
+
+
+@prompted.on(routing_group="llm", group_max_concurrency=2)
+def on_prompted(i: int) -> int:
+    _tracked(("llm",), 0.05)
+    return i
+
+
+@worker.task(routing_group="slow", group_max_concurrency=1)
+def slow_hog(seconds: float) -> int:
+    client().rpush("starts:slow_hog", os.getpid())
+    ctx = upnext.get_current_context()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not ctx.is_cancelled:
+        time.sleep(0.02)
+    return os.getpid()
+
+
+# Another app with another task of group "slow" (and not slow_hog): a worker of it can start
+# slow_other only once the group's one lease is free, and never runs slow_hog itself.
+other_worker = upnext.Worker("limited-other", concurrency=10)
+
+
+@other_worker.task(routing_group="slow", group_max_concurrency=1)
+def slow_other() -> int:
     return os.getpid()

@@ -11,7 +11,8 @@ import redis
 
 import upnext
 
-worker = upnext.Worker("test-procjobs")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("test-procjobs", concurrency=10)
 
 # A child that is slow to start (a heavy app import, a loaded machine): the test of the job
 # timeout's start sets it, and only process-pool children (which carry the spec) pay it.

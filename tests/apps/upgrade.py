@@ -10,7 +10,8 @@ import redis
 
 import upnext
 
-worker = upnext.Worker("test-upgrade")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("test-upgrade", concurrency=10)
 LEDGER = "ledger:upgrade"
 _ledger = None
 

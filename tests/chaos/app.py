@@ -7,7 +7,8 @@ import time
 import upnext
 from upnext.store.connection import connect
 
-worker = upnext.Worker("chaos")
+# Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
+worker = upnext.Worker("chaos", concurrency=10)
 _ledger = None
 
 

@@ -20,6 +20,7 @@ from upnext.store.overview import Overview
 WORKER_COLUMNS = ("worker", "state", "host", "pid", "concurrency", "in flight", "done", "failed", "heartbeat",
                   "last fetch")
 FUNCTION_COLUMNS = ("function", "kind", "queued", "active", "scheduled", "failed", "note")
+GROUP_COLUMNS = ("group", "max_concurrency", "holders", "functions")
 
 
 @click.command()
@@ -37,6 +38,10 @@ def status(redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     click.echo()
     click.echo(table(FUNCTION_COLUMNS, [[f[c] for c in FUNCTION_COLUMNS] for f in report["functions"]])
                or "no functions registered")
+    if report["groups"]:
+        click.echo()
+        click.echo(table(GROUP_COLUMNS, [[g["group"], g["max_concurrency"], g["holders"], ", ".join(g["functions"])]
+                                         for g in report["groups"]]))
     if report["notes"]:
         click.echo("\nnotes:")
         click.echo("\n".join(f"  {note['text']}" for note in report["notes"]))

@@ -47,11 +47,12 @@ def drain(worker: Worker, max_jobs: int | None = None, *, retries: bool = False,
             if reply[0] == "run":
                 task = worker.tasks[delivery.function]
                 started = Started.from_reply(delivery, reply)
-                queue.settle(consumer, [runner.run(task, started, runner.context_for(task, started))])
+                queue.settle(consumer, [runner.run(task, started, runner.context_for(task, started))], limits)
                 ran += 1
             elif reply[0] == "poison":
                 queue.settle(consumer, [Completion(delivery, "failed", failure_reason="lost", idem_key=reply[2],
-                                                   error=f"job {delivery.job_id}: delivered {reply[1]} times")])
+                                                   error=f"job {delivery.job_id}: delivered {reply[1]} times")],
+                             limits)
             queue.release(consumer, got[1:], started=False)
     finally:
         queue.registry.forget_consumer(consumer, functions)

@@ -44,7 +44,7 @@ class LeaseKeeper:
             running = [r.delivery for r in list(self.rt.inflight.values())]
             try:
                 if running:
-                    queue.touch(self.rt.worker_id, running, self.rt.capped, s.claim_timeout_ms)
+                    queue.touch(self.rt.worker_id, running, self.rt.capped, s.claim_timeout_ms, self.rt.limits)
             except redis.RedisError as exc:
                 log.warning("lease_refresh_failed", worker=self.rt.worker_id, error=str(exc))
             time.sleep(interval_s)

@@ -25,6 +25,7 @@ import redis
 import structlog
 
 from upnext.job import new_job_id, printable
+from upnext.store import groups
 from upnext.store.records import Completion
 
 if TYPE_CHECKING:
@@ -132,11 +133,16 @@ def fetch_tick(rt: Runtime) -> float:
 
 
 def _lease_room(rt: Runtime) -> dict[str, int]:
-    """Free cluster-wide leases of this worker's capped tasks."""
-    if not rt.capped:
-        return {}
-    held = rt.queue.lease_counts(list(rt.capped))
-    return {f: max(0, cap - n) for (f, cap), n in zip(rt.capped.items(), held)}
+    """Free cluster-wide leases of this worker's capped tasks: their own max_concurrency, and
+    their routing group's group_max_concurrency (shared with the group's other tasks)."""
+    room: dict[str, int] = {}
+    if rt.capped:
+        held = rt.queue.lease_counts(list(rt.capped))
+        room = {f: max(0, cap - n) for (f, cap), n in zip(rt.capped.items(), held)}
+    free = groups.free(rt.queue, rt.limits)
+    for function, limit in groups.grouped(rt.limits).items():
+        room[function] = min(room.get(function, free[limit.group]), free[limit.group])
+    return room
 
 
 def _spread(want: int, functions: list[str], room: dict[str, int]) -> dict[str, int]:
@@ -218,7 +224,7 @@ def _settle(rt: Runtime, batch: list[Completion]) -> list[str] | None:
     backoff = 0.1
     while True:
         try:
-            return rt.flush_queue.settle(rt.worker_id, batch)
+            return rt.flush_queue.settle(rt.worker_id, batch, rt.limits)
         except (redis.RedisError, UnicodeError) as exc:  # what data can cause; anything else is a bug
             if not _outage(exc):
                 raise _Refused(str(exc)) from exc

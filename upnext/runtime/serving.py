@@ -352,7 +352,7 @@ class Runtime:
         for running in left:
             running.abandoned = True
         try:
-            self.queue.release(self.worker_id, [r.delivery for r in left], started=True)
+            self.queue.release(self.worker_id, [r.delivery for r in left], started=True, limits=self.limits)
             self.log.warning("jobs_handed_back", count=len(left), job_ids=[r.delivery.job_id for r in left])
         except redis.RedisError as exc:
             self.log.error("hand_back_failed", error=str(exc), reason="they will be reclaimed after claim_timeout_ms")

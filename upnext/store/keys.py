@@ -17,6 +17,7 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:failed                | zset   | failed job ids -> failed at; entries past job_ttl pruned |
 | P:{fn}:leases                | zset   | max_concurrency leases: job id -> expiry (ms, server time) |
 | P:{fn}:rate                  | hash   | rate-limit token bucket: tokens, ts                     |
+| P:{group:<g>}:leases         | zset   | routing group <g>'s leases: job@entry -> expiry (ms); own slot |
 | P:{fn}:cron                  | hash   | a cron's cursor: next_at (next instant to run), schedule |
 | P:{fn}:cron_lock             | string | id of the worker firing this cron (expiring lock)       |
 | P:{_workers}:functions       | hash   | task name -> JSON options, written at worker start      |
@@ -70,6 +71,12 @@ def failed(prefix: str, function: str) -> str:
 
 def leases(prefix: str, function: str) -> str:
     return f"{tag(prefix, function)}:leases"
+
+
+def group_leases(prefix: str, group: str) -> str:
+    """A routing group's leases, under the group's own hash tag: a task name has no ':', so this
+    slot is never a task's; group_lease.lua is the only script that touches it."""
+    return f"{tag(prefix, 'group:' + group)}:leases"
 
 
 def rate(prefix: str, function: str) -> str:

@@ -1,13 +1,17 @@
-"""Cluster-wide limits of one task: a rate limit (token bucket) and max_concurrency (leases).
+"""Cluster-wide limits of one task: a rate limit (token bucket), max_concurrency (leases) and
+its routing group's group_max_concurrency (leases shared by every task of the group).
 
-Both are enforced in Redis by start.lua, so they hold across every worker process; this
-module only parses and carries them. Pure: no Redis.
+All are enforced in Redis (the task's by start.lua; the group's by group_lease.lua, in a call of
+its own: the group's keys live in another Cluster slot), so they hold across every worker
+process; this module only parses and carries them. Pure: no Redis.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from upnext.job import check_function_name
 
 UNITS_S = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
            "d": 86400, "day": 86400}
@@ -41,17 +45,37 @@ class Limits:
     max_concurrency: int = 0
     rate_count: int = 0
     rate_period_s: float = 0.0
+    group: str = ""  # routing_group ("": none)
+    group_max_concurrency: int = 0
 
     @classmethod
-    def of(cls, rate_limit: str | None, max_concurrency: int | None) -> Limits:
-        if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
-            raise ValueError(f"max_concurrency must be an integer >= 1, got {max_concurrency!r}")
+    def of(cls, rate_limit: str | None, max_concurrency: int | None, routing_group: str | None = None,
+           group_max_concurrency: int | None = None) -> Limits:
+        for name, cap in (("max_concurrency", max_concurrency), ("group_max_concurrency", group_max_concurrency)):
+            if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {cap!r}")
+        if group_max_concurrency is not None and routing_group is None:
+            raise ValueError("group_max_concurrency needs a routing_group (the group whose tasks share the cap)")
+        if routing_group is not None:
+            if not isinstance(routing_group, str):
+                raise ValueError(f"routing_group must be a string, got {routing_group!r}")
+            try:
+                check_function_name(routing_group)
+            except ValueError:
+                raise ValueError(f"routing_group {routing_group!r} must be non-empty and contain none of "
+                                 "'{', '}', ':' or spaces") from None
         rate = RateLimit.parse(rate_limit) if rate_limit is not None else None
-        return cls(max_concurrency or 0, rate.count if rate else 0, rate.period_s if rate else 0.0)
+        return cls(max_concurrency or 0, rate.count if rate else 0, rate.period_s if rate else 0.0,
+                   routing_group or "", group_max_concurrency or 0)
 
     @property
     def any(self) -> bool:
-        return bool(self.max_concurrency or self.rate_count)
+        return bool(self.max_concurrency or self.rate_count or self.group_max_concurrency)
+
+    @property
+    def grouped(self) -> bool:
+        """True when a group cap applies (group_lease.lua is called for this task's jobs)."""
+        return bool(self.group and self.group_max_concurrency)
 
 
 NO_LIMITS = Limits()

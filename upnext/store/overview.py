@@ -1,7 +1,8 @@
 """What ``status`` shows: every worker (live, or dead with its last record until it is pruned),
 per function what is queued, running, held by dead workers, scheduled and failed, and the notes
-that explain a stall. Read-only, and bounded: three pipelined round trips at most, whose size
-grows with the number of functions and workers, never with the number of jobs.
+that explain a stall, and each routing group with its cap and the leases held. Read-only, and
+bounded: three pipelined round trips at most (a fourth when there are routing groups), whose size
+grows with the number of functions, workers and groups, never with the number of jobs.
 """
 
 from __future__ import annotations
@@ -32,11 +33,32 @@ class Overview:
         workers = [row for w, live in zip(everyone, records) if (row := _worker_row(w, live, seen.get(w)))]
         live = [w for w in workers if w["alive"]]
         held = self._held(functions, counts, {w["id"] for w in live})
-        rows = [_function_row(name, options, counts[name], held.get(name, {}), live)
+        groups = self._groups(functions)
+        rows = [_function_row(name, options, counts[name], held.get(name, {}), live, groups)
                 for name, options in functions.items()]
         notes = [*_busy(rows, live), *_delayed(rows, counts), *_reclaims(rows, held, live)]
         workers.sort(key=lambda w: (not w["alive"], w["id"]))
-        return {"workers": workers, "functions": rows, "notes": notes}
+        return {"workers": workers, "functions": rows, "notes": notes, "groups": list(groups.values())}
+
+    def _groups(self, functions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Each routing group of the registered functions: its cap, its functions and the leases
+        held now (lapsed ones not counted; Redis's clock decides, as it does for the leases)."""
+        found: dict[str, dict[str, Any]] = {}
+        for name, options in functions.items():
+            if group := options.get("routing_group"):
+                cap = options.get("group_max_concurrency")
+                entry = found.setdefault(group, {"group": group, "max_concurrency": cap, "holders": 0, "functions": []})
+                entry["functions"].append(name)
+        if found:
+            pipe = self.queue.pipeline()
+            pipe.time()
+            for group in found:  # a group holds at most its cap of live leases, plus lapsed ones
+                pipe.zrange(keys.group_leases(self.prefix, group), 0, -1, withscores=True)
+            (seconds, micros), *leases = pipe.execute()
+            now_ms = seconds * 1000 + micros / 1000
+            for entry, held in zip(found.values(), leases):
+                entry["holders"] = sum(1 for _, expires_ms in held if expires_ms > now_ms)
+        return found
 
     def _registrations(self) -> tuple[set[str], dict[str, str], dict[str, dict[str, Any]]]:
         pipe = self.queue.pipeline()
@@ -113,7 +135,7 @@ def _worker_row(worker_id: str, live: str | None, seen: str | None) -> dict[str,
 
 
 def _function_row(name: str, options: dict[str, Any], counts: list[Any], held: dict[str, tuple[int, int]],
-                  live: list[dict[str, Any]]) -> dict[str, Any]:
+                  live: list[dict[str, Any]], groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
     length, scheduled, _, failed, leases, bucket, next_at, summary = counts
     pending = 0 if isinstance(summary, Exception) else int(summary["pending"])
     awaiting = sum(count for count, _ in held.values())
@@ -121,8 +143,8 @@ def _function_row(name: str, options: dict[str, Any], counts: list[Any], held: d
            "active": pending - awaiting, "awaiting_reclaim": awaiting, "scheduled": scheduled, "failed": failed,
            "rate_limited": _rate_backlog(options.get("rate_limit"), bucket),
            "leases": leases, "max_concurrency": options.get("max_concurrency"),
-           "next_run_at": float(next_at) if next_at else None}
-    row["note"] = _note(row, any(name in w.get("functions", ()) for w in live))
+           "next_run_at": float(next_at) if next_at else None, "routing_group": options.get("routing_group")}
+    row["note"] = _note(row, any(name in w.get("functions", ()) for w in live), groups.get(row["routing_group"] or ""))
     return row
 
 
@@ -177,13 +199,15 @@ def _rate_backlog(rate_limit: str | None, bucket: list[str | None]) -> int:
     return max(0, -int(refilled // 1))
 
 
-def _note(row: dict[str, Any], served: bool) -> str:
+def _note(row: dict[str, Any], served: bool, group: dict[str, Any] | None) -> str:
     """Why work of this function is not moving, in a few words (empty when nothing looks stuck)."""
     notes = []
     if (row["queued"] or row["scheduled"]) and not served:
         notes.append("no live worker runs it")
     if row["max_concurrency"] and row["leases"] >= row["max_concurrency"] and row["queued"]:
         notes.append(f"waiting for a concurrency lease ({row['leases']}/{row['max_concurrency']})")
+    if group and group["max_concurrency"] and group["holders"] >= group["max_concurrency"] and row["queued"]:
+        notes.append(f"waiting for a lease of group {group['group']} ({group['holders']}/{group['max_concurrency']})")
     if row["rate_limited"]:
         notes.append(f"rate limited ({row['rate_limited']} waiting for tokens)")
     if row["failed"]:

@@ -19,7 +19,7 @@ from redis.cluster import RedisCluster
 from redis.typing import KeyT, StreamIdT
 
 from upnext.job import function_of
-from upnext.store import keys
+from upnext.store import groups, keys
 from upnext.store.connection import ClaimReply, PendingEntry, ReadReply, ScriptPipeline, Sequential
 from upnext.store.limits import NO_LIMITS, Limits
 from upnext.store.records import SUSPECT_DELIVERIES, Completion, Delivery, NewJob, by_function
@@ -238,14 +238,26 @@ class Queue:
     def start(self, consumer: str, worker_id: str, deliveries: Sequence[Delivery],
               limits: Mapping[str, Limits] | None = None, lease_ms: int = 30000) -> list[list[Any]]:
         """Mark deliveries started (start.lua, which also takes leases and rate tokens), one call
-        per task, all in one pipeline."""
-        groups = by_function(deliveries)
-        pipe: Any = self.pipeline() if len(groups) > 1 else self.client  # execute() only on a pipeline
+        per task, all in one pipeline; routing-group leases first (groups.py), in calls of their
+        own. A delivery its group refuses is handed back, reply ['busy']."""
+        refused = groups.take_for(self, deliveries, limits, lease_ms)
+        if refused:
+            self.release(consumer, [d for d in deliveries if d in refused], started=False)
+        starting = [d for d in deliveries if d not in refused]
+        replies = iter(self._start_known(consumer, worker_id, starting, limits, lease_ms) if starting else [])
+        out = [["busy"] if d in refused else next(replies) for d in deliveries]
+        groups.give_back(self, [d for d, reply in zip(deliveries, out) if reply[0] != "run"], limits)
+        return out
+
+    def _start_known(self, consumer: str, worker_id: str, deliveries: Sequence[Delivery],
+                     limits: Mapping[str, Limits] | None, lease_ms: int) -> list[list[Any]]:
+        by_task = by_function(deliveries)
+        pipe: Any = self.pipeline() if len(by_task) > 1 else self.client  # execute() only on a pipeline
         calls = [self._start(pipe, consumer, worker_id, function, 0, limits, lease_ms,
                              [keys.job(self.prefix, d.job_id) for d in group],
                              [v for d in group for v in (d.entry_id, d.job_id)])
-                 for function, group in groups.items()]
-        replies = dict(zip(groups, pipe.execute() if len(groups) > 1 else calls))
+                 for function, group in by_task.items()]
+        replies = dict(zip(by_task, pipe.execute() if len(by_task) > 1 else calls))
         positions = {f: iter(r) for f, r in replies.items()}
         return [next(positions[d.function]) for d in deliveries]
 
@@ -253,7 +265,22 @@ class Queue:
              limits: Mapping[str, Limits] | None = None, lease_ms: int = 30000) -> list[tuple[Delivery, list[Any]]]:
         """Fetch and start in one round trip: start.lua reads up to ``counts[task]`` new entries
         of each task itself (never blocking) and starts them; returns each delivery with its
-        start reply ('garbage' for an entry that named no job of its task: acked and deleted)."""
+        start reply ('garbage' for an entry that named no job of its task: acked and deleted).
+        A task in a routing group reads only as many entries as its group granted leases first."""
+        reserved = groups.reserve(self, counts, limits, lease_ms)
+        counts = {f: len(reserved[f]) if f in reserved else n for f, n in counts.items()}
+        try:
+            taken = self._take({f: n for f, n in counts.items() if n > 0}, consumer, worker_id, limits, lease_ms)
+        except BaseException:
+            groups.swap(self, reserved, limits, [], lease_ms)
+            raise
+        groups.swap(self, reserved, limits, taken, lease_ms)
+        return taken
+
+    def _take(self, counts: Mapping[str, int], consumer: str, worker_id: str, limits: Mapping[str, Limits] | None,
+              lease_ms: int) -> list[tuple[Delivery, list[Any]]]:
+        if not counts:
+            return []
         if len(counts) == 1:  # the usual case: one call, no pipeline object to build
             ((function, count),) = counts.items()
             try:
@@ -285,11 +312,13 @@ class Queue:
                   function, *entries],
             client=client)
 
-    def touch(self, consumer: str, deliveries: Iterable[Delivery], leased: Iterable[str] = (),
-              lease_ms: int = 30000) -> int:
+    def touch(self, consumer: str, deliveries: Sequence[Delivery], leased: Iterable[str] = (),
+              lease_ms: int = 30000, limits: Mapping[str, Limits] | None = None) -> int:
         """Reset the idle time of entries we are running, so no live job is reclaimed, and extend
-        the concurrency leases of those whose task is in ``leased``. Entries another worker has
-        reclaimed meanwhile stay with it (touch.lua). Returns how many entries were still ours."""
+        the concurrency leases of those whose task is in ``leased`` (and their routing groups'
+        leases, by ``limits``). Entries another worker has reclaimed meanwhile stay with it
+        (touch.lua). Returns how many entries were still ours."""
+        groups.refresh(self, deliveries, limits, lease_ms)
         leased = set(leased)
         pipe = self.pipeline()
         for function, group in by_function(deliveries).items():
@@ -307,7 +336,10 @@ class Queue:
             pipe.zcard(keys.leases(self.prefix, function))
         return cast(list[int], pipe.execute())
 
-    def release(self, consumer: str, deliveries: Iterable[Delivery], started: bool) -> list[str]:
+    def release(self, consumer: str, deliveries: Sequence[Delivery], started: bool,
+                limits: Mapping[str, Limits] | None = None) -> list[str]:
+        """Hand deliveries back to their streams (release.lua); their routing-group leases too."""
+        groups.give_back(self, deliveries, limits)
         pipe = self.pipeline()
         for d in deliveries:
             self.scripts.release(
@@ -318,8 +350,16 @@ class Queue:
         return cast(list[str], pipe.execute())  # release.lua's reply words
 
     # -- workers: settling ---------------------------------------------------------------
-    def settle(self, consumer: str, completions: Sequence[Completion]) -> list[str]:
-        """Write a batch of finishes and retries in one pipeline; one reply word per completion."""
+    def settle(self, consumer: str, completions: Sequence[Completion],
+               limits: Mapping[str, Limits] | None = None) -> list[str]:
+        """Write a batch of finishes and retries in one pipeline; one reply word per completion.
+        Then give back their routing-group leases (``limits``), best effort: a retried settle
+        must not find its batch written and call it stale."""
+        replies = self._settle(consumer, completions)
+        groups.give_back(self, [c.delivery for c in completions], limits)
+        return replies
+
+    def _settle(self, consumer: str, completions: Sequence[Completion]) -> list[str]:
         retries = [c for c in completions if c.status == "retry"]
         finishes = by_function(c for c in completions if c.status != "retry")
         if not retries and len(finishes) == 1:  # the usual case: one call, no pipeline object to build

@@ -12,7 +12,7 @@ from redis.commands.core import Script
 
 LUA_DIR = Path(__file__).with_name("lua")
 NAMES = ("enqueue", "promote", "start", "finish", "retry", "release", "cancel", "annotate", "cron_fire", "lock",
-         "requeue", "touch", "purge", "sweep")
+         "requeue", "touch", "purge", "sweep", "group_lease")
 
 
 class Scripts:
@@ -38,3 +38,4 @@ class Scripts:
     touch: Script
     purge: Script
     sweep: Script
+    group_lease: Script
