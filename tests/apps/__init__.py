@@ -7,14 +7,14 @@ import redis
 
 from upnext.store.connection import connect
 
-_ledger: redis.Redis | None = None
+_ledgers: dict[str, redis.Redis] = {}
 
 
-def ledger() -> redis.Redis:
-    """The jobs' client for the test server (UPNEXT_REDIS_URL), made once per process."""
-    global _ledger
-    if _ledger is None:
-        client = connect(os.environ["UPNEXT_REDIS_URL"])  # yields under gevent; a client dropped here would
+def ledger(url_variable: str = "UPNEXT_REDIS_URL") -> redis.Redis:
+    """The jobs' client for the server named by ``url_variable``, made once per process and
+    variable (a Redis Cluster node gets a cluster client)."""
+    if url_variable not in _ledgers:
+        client = connect(os.environ[url_variable])  # yields under gevent; a client dropped here would
         # close its pool under a greenlet still using it, so the first one made is kept
-        _ledger = _ledger or client
-    return _ledger
+        _ledgers.setdefault(url_variable, client)
+    return _ledgers[url_variable]

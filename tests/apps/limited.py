@@ -3,13 +3,10 @@
 import os
 import time
 
-import redis
-
 import upnext
-from upnext.store.connection import connect
+from tests.apps import ledger
 
 worker = upnext.Worker("limited")
-_client = None
 
 TRACK = """
 local running = redis.call('INCR', KEYS[1])
@@ -18,33 +15,24 @@ return running
 """
 
 
-def client() -> redis.Redis:
-    global _client
-    if _client is None:
-        fresh = connect(os.environ["UPNEXT_REDIS_URL"])  # yields; a client dropped here would close its
-        # pool under a greenlet still using it, so the first one made is kept
-        _client = _client or fresh
-    return _client
-
-
 @worker.task(max_concurrency=2)
 def capped(i: int) -> int:
-    client().eval(TRACK, 2, "running:capped", "max:capped")
+    ledger().eval(TRACK, 2, "running:capped", "max:capped")
     time.sleep(0.05)
-    client().decr("running:capped")
+    ledger().decr("running:capped")
     return i
 
 
 @worker.task(rate_limit="5/s")
 def limited(i: int) -> float:
     started = time.time()
-    client().rpush("starts:limited", started)
+    ledger().rpush("starts:limited", started)
     return started
 
 
 @worker.task(max_concurrency=1)
 def hog(seconds: float) -> int:
-    client().rpush("starts:hog", os.getpid())
+    ledger().rpush("starts:hog", os.getpid())
     ctx = upnext.get_current_context()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not ctx.is_cancelled:

@@ -7,21 +7,10 @@ import os
 import signal
 import time
 
-import redis
-
 import upnext
+from tests.apps import ledger
 
 worker = upnext.Worker("test-procjobs")
-_ledger: redis.Redis | None = None
-
-
-def ledger() -> redis.Redis:
-    """A plain client: children are plain interpreters, and this module's greenlet tasks only
-    write a line or two."""
-    global _ledger
-    if _ledger is None:
-        _ledger = redis.Redis.from_url(os.environ["UPNEXT_REDIS_URL"])
-    return _ledger
 
 
 def record(phase: str, **fields: object) -> None:

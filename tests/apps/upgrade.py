@@ -6,8 +6,9 @@ import json
 import os
 import time
 
+import redis
+
 import upnext
-from upnext.store.connection import connect
 
 worker = upnext.Worker("test-upgrade")
 LEDGER = "ledger:upgrade"
@@ -15,10 +16,11 @@ _ledger = None
 
 
 def record(phase: str, **fields) -> None:
+    # Not tests.apps.ledger: the previous release's tree has neither it nor upnext.store; a
+    # plain client does no I/O when made, so no other greenlet can make a second one meanwhile.
     global _ledger
     if _ledger is None:
-        client = connect(os.environ["UPNEXT_REDIS_URL"])  # yields: keep the first client made
-        _ledger = _ledger or client
+        _ledger = redis.Redis.from_url(os.environ["UPNEXT_REDIS_URL"])
     ctx = upnext.get_current_context()
     entry = {"job_id": ctx.job_id, "attempt": ctx.attempt, "release": os.environ["UPNEXT_TEST_RELEASE"],
              "phase": phase, **fields}
