@@ -15,6 +15,7 @@ import upnext
 from tests.apps import jobs
 from tests.workers import wait_for
 from upnext.store import keys
+from upnext.task import TaskDef
 
 
 def ledger(client, name):
@@ -227,6 +228,19 @@ def test_async_functions_are_refused_at_decoration():
         @w.task
         async def nope():
             return 1
+
+
+@pytest.mark.parametrize("option, value", [("retries", -1), ("timeout", 0), ("retry_delay", "x"),
+                                           ("executor", "fork")])
+def test_bad_task_options_fail_at_decoration_naming_the_option(option, value):
+    with pytest.raises(ValueError, match=f"task 't': {option}"):
+        TaskDef("t", lambda: None, **{option: value})
+
+
+def test_backoff_of_the_nth_retry():
+    definition = TaskDef("t", lambda: None, retries=3, retry_delay=1.0, retry_backoff=2.0)
+    assert [definition.retry_delay_s(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert definition.max_attempts == 4
 
 
 def test_unknown_job_id_is_named_in_the_error():

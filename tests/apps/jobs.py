@@ -5,23 +5,11 @@ import json
 import os
 import time
 
-import redis
-
 import upnext
-from upnext.store.connection import connect
+from tests.apps import ledger
 
 # Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
 worker = upnext.Worker("test-jobs", concurrency=10)
-_ledger = None
-
-
-def ledger() -> redis.Redis:
-    global _ledger
-    if _ledger is None:
-        client = connect(os.environ["UPNEXT_REDIS_URL"])  # yields; a client dropped here would close its
-        # pool under a greenlet still using it, so the first one made is kept
-        _ledger = _ledger or client
-    return _ledger
 
 
 def record(name: str, **fields) -> None:

@@ -3,14 +3,11 @@
 import os
 import time
 
-import redis
-
 import upnext
-from upnext.store.connection import connect
+from tests.apps import ledger
 
 # Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
 worker = upnext.Worker("limited", concurrency=10)
-_client = None
 
 TRACK = """
 local running = redis.call('INCR', KEYS[1])
@@ -19,33 +16,24 @@ return running
 """
 
 
-def client() -> redis.Redis:
-    global _client
-    if _client is None:
-        fresh = connect(os.environ["UPNEXT_REDIS_URL"])  # yields; a client dropped here would close its
-        # pool under a greenlet still using it, so the first one made is kept
-        _client = _client or fresh
-    return _client
-
-
 @worker.task(max_concurrency=2)
 def capped(i: int) -> int:
-    client().eval(TRACK, 2, "running:capped", "max:capped")
+    ledger().eval(TRACK, 2, "running:capped", "max:capped")
     time.sleep(0.05)
-    client().decr("running:capped")
+    ledger().decr("running:capped")
     return i
 
 
 @worker.task(rate_limit="5/s")
 def limited(i: int) -> float:
     started = time.time()
-    client().rpush("starts:limited", started)
+    ledger().rpush("starts:limited", started)
     return started
 
 
 @worker.task(max_concurrency=1)
 def hog(seconds: float) -> int:
-    client().rpush("starts:hog", os.getpid())
+    ledger().rpush("starts:hog", os.getpid())
     ctx = upnext.get_current_context()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not ctx.is_cancelled:
@@ -57,10 +45,10 @@ def _tracked(names: tuple[str, ...], seconds: float) -> None:
     """Count this job as running under each name (``max:`` keeps the peak) while it sleeps. Keys
     are hash-tagged per name so the script keeps to one slot on Redis Cluster."""
     for name in names:
-        client().eval(TRACK, 2, f"{{track:{name}}}:running", f"{{track:{name}}}:max")
+        ledger().eval(TRACK, 2, f"{{track:{name}}}:running", f"{{track:{name}}}:max")
     time.sleep(seconds)
     for name in names:
-        client().decr(f"{{track:{name}}}:running")
+        ledger().decr(f"{{track:{name}}}:running")
 
 
 @worker.task(routing_group="llm", group_max_concurrency=2)
@@ -86,7 +74,7 @@ def on_prompted(i: int) -> int:
 
 @worker.task(routing_group="slow", group_max_concurrency=1)
 def slow_hog(seconds: float) -> int:
-    client().rpush("starts:slow_hog", os.getpid())
+    ledger().rpush("starts:slow_hog", os.getpid())
     ctx = upnext.get_current_context()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not ctx.is_cancelled:

@@ -7,9 +7,8 @@ import os
 import signal
 import time
 
-import redis
-
 import upnext
+from tests.apps import ledger
 
 # Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
 worker = upnext.Worker("test-procjobs", concurrency=10)
@@ -18,16 +17,6 @@ worker = upnext.Worker("test-procjobs", concurrency=10)
 # timeout's start sets it, and only process-pool children (which carry the spec) pay it.
 if os.environ.get("UPNEXT_CHILD_SPEC") and os.environ.get("TEST_CHILD_IMPORT_S"):
     time.sleep(float(os.environ["TEST_CHILD_IMPORT_S"]))
-_ledger: redis.Redis | None = None
-
-
-def ledger() -> redis.Redis:
-    """A plain client: children are plain interpreters, and this module's greenlet tasks only
-    write a line or two."""
-    global _ledger
-    if _ledger is None:
-        _ledger = redis.Redis.from_url(os.environ["UPNEXT_REDIS_URL"])
-    return _ledger
 
 
 def record(phase: str, **fields: object) -> None:

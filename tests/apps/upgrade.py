@@ -17,10 +17,11 @@ _ledger = None
 
 
 def record(phase: str, **fields) -> None:
+    # Not tests.apps.ledger: the previous release's tree has neither it nor upnext.store; a
+    # plain client does no I/O when made, so no other greenlet can make a second one meanwhile.
     global _ledger
     if _ledger is None:
-        client = redis.Redis.from_url(os.environ["UPNEXT_REDIS_URL"])  # yields: keep the first client made
-        _ledger = _ledger or client
+        _ledger = redis.Redis.from_url(os.environ["UPNEXT_REDIS_URL"])
     ctx = upnext.get_current_context()
     entry = {"job_id": ctx.job_id, "attempt": ctx.attempt, "release": os.environ["UPNEXT_TEST_RELEASE"],
              "phase": phase, **fields}

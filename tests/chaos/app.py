@@ -5,20 +5,14 @@ import os
 import time
 
 import upnext
-from upnext.store.connection import connect
+from tests import apps
 
 # Explicit: the tests run several jobs of this app at once (the default concurrency is 2).
 worker = upnext.Worker("chaos", concurrency=10)
-_ledger = None
 
 
 def ledger():
-    global _ledger
-    if _ledger is None:
-        client = connect(os.environ["LEDGER_URL"])  # yields; a client dropped here would close its
-        # pool under a greenlet still using it, so the first one made is kept
-        _ledger = _ledger or client
-    return _ledger
+    return apps.ledger("LEDGER_URL")  # the stable server, not the one a scenario breaks
 
 
 @worker.task

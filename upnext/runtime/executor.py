@@ -66,9 +66,10 @@ class JobRunner:
         self.pool = pool
         self.default_executor = default_executor
         self.slot_release = slot_release
-        # Read once: logging is configured before a worker serves. Skipping the per-job line
-        # when it would be filtered saves binding a logger for every job.
-        self.log_completions = getattr(log, "is_enabled_for", lambda level: True)(logging.INFO)
+        # Read once: logging is configured before a worker serves. Skipping the per-job lines
+        # when they would be filtered saves binding a logger for every job.
+        enabled = getattr(log, "is_enabled_for", lambda level: True)
+        self.log_completions, self.log_starts = enabled(logging.INFO), enabled(logging.DEBUG)
 
     def context_for(self, task: TaskDef, started: Started) -> JobContext:
         ctx = JobContext(job_id=started.delivery.job_id, function=task.name,
@@ -80,6 +81,8 @@ class JobRunner:
 
     def run(self, task: TaskDef, started: Started, ctx: JobContext) -> Completion:
         began = time.monotonic()
+        if self.log_starts:
+            ctx.log.debug("job_started")
         with ctx.activate():
             try:
                 self._hook(ctx, "pre_job", ctx)
@@ -145,12 +148,14 @@ class JobRunner:
         if failure.retryable and started.attempt < task.max_attempts:
             delay_s = task.retry_delay_s(started.attempt)
             self._hook(ctx, task.hooks.get("on_retry"), ctx, exc)
-            ctx.log.warning("job_retried", error=failure.error, delay_s=delay_s, duration_ms=_ms(began))
+            ctx.log.warning("job_retried", error=failure.error, delay_s=delay_s, duration_ms=_ms(began),
+                            **_traceback(failure))
             return Completion(started.delivery, "retry", error=failure.error, traceback=failure.tb,
                               failure_reason=failure.reason, delay_s=delay_s)
         self._hook(ctx, task.hooks.get("on_failure"), ctx, exc)
         self._hook(ctx, task.hooks.get("on_complete"), ctx)
-        ctx.log.error("job_failed", error=failure.error, reason=failure.reason, duration_ms=_ms(began))
+        ctx.log.error("job_failed", error=failure.error, reason=failure.reason, duration_ms=_ms(began),
+                      **_traceback(failure))
         return Completion(started.delivery, "failed", error=failure.error, traceback=failure.tb,
                           failure_reason=failure.reason, idem_key=started.key)
 
@@ -163,6 +168,13 @@ class JobRunner:
             fn(*args)
         except Exception as exc:
             ctx.log.warning("hook_failed", hook=getattr(fn, "__name__", repr(fn)), error=repr(exc))
+
+
+def _traceback(failure: _Failure) -> dict[str, str]:
+    """The failure's traceback as the ``exception`` field, which structlog's renderers print as
+    they print a logged exception (under the console line; a string in JSON). A timeout or a
+    refused result has none."""
+    return {"exception": failure.tb} if failure.tb else {}
 
 
 def _ms(began: float) -> float:

@@ -23,6 +23,7 @@ import time
 import traceback
 from typing import Any
 
+from upnext import log
 from upnext.context import JobContext
 from upnext.job import dumps
 
@@ -63,6 +64,9 @@ def main() -> None:
     sys.path[:0] = [p for p in spec["sys_path"] if p not in sys.path]
     from upnext.worker import load_worker
 
+    # As the worker logs (from the app's import on): stdlib logging calls in a job reach the
+    # inherited stderr in the worker's format, with the job's fields.
+    log.setup(spec["settings"]["log_level"], spec["settings"]["log_format"])
     worker = load_worker(spec["app"])
     worker.configure(spec["settings"])
     sock = socket.socket(fileno=int(sys.argv[1]))
