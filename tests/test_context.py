@@ -222,3 +222,11 @@ def test_a_job_waiting_for_its_retry_on_a_worker_shows_no_old_progress(start_wor
     wait_for(lambda: future.status() == "retrying", message="the first attempt to fail")
     assert future.progress() == (0.0, "")
     assert future.cancel()
+
+
+def test_a_run_reclaimed_from_a_dead_worker_starts_without_the_dead_runs_progress(queue):
+    job_id, _ = _started_with_progress(queue)  # c1 "died" holding it
+    (again,) = queue.reclaim("c2", "imports", min_idle_ms=0, count=10)
+    (reply,) = queue.start("c2", "w2", [again])
+    assert reply[0] == "run"
+    assert upnext.Future(job_id, queue).progress() == (0.0, "")

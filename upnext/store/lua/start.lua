@@ -93,6 +93,8 @@ local function start_entry(entry_id, job_id, job, fresh)
   end
   local attempts = redis.call('HINCRBY', job, 'attempts', 1)
   redis.call('HINCRBY', job, 'deliveries', 1)
+  -- A run taken over from a dead worker starts afresh: the dead run's progress is not this one's.
+  if deliveries > 1 then redis.call('HDEL', job, 'progress', 'progress_message') end
   redis.call('HDEL', job, 'rate_reserved')
   redis.call('HSET', job, 'status', 'active', 'worker', ARGV[2], 'started_at', now,
     'lease', entry_id, 'failure_reason', '', 'error', '', 'traceback', '')
