@@ -46,7 +46,9 @@ def test_print_config_shows_precedence_cli_over_file_over_worker_over_env(tmp_pa
                              env={**os.environ, "UPNEXT_GRACEFUL_TIMEOUT": "1",
                                   "UPNEXT_QUEUE_BATCH_SIZE": "6"})
     assert env_run.returncode == 0, env_run.stderr
-    printed = dict(line.split(" = ", 1) for line in env_run.stdout.splitlines())
+    # each line: "name = value  # where it came from"
+    printed = {name: value.split("  # ", 1)[0] for name, value in
+               (line.split(" = ", 1) for line in env_run.stdout.splitlines())}
     assert printed["concurrency"] == "9"          # CLI beats file
     assert printed["graceful_timeout"] == "5.0"    # file beats env
     assert printed["batch_size"] == "6"            # env beats default
