@@ -22,6 +22,11 @@ from upnext.store.queue import Queue
 
 START_ATTEMPTS = 3  # a free port can be taken by someone else before redis-server binds it
 
+# Every subprocess the suite starts (workers, the CLI from a temporary directory, the example
+# projects) imports this tree, never whatever `upnext` happens to be installed: a test of a
+# checkout or a worktree must test that checkout. A subprocess's own cwd still comes first.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
+
 
 class RedisServer:
     """A throwaway ``redis-server``: loopback only, no persistence (unless ``extra`` asks), its files in
