@@ -77,6 +77,7 @@ class Runtime:
         self.tasks = dict(worker.tasks)
         self.functions = list(self.tasks)
         self.hot: set[str] = set()  # tasks whose streams had entries at the last fetch
+        self.paused: set[str] = set()  # paused tasks (store/pause.py), read every heartbeat tick: not fetched
         self.drained = False  # the last fetch found fewer entries than it asked for
         self.probe_at = 0.0  # when the fetch loop next reads every task, not only the hot ones
         self.limits = {name: t.limits for name, t in self.tasks.items() if t.limits.any}
@@ -196,7 +197,9 @@ class Runtime:
         if kind == "garbage":
             self.log.error("entry_dropped", entry_id=delivery.entry_id, function=delivery.function,
                            job_id=printable(delivery.job_id), reason="stream entry names no job of this task")
-        elif kind in ("busy", "deferred"):
+        elif kind in ("busy", "deferred", "paused"):
+            if kind == "paused":  # paused since the last read of the paused set: fetch none until it says
+                self.paused.add(delivery.function)
             self.log.debug("job_held_back", job_id=delivery.job_id, reason=kind)
         elif kind == "poison":
             error = (f"job {delivery.job_id} was delivered {reply[1]} times and its worker died each time; "
@@ -306,7 +309,7 @@ class Runtime:
             self.queue.registry.add_handlers({k: v for k, v in handlers.items() if v})
         # the parameters let `upnext-gevent call` refuse what submit() would refuse
         functions = {name: dumps({**t.options_dict(), "params": params_of(t.fn)}) for name, t in self.tasks.items()}
-        self.queue.registry.register(self.worker_id, self.info(), self.heartbeat_ttl_s(), functions)
+        self.paused = self.queue.registry.register(self.worker_id, self.info(), self.heartbeat_ttl_s(), functions)
 
     def _check_eviction(self) -> None:
         try:
