@@ -198,8 +198,9 @@ class Runtime:
             self.log.error("entry_dropped", entry_id=delivery.entry_id, function=delivery.function,
                            job_id=printable(delivery.job_id), reason="stream entry names no job of this task")
         elif kind in ("busy", "deferred", "paused"):
-            if kind == "paused":  # paused since the last read of the paused set: fetch none until it says
-                self.paused.add(delivery.function)
+            if kind == "paused" and delivery.function not in self.paused:
+                self.log.info("function_paused", function=delivery.function)  # before the paused set said so
+                self.paused.add(delivery.function)  # fetch no more of it until the next read of that set
             self.log.debug("job_held_back", job_id=delivery.job_id, reason=kind)
         elif kind == "poison":
             error = (f"job {delivery.job_id} was delivered {reply[1]} times and its worker died each time; "
