@@ -267,7 +267,7 @@ class Runtime:
             watch_hub(self.settings.hub_max_blocking_ms / 1000)
         self._connect()
         self.log.info("worker_started", functions=self.functions, concurrency=self.settings.concurrency,
-                      pid=os.getpid())
+                      pid=os.getpid(), paused=sorted(self.paused & set(self.functions)))
         fetchers, others = loops.start(self)
         self.keeper.start()
         if self.settings.burst:
