@@ -8,6 +8,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -18,6 +19,7 @@ from upnext.cron import MissedRunPolicy, Schedule, plan
 from upnext.job import new_job_id
 from upnext.store import keys
 from upnext.store.queue import Queue
+from upnext.testing import drain
 
 
 # -- start.lua: the flag is checked where a job starts ----------------------------------------
@@ -189,3 +191,15 @@ def test_worker_pause_names_an_unknown_task(redis_client):
         jobs.worker.pause("nosuch")
     assert jobs.worker.pause("add") is True and jobs.worker.is_paused("add") and jobs.add.is_paused()
     assert jobs.worker.resume("add") is True and not jobs.add.is_paused()
+
+
+def test_drain_in_an_apps_own_tests_leaves_a_paused_functions_jobs_queued(redis_client):
+    paused, other = jobs.add.submit(1, 2), jobs.child.submit(1)
+    jobs.add.pause()
+    result: list[int] = []
+    drainer = threading.Thread(target=lambda: result.append(drain(jobs.worker)), daemon=True)
+    drainer.start()
+    drainer.join(timeout=20)  # a deadline: a drain that kept taking the paused job back would never return
+    assert result == [1] and other.status() == "complete" and paused.status() == "queued"
+    jobs.add.resume()
+    assert drain(jobs.worker) == 1 and paused.value(timeout=1) == 3
