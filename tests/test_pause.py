@@ -203,3 +203,12 @@ def test_drain_in_an_apps_own_tests_leaves_a_paused_functions_jobs_queued(redis_
     assert result == [1] and other.status() == "complete" and paused.status() == "queued"
     jobs.add.resume()
     assert drain(jobs.worker) == 1 and paused.value(timeout=1) == 3
+
+
+def test_a_burst_worker_runs_the_rest_and_exits_leaving_a_paused_functions_jobs_queued(redis_client):
+    paused, other = jobs.add.submit(1, 2), jobs.child.submit(1)
+    jobs.add.pause()
+    done = subprocess.run([sys.executable, "-m", "upnext.cli", "tests.apps.jobs:worker", "--burst"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)  # a worker that waited for it would time out
+    assert done.returncode == 0 and "burst_done" in done.stderr, done.stderr
+    assert other.status() == "complete" and paused.status() == "queued"

@@ -26,7 +26,7 @@ import structlog
 from upnext.config import Settings
 from upnext.context import JobContext
 from upnext.errors import ConfigError
-from upnext.job import dumps, is_job_id_of, params_of, printable
+from upnext.job import dumps, function_of, is_job_id_of, params_of, printable
 from upnext.runtime import loops
 from upnext.runtime.executor import JobRunner, Started
 from upnext.runtime.hubwatch import watch_hub
@@ -283,9 +283,13 @@ class Runtime:
         return 1 if self.failed_loop else 0
 
     def _idle(self) -> bool:
+        """Burst: nothing runs, nothing waits to be written, and nothing left that this worker may
+        start (a paused function's jobs wait for its resume, not for this worker)."""
         if self.inflight or not self.outbox.empty() or self.flushing:
             return False
-        return self.queue.backlog(self.functions, sorted(self.retried_ids)) == 0
+        serving = [f for f in self.functions if f not in self.paused]
+        retried = sorted(j for j in self.retried_ids if function_of(j) not in self.paused)
+        return self.queue.backlog(serving, retried) == 0
 
     def _connect(self) -> None:
         """Wait for Redis (with backoff), refuse an evicting maxmemory-policy, register."""
