@@ -401,10 +401,10 @@ def cron_tick(rt: Runtime) -> float:
     now = rt.queue.redis_time()  # cursors are instants: compared with Redis's clock, not ours
     next_due = now + CRON_MAX_SLEEP_S
     for name, (cursor, schedule, resumed_at) in zip(led, rt.queue.registry.cron_cursors(led)):
-        cron = rt.worker.crons[name]
-        runs: list[float]
         if name in rt.paused:
             continue
+        cron = rt.worker.crons[name]
+        runs: list[float]
         if not cursor or schedule != cron.schedule.expression:
             runs, next_at = [], cron.schedule.next_after(now)
         elif float(cursor) <= now:
