@@ -182,3 +182,18 @@ def test_a_routing_group_cap_holds_and_a_dead_workers_group_lease_lapses_on_a_re
             w.stop()
         for w in workers:
             print(w.output())
+
+
+def test_pause_and_resume_keep_each_call_in_one_slot_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    queue.registry.register("w1", json.dumps({"id": "w1", "functions": ["fn"]}), 60, {"fn": json.dumps({})})
+    job_id = queue.enqueue(build_job("fn", "[]", "{}"))
+    (delivery,) = queue.fetch("w1", ["fn"], 1, None)
+    assert queue.pauses.pause("fn") and queue.pauses.paused() == {"fn"}
+    assert queue.start("w1", "w1", [delivery]) == [["paused"]] and queue.take("w1", "w1", {"fn": 1}) == []
+    assert queue.registry.cron_fire("fn", "", 1.0, "* * * * * *", []) is False
+    assert Overview(queue).read()["functions"][0]["paused"] is True
+    assert queue.pauses.resume("fn") and not queue.pauses.is_paused("fn")
+    assert [(d.job_id, reply[0]) for d, reply in queue.take("w1", "w1", {"fn": 1})] == [(job_id, "run")]

@@ -104,7 +104,7 @@ def test_call_accepts_what_the_signature_takes(start_worker, redis_client):
 
 
 @pytest.mark.parametrize("args", [["purge", "nosuch"], ["failed", "--function", "nosuch"],
-                                  ["call", "nosuch", "--kwargs", "{}"]])
+                                  ["call", "nosuch", "--kwargs", "{}"], ["pause", "nosuch"], ["resume", "nosuch"]])
 def test_an_unknown_function_is_an_error_naming_it(start_worker, redis_client, args):
     start_worker("tests.apps.cli_app:worker")
     done = ops(*args)

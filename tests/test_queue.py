@@ -702,7 +702,7 @@ def test_cron_fire_enqueues_the_runs_and_moves_the_cursor_exactly_once(queue, re
     assert queue.registry.cron_fire(F, "", 1120.0, "* * * * *", runs) is True
     assert queue.registry.cron_fire(F, "", 1120.0, "* * * * *", [(new_job_id(F), 1000.0)]) is False
     assert stream_ids(redis_client) == [job_id for job_id, _ in runs]
-    assert queue.registry.cron_cursors([F, G]) == [("1120.0", "* * * * *"), ("", "")]
+    assert queue.registry.cron_cursors([F, G]) == [("1120.0", "* * * * *", 0.0), ("", "", 0.0)]
     rec = record(redis_client, runs[1][0])
     assert (rec["status"], rec["cron_at"], rec["root_id"]) == ("queued", "1060.0", runs[1][0])
     assert queue.registry.cron_fire(F, "1120.0", 1180.0, "* * * * *", []) is True

@@ -16,7 +16,7 @@ MAX_INSTANTS = 1000  # the most recent instants one plan considers: bounds the w
 
 
 class MissedRunPolicy(enum.StrEnum):
-    """What a cron does about instants that passed while no worker ran it."""
+    """What a cron does about instants that passed while no worker ran it, or while it was paused."""
 
     LATEST_ONLY = "latest_only"  # run the most recent missed instant once
     CATCH_UP = "catch_up"        # run missed instants in order (within max_catch_up_seconds; the latest 1,000)
@@ -61,20 +61,23 @@ class CronDef:
     policy: MissedRunPolicy
     max_catch_up_s: float | None = None
 
-    def plan(self, cursor: float, now: float) -> tuple[list[float], float]:
-        return plan(self.schedule, cursor, now, self.policy, self.max_catch_up_s)
+    def plan(self, cursor: float, now: float, resumed_at: float = 0.0) -> tuple[list[float], float]:
+        return plan(self.schedule, cursor, now, self.policy, self.max_catch_up_s, resumed_at)
 
 
 def plan(schedule: Schedule, cursor: float, now: float, policy: MissedRunPolicy,
-         max_catch_up_s: float | None) -> tuple[list[float], float]:
-    """Which instants to run now, and the new cursor (the first instant after ``now``)."""
+         max_catch_up_s: float | None, resumed_at: float = 0.0) -> tuple[list[float], float]:
+    """Which instants to run now, and the new cursor (the first instant after ``now``).
+
+    An instant before ``resumed_at`` (when the cron was last resumed from a pause) passed while
+    it was paused: it counts as missed however recent, so the policy decides (SKIP runs none)."""
     if now < cursor:
         return [], cursor
     if policy is MissedRunPolicy.CATCH_UP and max_catch_up_s is not None:
         cursor = max(cursor, now - max(max_catch_up_s, MISSED_AFTER_S))  # nothing older can run
     due = schedule.due(cursor, now)
-    on_time = [i for i in due if now - i < MISSED_AFTER_S]
-    missed = [i for i in due if now - i >= MISSED_AFTER_S]
+    on_time = [i for i in due if now - i < MISSED_AFTER_S and i >= resumed_at]
+    missed = [i for i in due if now - i >= MISSED_AFTER_S or i < resumed_at]
     if policy is MissedRunPolicy.CATCH_UP:
         runs = [i for i in missed if max_catch_up_s is None or now - i <= max_catch_up_s] + on_time
     elif policy is MissedRunPolicy.LATEST_ONLY:

@@ -140,6 +140,20 @@ class TaskHandle(Generic[P, R]):
     def _wait_s(self, wait_timeout: float | None) -> float:
         return self.definition.timeout if wait_timeout is None else wait_timeout
 
+    def pause(self) -> bool:
+        """Stop workers starting this task's jobs, within about a second: running ones finish,
+        queued ones wait and submits are still accepted; a paused cron keeps its schedule. False
+        when it was paused already."""
+        return self.worker.queue.pauses.pause(self.name)
+
+    def resume(self) -> bool:
+        """Start this task's jobs again (a cron's instants missed meanwhile follow its
+        missed_run_policy). False when it was not paused."""
+        return self.worker.queue.pauses.resume(self.name)
+
+    def is_paused(self) -> bool:
+        return self.worker.queue.pauses.is_paused(self.name)
+
     # Upstream's names for its blocking variants; every call here blocks (yielding under gevent).
     submit_sync = submit
     submit_idempotent_sync = submit_idempotent

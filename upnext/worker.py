@@ -160,6 +160,22 @@ class Worker:
                 self._queue = queue
         return self._queue
 
+    def pause(self, name: str) -> bool:
+        """Pause this worker's task ``name`` (``task.pause()``); False when it was paused already."""
+        return self.queue.pauses.pause(self._own(name))
+
+    def resume(self, name: str) -> bool:
+        """Resume this worker's task ``name`` (``task.resume()``); False when it was not paused."""
+        return self.queue.pauses.resume(self._own(name))
+
+    def is_paused(self, name: str) -> bool:
+        return self.queue.pauses.is_paused(self._own(name))
+
+    def _own(self, name: str) -> str:
+        if name not in self.tasks:
+            raise ValueError(f"{self!r} has no task named {name!r}; its tasks: {', '.join(sorted(self.tasks))}")
+        return name
+
     def future(self, job_id: str) -> Future:
         """A Future for a job id (e.g. one passed back to a web page)."""
         return Future(job_id, self.queue)

@@ -1,4 +1,5 @@
-"""Operator subcommands: list, call, failed, retry, purge, cancel (status and show have modules of their own).
+"""Operator subcommands: list, call, failed, retry, purge, cancel (status, show, pause and resume have modules
+of their own).
 
 Each needs only the Redis URL (``--redis-url`` or UPNEXT_REDIS_URL) and prints a readable
 table, or JSON with ``--json``.
@@ -25,6 +26,7 @@ import redis
 
 from upnext import config
 from upnext.cli.common import REDIS_URL, connection_options, queue_for, table
+from upnext.cli.pause import pause, resume
 from upnext.cli.show import show
 from upnext.cli.status import status
 from upnext.errors import ConfigError, JobNotFound, TaskExecutionError
@@ -59,6 +61,8 @@ def ops() -> None:
 
 ops.add_command(show)
 ops.add_command(status)
+ops.add_command(pause)
+ops.add_command(resume)
 
 
 @ops.command("list")

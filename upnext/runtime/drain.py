@@ -5,6 +5,7 @@ non-JSON argument or result fails here as it would in production), with no worke
 Process-executor tasks run inline. Jobs waiting in the scheduled set are left there unless
 asked for: ``retries=True`` runs each retry at once instead of after its backoff (so a retrying
 task is tested with no sleep), ``delayed=True`` likewise runs jobs submitted with ``delay``/``eta``.
+A paused function's jobs are left queued, as workers leave them.
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ def drain(worker: Worker, max_jobs: int | None = None, *, retries: bool = False,
     early = {"retrying"} if retries else set()
     if delayed:
         early.add("queued")  # queued yet scheduled: submitted for later (or held back by a rate limit)
+    paused = queue.pauses.paused()  # their jobs stay queued, as a worker leaves them
     ran = 0
     try:
         while max_jobs is None or ran < max_jobs:
-            for function in functions:
+            serving = [f for f in functions if f not in paused]
+            for function in serving:
                 queue.promote(function)
                 if early:
                     queue.promote_now(function, early)
-            got = queue.fetch(consumer, functions, 1, None)
+            got = queue.fetch(consumer, serving, 1, None) if serving else []
             if not got:
                 return ran
             delivery, (reply,) = got[0], queue.start(consumer, consumer, got[:1], limits)
@@ -53,6 +56,8 @@ def drain(worker: Worker, max_jobs: int | None = None, *, retries: bool = False,
                 queue.settle(consumer, [Completion(delivery, "failed", failure_reason="lost", idem_key=reply[2],
                                                    error=f"job {delivery.job_id}: delivered {reply[1]} times")],
                              limits)
+            elif reply[0] == "paused":  # paused since the drain began: start.lua handed it back
+                paused.add(delivery.function)
             queue.release(consumer, got[1:], started=False)
     finally:
         queue.registry.forget_consumer(consumer, functions)

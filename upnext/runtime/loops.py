@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("upnext")
 
 FETCH_BLOCK_MS = 1000
+PAUSED_WAIT_S = 0.1
 PROBE_INTERVAL_S = 0.05
 LENT_SLOTS_WAIT_S = 0.001
 FLUSH_MAX_BATCH = 256
@@ -89,7 +90,8 @@ def fetch_tick(rt: Runtime) -> float:
 
     Reads go to the tasks whose streams had entries last time ("hot"), so one busy task among
     idle ones gets full batches; every PROBE_INTERVAL_S (and whenever none is hot) a read is
-    shared over all the tasks in turn, so a task that just got work is not starved behind them."""
+    shared over all the tasks in turn, so a task that just got work is not starved behind them.
+    Paused tasks (``rt.paused``, read within LOAD_INTERVAL_S) are not read at all."""
     free = rt.free_slots()
     if free <= 0:
         if rt.slots.counter > 0:
@@ -101,8 +103,11 @@ def fetch_tick(rt: Runtime) -> float:
     s = rt.settings
     want = min(free, s.batch_size, s.inbox_size)
     rt.functions = rt.functions[1:] + rt.functions[:1]
+    serving = [f for f in rt.functions if f not in rt.paused]
+    if not serving:
+        return PAUSED_WAIT_S  # every task of this worker is paused: the heartbeat loop reads when that ends
     room = _lease_room(rt)
-    candidates = [f for f in rt.functions if room.get(f, want) > 0]
+    candidates = [f for f in serving if room.get(f, want) > 0]
     if not candidates:
         return 0.05  # every task of this worker is at its max_concurrency: nothing to start
     if rt.drained:
@@ -162,7 +167,7 @@ def _spread(want: int, functions: list[str], room: dict[str, int]) -> dict[str, 
 def reclaim_tick(rt: Runtime) -> float:
     """Take over entries whose worker stopped touching them (it died) for claim_timeout_ms."""
     claim_ms: int = rt.settings.claim_timeout_ms  # Settings attributes are Any
-    for function in list(rt.functions):
+    for function in [f for f in rt.functions if f not in rt.paused]:  # a paused task's entries wait
         free = rt.free_slots()
         if free <= 0 or rt.stopping.is_set():
             break
@@ -300,7 +305,9 @@ def heartbeat_tick(rt: Runtime) -> float:
     """Say we are alive, and what we are doing (running entries are kept fresh by keeper.py):
     the full heartbeat every heartbeat interval, and in between, within LOAD_INTERVAL_S, the
     same record again whenever the jobs in flight or the last fetch changed, so ``status`` is
-    never more than about a second behind. An idle worker writes only its heartbeats."""
+    never more than about a second behind. An idle worker writes only its heartbeats. Each tick
+    also reads the paused tasks (in the same round trip when it writes), so a pause or a resume
+    reaches the fetch loop within LOAD_INTERVAL_S."""
     now = time.monotonic()
     if now >= rt.heartbeat_due_at:
         _heartbeat(rt)
@@ -310,13 +317,25 @@ def heartbeat_tick(rt: Runtime) -> float:
             _publish(rt)
         except redis.RedisError as exc:  # the next heartbeat reports it, in the log and the health file
             rt.log.debug("load_publish_failed", error=f"{type(exc).__name__}: {exc}")
+    else:
+        _set_paused(rt, rt.queue.pauses.paused())
     return max(min(LOAD_INTERVAL_S, rt.heartbeat_due_at - time.monotonic()), 0.005)
 
 
 def _publish(rt: Runtime) -> None:
     load = rt.load()
-    rt.queue.registry.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s())
+    _set_paused(rt, rt.queue.registry.register(rt.worker_id, rt.info(), rt.heartbeat_ttl_s()))
     rt.published_load = load
+
+
+def _set_paused(rt: Runtime, paused: set[str]) -> None:
+    """Take the paused tasks just read, logging the pauses and resumes of this worker's tasks."""
+    mine = set(rt.functions)
+    for name in sorted((paused - rt.paused) & mine):
+        rt.log.info("function_paused", function=name)
+    for name in sorted((rt.paused - paused) & mine):
+        rt.log.info("function_resumed", function=name)
+    rt.paused = paused
 
 
 def _heartbeat(rt: Runtime) -> None:
@@ -375,17 +394,21 @@ CRON_MAX_SLEEP_S = 1.0
 
 def cron_tick(rt: Runtime) -> float:
     """For each cron this worker leads, fire every due instant (exactly once: cron_fire.lua
-    compares and sets the cursor) and re-seed a cursor that is missing or has a stale schedule."""
+    compares and sets the cursor) and re-seed a cursor that is missing or has a stale schedule.
+    A paused cron is left alone: its cursor stays (cron_fire.lua refuses to move it too), so on
+    resume the instants it missed follow its missed_run_policy."""
     led = rt.queue.registry.lead(rt.worker_id, list(rt.worker.crons), CRON_LEADER_TTL_MS)
     now = rt.queue.redis_time()  # cursors are instants: compared with Redis's clock, not ours
     next_due = now + CRON_MAX_SLEEP_S
-    for name, (cursor, schedule) in zip(led, rt.queue.registry.cron_cursors(led)):
+    for name, (cursor, schedule, resumed_at) in zip(led, rt.queue.registry.cron_cursors(led)):
+        if name in rt.paused:
+            continue
         cron = rt.worker.crons[name]
         runs: list[float]
         if not cursor or schedule != cron.schedule.expression:
             runs, next_at = [], cron.schedule.next_after(now)
         elif float(cursor) <= now:
-            runs, next_at = cron.plan(float(cursor), now)
+            runs, next_at = cron.plan(float(cursor), now, resumed_at)
         else:
             next_due = min(next_due, float(cursor))
             continue

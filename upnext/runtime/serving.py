@@ -26,7 +26,7 @@ import structlog
 from upnext.config import Settings
 from upnext.context import JobContext
 from upnext.errors import ConfigError
-from upnext.job import dumps, is_job_id_of, params_of, printable
+from upnext.job import dumps, function_of, is_job_id_of, params_of, printable
 from upnext.runtime import loops
 from upnext.runtime.executor import JobRunner, Started
 from upnext.runtime.hubwatch import watch_hub
@@ -77,6 +77,7 @@ class Runtime:
         self.tasks = dict(worker.tasks)
         self.functions = list(self.tasks)
         self.hot: set[str] = set()  # tasks whose streams had entries at the last fetch
+        self.paused: set[str] = set()  # paused tasks (store/pause.py), read every heartbeat tick: not fetched
         self.drained = False  # the last fetch found fewer entries than it asked for
         self.probe_at = 0.0  # when the fetch loop next reads every task, not only the hot ones
         self.limits = {name: t.limits for name, t in self.tasks.items() if t.limits.any}
@@ -196,7 +197,10 @@ class Runtime:
         if kind == "garbage":
             self.log.error("entry_dropped", entry_id=delivery.entry_id, function=delivery.function,
                            job_id=printable(delivery.job_id), reason="stream entry names no job of this task")
-        elif kind in ("busy", "deferred"):
+        elif kind in ("busy", "deferred", "paused"):
+            if kind == "paused" and delivery.function not in self.paused:
+                self.log.info("function_paused", function=delivery.function)  # before the paused set said so
+                self.paused.add(delivery.function)  # fetch no more of it until the next read of that set
             self.log.debug("job_held_back", job_id=delivery.job_id, reason=kind)
         elif kind == "poison":
             error = (f"job {delivery.job_id} was delivered {reply[1]} times and its worker died each time; "
@@ -263,7 +267,7 @@ class Runtime:
             watch_hub(self.settings.hub_max_blocking_ms / 1000)
         self._connect()
         self.log.info("worker_started", functions=self.functions, concurrency=self.settings.concurrency,
-                      pid=os.getpid())
+                      pid=os.getpid(), paused=sorted(self.paused & set(self.functions)))
         fetchers, others = loops.start(self)
         self.keeper.start()
         if self.settings.burst:
@@ -279,9 +283,13 @@ class Runtime:
         return 1 if self.failed_loop else 0
 
     def _idle(self) -> bool:
+        """Burst: nothing runs, nothing waits to be written, and nothing left that this worker may
+        start (a paused function's jobs wait for its resume, not for this worker)."""
         if self.inflight or not self.outbox.empty() or self.flushing:
             return False
-        return self.queue.backlog(self.functions, sorted(self.retried_ids)) == 0
+        serving = [f for f in self.functions if f not in self.paused]
+        retried = sorted(j for j in self.retried_ids if function_of(j) not in self.paused)
+        return self.queue.backlog(serving, retried) == 0
 
     def _connect(self) -> None:
         """Wait for Redis (with backoff), refuse an evicting maxmemory-policy, register."""
@@ -306,7 +314,7 @@ class Runtime:
             self.queue.registry.add_handlers({k: v for k, v in handlers.items() if v})
         # the parameters let `upnext-gevent call` refuse what submit() would refuse
         functions = {name: dumps({**t.options_dict(), "params": params_of(t.fn)}) for name, t in self.tasks.items()}
-        self.queue.registry.register(self.worker_id, self.info(), self.heartbeat_ttl_s(), functions)
+        self.paused = self.queue.registry.register(self.worker_id, self.info(), self.heartbeat_ttl_s(), functions)
 
     def _check_eviction(self) -> None:
         try:

@@ -1,8 +1,9 @@
 """What ``status`` shows: every worker (live, or dead with its last record until it is pruned),
-per function what is queued, running, held by dead workers, scheduled and failed, and the notes
-that explain a stall, and each routing group with its cap and the leases held. Read-only, and
-bounded: three pipelined round trips at most (a fourth when there are routing groups), whose size
-grows with the number of functions, workers and groups, never with the number of jobs.
+per function what is queued, running, held by dead workers, scheduled and failed and whether it
+is paused, the notes that explain a stall, and each routing group with its cap and the leases
+held. Read-only, and bounded: three pipelined round trips at most (a fourth when there are
+routing groups), whose size grows with the number of functions, workers and groups, never with
+the number of jobs.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ class Overview:
 
     def read(self) -> dict[str, Any]:
         """``{"workers": [...], "functions": [...], "notes": [...]}``, JSON-ready."""
-        ids, seen, functions = self._registrations()
+        ids, seen, functions, paused = self._registrations()
         everyone = sorted(ids | set(seen))
         records, counts = self._count(everyone, list(functions))
         workers = [row for w, live in zip(everyone, records) if (row := _worker_row(w, live, seen.get(w)))]
         live = [w for w in workers if w["alive"]]
         held = self._held(functions, counts, {w["id"] for w in live})
         groups = self._groups(functions)
-        rows = [_function_row(name, options, counts[name], held.get(name, {}), live, groups)
+        rows = [_function_row(name, options, counts[name], held.get(name, {}), live, groups, name in paused)
                 for name, options in functions.items()]
         notes = [*_busy(rows, live), *_delayed(rows, counts), *_reclaims(rows, held, live)]
         workers.sort(key=lambda w: (not w["alive"], w["id"]))
@@ -60,14 +61,17 @@ class Overview:
                 entry["holders"] = sum(1 for _, expires_ms in held if expires_ms > now_ms)
         return found
 
-    def _registrations(self) -> tuple[set[str], dict[str, str], dict[str, dict[str, Any]]]:
+    def _registrations(self) -> tuple[set[str], dict[str, str], dict[str, dict[str, Any]], set[str]]:
+        """Worker ids, last-seen records, registered functions and the paused ones (store/pause.py)."""
         pipe = self.queue.pipeline()
         pipe.smembers(keys.worker_ids(self.prefix))
         pipe.hgetall(keys.last_seen(self.prefix))
         pipe.hgetall(keys.functions(self.prefix))
-        ids, seen, functions = pipe.execute()
+        pipe.smembers(keys.paused_set(self.prefix))
+        ids, seen, functions, paused = pipe.execute()
         return (cast(set[str], ids), cast(dict[str, str], seen),
-                {name: json.loads(options) for name, options in sorted(cast(dict[str, str], functions).items())})
+                {name: json.loads(options) for name, options in sorted(cast(dict[str, str], functions).items())},
+                cast(set[str], paused))
 
     def _count(self, workers: list[str], functions: list[str]) -> tuple[list[str | None], dict[str, list[Any]]]:
         """The workers' live records and, per function, its PER_FUNCTION counts (one round trip)."""
@@ -135,7 +139,7 @@ def _worker_row(worker_id: str, live: str | None, seen: str | None) -> dict[str,
 
 
 def _function_row(name: str, options: dict[str, Any], counts: list[Any], held: dict[str, tuple[int, int]],
-                  live: list[dict[str, Any]], groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
+                  live: list[dict[str, Any]], groups: dict[str, dict[str, Any]], paused: bool) -> dict[str, Any]:
     length, scheduled, _, failed, leases, bucket, next_at, summary = counts
     pending = 0 if isinstance(summary, Exception) else int(summary["pending"])
     awaiting = sum(count for count, _ in held.values())
@@ -143,14 +147,15 @@ def _function_row(name: str, options: dict[str, Any], counts: list[Any], held: d
            "active": pending - awaiting, "awaiting_reclaim": awaiting, "scheduled": scheduled, "failed": failed,
            "rate_limited": _rate_backlog(options.get("rate_limit"), bucket),
            "leases": leases, "max_concurrency": options.get("max_concurrency"),
-           "next_run_at": float(next_at) if next_at else None, "routing_group": options.get("routing_group")}
+           "next_run_at": float(next_at) if next_at else None, "routing_group": options.get("routing_group"),
+           "paused": paused}
     row["note"] = _note(row, any(name in w.get("functions", ()) for w in live), groups.get(row["routing_group"] or ""))
     return row
 
 
 def _busy(rows: list[dict[str, Any]], live: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Jobs are queued and every live worker that runs them has no free slot."""
-    waiting = {r["function"]: r["queued"] for r in rows if r["queued"] > 0}
+    waiting = {r["function"]: r["queued"] for r in rows if r["queued"] > 0 and not r["paused"]}
     serving = [w for w in live if waiting.keys() & set(w.get("functions", ()))]
     if not serving or any(w.get("concurrency", 0) > (w["inflight"] or 0) for w in serving):
         return []
@@ -201,7 +206,7 @@ def _rate_backlog(rate_limit: str | None, bucket: list[str | None]) -> int:
 
 def _note(row: dict[str, Any], served: bool, group: dict[str, Any] | None) -> str:
     """Why work of this function is not moving, in a few words (empty when nothing looks stuck)."""
-    notes = []
+    notes = ["paused (`resume` it to go on)"] if row["paused"] else []
     if (row["queued"] or row["scheduled"]) and not served:
         notes.append("no live worker runs it")
     if row["max_concurrency"] and row["leases"] >= row["max_concurrency"] and row["queued"]:

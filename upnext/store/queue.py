@@ -22,6 +22,7 @@ from upnext.job import function_of
 from upnext.store import groups, keys
 from upnext.store.connection import ClaimReply, PendingEntry, ReadReply, ScriptPipeline, Sequential
 from upnext.store.limits import NO_LIMITS, Limits
+from upnext.store.pause import Pauses
 from upnext.store.records import SUSPECT_DELIVERIES, Completion, Delivery, NewJob, by_function
 from upnext.store.registry import Registry
 from upnext.store.scripts import Scripts
@@ -51,6 +52,7 @@ class Queue:
         self.scripts = Scripts(client)
         self.cluster = isinstance(client, RedisCluster)
         self.registry = Registry(self)
+        self.pauses = Pauses(self)
         self.waiter = Waiter(self)
 
     def dedicated(self) -> Queue:
@@ -306,7 +308,8 @@ class Queue:
         limit = (limits or {}).get(function, NO_LIMITS)
         return self.scripts.start(
             keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function),
-                  keys.leases(self.prefix, function), keys.rate(self.prefix, function), *job_keys],
+                  keys.leases(self.prefix, function), keys.rate(self.prefix, function),
+                  keys.paused(self.prefix, function), *job_keys],
             args=[consumer, worker_id, self.max_deliveries, limit.max_concurrency, lease_ms, limit.rate_count,
                   limit.rate_period_s or 1, self.stream_maxlen, read, keys.job_prefix(self.prefix, function),
                   function, *entries],

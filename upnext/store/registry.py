@@ -30,17 +30,19 @@ class Registry:
     def __init__(self, queue: Connected):
         self.queue = queue
 
-    def register(self, worker_id: str, info: str, ttl_s: int, functions: dict[str, str] | None = None) -> None:
+    def register(self, worker_id: str, info: str, ttl_s: int, functions: dict[str, str] | None = None) -> set[str]:
         """Heartbeat (one round trip): this worker's record, expiring (its liveness), its copy in
         the last-seen hash (kept after a crash, so ``status`` shows the worker dead), its id in
-        the worker set and, at start, its functions."""
+        the worker set and, at start, its functions. Returns the paused functions (pause.py),
+        read in the same round trip: the worker fetches none of them."""
         pipe = self.queue.pipeline()
         pipe.set(keys.worker(self.queue.prefix, worker_id), info, ex=ttl_s)
         pipe.hset(keys.last_seen(self.queue.prefix), worker_id, info)
         pipe.sadd(keys.worker_ids(self.queue.prefix), worker_id)
         if functions:
             pipe.hset(keys.functions(self.queue.prefix), mapping=functions)
-        pipe.execute()
+        pipe.smembers(keys.paused_set(self.queue.prefix))
+        return cast(set[str], pipe.execute()[-1])
 
     def unregister(self, worker_id: str) -> None:
         """A clean stop: the worker leaves no record (it is gone, not dead)."""
@@ -91,18 +93,22 @@ class Registry:
                                      client=pipe)
         return sorted({name for names in pipe.execute() for name in names})
 
-    def cron_cursors(self, functions: Sequence[str]) -> list[tuple[str, str]]:
-        """(next_at, schedule) of each cron; ('', '') where it has no cursor yet."""
+    def cron_cursors(self, functions: Sequence[str]) -> list[tuple[str, str, float]]:
+        """(next_at, schedule, resumed_at) of each cron; ('', '', 0.0) where it has no cursor yet.
+        ``resumed_at``: when it was last resumed from a pause (0.0: never); its instants before
+        then passed while it was paused (resume.lua)."""
         pipe = self.queue.pipeline()
         for function in functions:
-            pipe.hmget(keys.cron(self.queue.prefix, function), "next_at", "schedule")
-        return [(n or "", s or "") for n, s in pipe.execute()]
+            pipe.hmget(keys.cron(self.queue.prefix, function), "next_at", "schedule", "resumed_at")
+        return [(n or "", s or "", float(r or 0)) for n, s, r in pipe.execute()]
 
     def cron_fire(self, function: str, expected: str, next_at: float, schedule: str,
                   runs: Sequence[tuple[str, float]]) -> bool:
-        """Enqueue ``runs`` (job id, instant) and move the cursor, unless another worker did."""
+        """Enqueue ``runs`` (job id, instant) and move the cursor, unless another worker did or the
+        cron is paused (then its cursor stays where it is)."""
         return bool(self.queue.scripts.cron_fire(
             keys=[keys.cron(self.queue.prefix, function), keys.stream(self.queue.prefix, function),
+                  keys.paused(self.queue.prefix, function),
                   *(keys.job(self.queue.prefix, job_id) for job_id, _ in runs)],
             args=[expected, repr(next_at), schedule, self.queue.stream_maxlen, function,
                   *(v for job_id, instant in runs for v in (job_id, repr(instant)))]))

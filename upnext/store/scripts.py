@@ -12,7 +12,7 @@ from redis.commands.core import Script
 
 LUA_DIR = Path(__file__).with_name("lua")
 NAMES = ("enqueue", "promote", "start", "finish", "retry", "release", "cancel", "annotate", "cron_fire", "lock",
-         "requeue", "touch", "purge", "sweep", "group_lease")
+         "requeue", "touch", "purge", "sweep", "group_lease", "pause", "resume")
 
 
 class Scripts:
@@ -39,3 +39,5 @@ class Scripts:
     purge: Script
     sweep: Script
     group_lease: Script
+    pause: Script
+    resume: Script

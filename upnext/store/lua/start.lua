@@ -3,17 +3,20 @@
 -- first reads up to that many new entries itself (XREADGROUP, never blocking), so the hot path
 -- fetches and starts a batch in one round trip.
 -- KEYS[1] stream   KEYS[2] scheduled zset   KEYS[3] leases zset   KEYS[4] rate bucket hash
--- KEYS[4+i] job hash of listed entry i (none when reading)
+-- KEYS[5] the task's pause flag   KEYS[5+i] job hash of listed entry i (none when reading)
 -- ARGV[1] consumer   ARGV[2] worker id   ARGV[3] max_deliveries   ARGV[4] max_concurrency (0: none)
 -- ARGV[5] lease ms   ARGV[6] rate count (0: none)   ARGV[7] rate period s   ARGV[8] stream maxlen
 -- ARGV[9] read count (0: start the listed entries)   ARGV[10] job key prefix 'P:{fn}:job:'
 -- ARGV[11] the task's name; then per listed entry i: ARGV[10+2i] entry id, ARGV[11+2i] job id
--- Returns one reply per listed entry; when reading, one {entry id, job id, reply} per entry read:
+-- Returns one reply per listed entry; when reading, one {entry id, job id, reply} per entry read
+-- (none while the task is paused: nothing is read):
 --   {'run', attempts, args, kwargs, parent_id, root_id, key, checkpoint}  start it
 --   {'poison', deliveries, key}   started max_deliveries times without its run ending (its worker
 --                             died each time; counted per job, across every entry it had): the
 --                             caller fails it through finish
 --   {'busy'}                  no concurrency lease free: handed back to the stream, not started
+--   {'paused'}                the task is paused (the pause landed after this entry was read):
+--                             handed back to the stream, not started, no delivery counted
 --   {'deferred', run_at}      no rate token now: scheduled at the instant its reserved token
 --                             arrives (then it starts without taking another), not started
 --   {'stale'}                 no longer ours (reclaimed elsewhere or acked): skip
@@ -26,6 +29,7 @@ local out = {}
 local max_deliveries, max_concurrency = tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease_ms, rate_count, rate_period = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local now = now_s()
+local paused = redis.call('EXISTS', KEYS[5]) == 1
 
 local function take_lease(job_id)
   if max_concurrency == 0 then return true end
@@ -75,6 +79,10 @@ local function start_entry(entry_id, job_id, job, fresh)
   elseif running_elsewhere(status, f[3], entry_id) then
     ack(KEYS[1], entry_id)
     return {'duplicate'}
+  elseif paused then
+    ack(KEYS[1], entry_id)
+    add_entry(KEYS[1], job_id, ARGV[8])
+    return {'paused'}
   elseif deliveries > max_deliveries then
     return {'poison', deliveries, redis.call('HGET', job, 'key') or ''}
   elseif not take_lease(job_id) then
@@ -104,11 +112,12 @@ end
 
 local read_count, prefix, own = tonumber(ARGV[9]), ARGV[10], ARGV[11] .. ':'
 if read_count == 0 then
-  for i = 1, #KEYS - 4 do
-    out[i] = start_entry(ARGV[10 + 2 * i], ARGV[11 + 2 * i], KEYS[4 + i], false)
+  for i = 1, #KEYS - 5 do
+    out[i] = start_entry(ARGV[10 + 2 * i], ARGV[11 + 2 * i], KEYS[5 + i], false)
   end
   return out
 end
+if paused then return out end
 ensure_group(KEYS[1])
 local read = redis.call('XREADGROUP', 'GROUP', GROUP, ARGV[1], 'COUNT', read_count, 'STREAMS', KEYS[1], '>')
 for _, entry in ipairs(read and read[1] and read[1][2] or {}) do

@@ -1,0 +1,61 @@
+"""The ``pause FUNCTION`` and ``resume FUNCTION`` commands (store/pause.py does the work).
+
+A paused function's jobs stay queued and submits are still accepted; within about a second no
+worker starts another of them, and running ones finish. A paused cron keeps its schedule: on
+resume the instants it missed follow its missed_run_policy. Both commands are idempotent
+(exit 0 when there was nothing to change); an unknown function is an error naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import click
+
+from upnext.cli.common import connection_options, queue_for
+from upnext.store.admin import Admin
+from upnext.store.queue import Queue
+
+
+@click.command()
+@click.argument("function")
+@connection_options
+def pause(function: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
+    """Stop workers starting FUNCTION's jobs (queued ones wait, running ones finish)."""
+    queue = _known(queue_for(redis_url, prefix), function)
+    changed = queue.pauses.pause(function)
+    paused_at = queue.pauses.paused_at(function)
+    if as_json:
+        click.echo(json.dumps({"function": function, "paused": True, "changed": changed, "paused_at": paused_at}))
+    elif changed:
+        click.echo(f"{function}: paused (queued jobs wait, running ones finish; `resume {function}` to go on)")
+    else:
+        click.echo(f"{function}: paused already, since {_when(paused_at)}")
+
+
+@click.command()
+@click.argument("function")
+@connection_options
+def resume(function: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
+    """Let workers start FUNCTION's jobs again (a cron's missed instants follow its missed_run_policy)."""
+    queue = _known(queue_for(redis_url, prefix), function)
+    changed = queue.pauses.resume(function)
+    if as_json:
+        click.echo(json.dumps({"function": function, "paused": False, "changed": changed}))
+    else:
+        click.echo(f"{function}: {'resumed' if changed else 'not paused'}")
+
+
+def _known(queue: Queue, function: str) -> Queue:
+    """The queue, once ``function`` is one it knows (a paused one always is: it can be resumed)."""
+    if not (Admin(queue).is_known(function) or queue.pauses.is_paused(function)):
+        raise click.ClickException(f"unknown function {function!r}: no worker registered it and it has no jobs "
+                                   "(see `list`)")
+    return queue
+
+
+def _when(instant: float | None) -> str:
+    if instant is None:  # resumed by someone else between the two reads
+        return "a moment ago"
+    return datetime.fromtimestamp(instant, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
