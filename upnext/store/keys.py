@@ -23,6 +23,20 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{_workers}:functions       | hash   | task name -> JSON options, written at worker start      |
 | P:{_workers}:event:<name>    | set    | handler task names of event <name>, added at worker start |
 | P:format                     | string | newest data format a worker ran here (``dataformat.py``) |
+| P:{fn}:stats:m:<minute>      | hash   | counts and histograms of runs ended in that epoch minute (90000 s) |
+| P:{fn}:stats:h:<hour>        | hash   | the same per epoch hour (31 days)                       |
+| P:{fn}:stats:total           | hash   | the same since the start (no expiry)                    |
+| P:{fn}:paused                | string | unix time the function was paused; absent = running     |
+| P:{_paused}                  | set    | names of the paused functions                           |
+| P:{fn}:ended                 | zset   | ended job ids -> completed_at; entries past the TTL trimmed |
+| P:{fn}:ended:key:<key>       | string | latest ended job id that held idempotency key <key>     |
+| P:{fn}:tree:<root id>        | zset   | ids of the jobs of one workflow tree -> enqueued_at     |
+| P:{fn}:attempts:<id>         | list   | one JSON entry per ended run of the job, expire with it |
+
+A stats hash holds integer fields ``completed``, ``failed``, ``cancelled``, ``retried`` and two
+histograms, ``run`` (run time of a run that ended) and ``wait`` (enqueued or due -> started):
+``<h>_n``, ``<h>_sum`` (float seconds) and ``<h>_<i>``, the count of values whose first bound
+>= value in ``STAT_BUCKETS_S`` is the i-th (per bucket, not cumulative). Missing fields read 0.
 """
 
 from __future__ import annotations
@@ -30,6 +44,20 @@ from __future__ import annotations
 from upnext.job import function_of
 
 GROUP = "workers"
+
+STAT_BUCKETS_S: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, float("inf"),
+)
+STATS_MINUTE_TTL_S = 90000
+STATS_HOUR_TTL_S = 31 * 24 * 3600
+
+
+def stat_bucket(seconds: float) -> int:
+    """Index of the first bound of ``STAT_BUCKETS_S`` that is >= ``seconds``."""
+    for index, bound in enumerate(STAT_BUCKETS_S):
+        if seconds <= bound:
+            return index
+    return len(STAT_BUCKETS_S) - 1
 
 
 def tag(prefix: str, function: str) -> str:
@@ -113,3 +141,41 @@ def functions(prefix: str) -> str:
 
 def data_format(prefix: str) -> str:
     return f"{prefix}:format"
+
+
+def stats_minute(prefix: str, function: str, minute: int) -> str:
+    """Stats of the runs that ended in epoch minute ``minute`` (unix seconds // 60)."""
+    return f"{tag(prefix, function)}:stats:m:{minute}"
+
+
+def stats_hour(prefix: str, function: str, hour: int) -> str:
+    """Stats of the runs that ended in epoch hour ``hour`` (unix seconds // 3600)."""
+    return f"{tag(prefix, function)}:stats:h:{hour}"
+
+
+def stats_total(prefix: str, function: str) -> str:
+    return f"{tag(prefix, function)}:stats:total"
+
+
+def paused(prefix: str, function: str) -> str:
+    return f"{tag(prefix, function)}:paused"
+
+
+def paused_set(prefix: str) -> str:
+    return tag(prefix, "_paused")
+
+
+def ended(prefix: str, function: str) -> str:
+    return f"{tag(prefix, function)}:ended"
+
+
+def ended_key(prefix: str, function: str, key: str) -> str:
+    return f"{tag(prefix, function)}:ended:key:{key}"
+
+
+def tree(prefix: str, function: str, root_id: str) -> str:
+    return f"{tag(prefix, function)}:tree:{root_id}"
+
+
+def attempts(prefix: str, job_id: str) -> str:
+    return f"{tag(prefix, function_of(job_id))}:attempts:{job_id}"
