@@ -10,7 +10,7 @@ from tests.test_ops import ops, ops_json
 from tests.test_queue import F, G, P, done, take
 from tests.workers import wait_for
 from upnext.job import new_job_id
-from upnext.store import keys
+from upnext.store import history, keys
 from upnext.store.admin import Admin
 from upnext.store.history import decode_cursor, encode_cursor, list_jobs
 from upnext.store.queue import Queue
@@ -86,7 +86,10 @@ def test_filters_by_status_window_key_and_root(queue, redis_client):
     window = list_jobs(queue, [F], since=failed_at, until=failed_at)[0]  # to the millisecond
     assert failed in [r["job_id"] for r in window]
     assert {int(r["completed_at"] * 1000) for r in window} == {int(failed_at * 1000)}
-    assert [r["job_id"] for r in list_jobs(queue, [F], until=failed_at - 0.001)[0]] == completed[::-1]
+    second_at = float(redis_client.hget(keys.job(P, completed[1]), "completed_at"))
+    before = list_jobs(queue, [F], until=second_at)[0]
+    assert {r["job_id"] for r in before} >= set(completed)
+    assert all(int(r["completed_at"] * 1000) <= int(second_at * 1000) for r in before)
     with pytest.raises(ValueError, match="status must be one of complete, failed, cancelled.*'active'"):
         list_jobs(queue, [F], status="active")
 
@@ -155,3 +158,19 @@ def test_the_jobs_command_lists_a_real_workers_jobs_a_page_at_a_time(start_worke
     assert text.returncode == 0 and all(f.job_id in text.stdout for f in futures), text.stdout
     bad = ops("jobs", "--since", "soon")
     assert bad.returncode == 2 and "'soon' is not a duration" in bad.stderr
+
+
+def test_a_status_filter_reads_a_bounded_number_of_entries_per_call_and_pages_on(queue, monkeypatch):
+    submit(queue)
+    failed = run(queue, status="failed", error="boom")
+    for _ in range(10):
+        submit(queue)
+        run(queue)
+    monkeypatch.setattr(history, "MAX_SCANNED", 4)
+    rows, cursor = list_jobs(queue, [F], status="failed")
+    assert rows == [] and cursor, "past 4 entries it stops and says where"
+    calls = 1
+    while not rows:
+        rows, cursor = list_jobs(queue, [F], status="failed", cursor=cursor)
+        calls += 1
+    assert [r["job_id"] for r in rows] == [failed] and calls == 3 and cursor is None

@@ -31,6 +31,7 @@ from upnext.store.queue import Queue
 ENDED_STATUSES = ("complete", "failed", "cancelled")
 ROW_FIELDS = ("status", "enqueued_at", "started_at", "completed_at", "attempts", "error", "failure_reason")
 MAX_SCANNED = 5000  # index entries one call may read past (a filter on a status); then it pages
+STATUS_PAGE = 500  # entries read per function and round trip under a status filter
 
 Position = tuple[int, int]  # a stream entry id (ms, seq)
 Bound = tuple[Position, str]  # (position, job id): newest first is position desc, then job id desc
@@ -74,9 +75,10 @@ def _merged(queue: Queue, sources: list[_Source], status: str | None, limit: int
             after: Bound | None) -> tuple[list[dict[str, Any]], str | None]:
     rows: list[dict[str, Any]] = []
     scanned, last = 0, after
+    page = limit if status is None else max(limit, STATUS_PAGE)  # a filter reads past many entries
     while len(rows) < limit and scanned < MAX_SCANNED:
-        _refill(queue, sources, limit, after)
-        picked = _pick(sources, limit - len(rows))
+        _refill(queue, sources, page, after)
+        picked = _pick(sources, min(limit - len(rows), MAX_SCANNED - scanned))
         if not picked:
             return rows, None
         scanned += len(picked)
