@@ -28,9 +28,9 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:stats:total           | hash   | the same since the start (no expiry)                    |
 | P:{fn}:paused                | string | unix time the function was paused; absent = running     |
 | P:{_paused}                  | set    | names of the paused functions                           |
-| P:{fn}:ended                 | zset   | ended job ids -> completed_at; entries past the TTL trimmed |
+| P:{fn}:ended                 | stream | an entry per job end (j: id without ``fn:``, s: status), trimmed at the TTL |
 | P:{fn}:ended:key:<key>       | string | latest ended job id that held idempotency key <key>     |
-| P:{fn}:tree:<root id>        | zset   | ids of the jobs of one workflow tree -> enqueued_at     |
+| P:{fn}:tree:<root id>        | zset   | ended jobs of one workflow tree -> completed_at         |
 | P:{fn}:attempts:<id>         | list   | one JSON entry per ended run of the job, expire with it |
 
 A stats hash holds integer fields ``completed``, ``failed``, ``cancelled``, ``retried`` and two
