@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from upnext import config
+from upnext.store.admin import Admin
 from upnext.store.connection import connect
 from upnext.store.queue import Queue
 
@@ -38,3 +39,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str("" if v is None else v) for v in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def require_known(queue: Queue, function: str) -> Queue:
+    """The queue, once ``function`` is one it knows: registered by a worker, holding jobs, or
+    paused (a paused one can always be resumed)."""
+    if not (Admin(queue).is_known(function) or queue.pauses.is_paused(function)):
+        raise click.ClickException(f"unknown function {function!r}: no worker registered it and it has no jobs "
+                                   "(see `list`)")
+    return queue

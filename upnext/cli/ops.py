@@ -25,7 +25,7 @@ import click
 import redis
 
 from upnext import config
-from upnext.cli.common import REDIS_URL, connection_options, queue_for, table
+from upnext.cli.common import REDIS_URL, connection_options, queue_for, require_known, table
 from upnext.cli.jobs import jobs
 from upnext.cli.pause import pause, resume
 from upnext.cli.show import show
@@ -173,7 +173,7 @@ def failed(function: str | None, limit: int, redis_url: str | None, prefix: str 
     """Failed jobs, newest first, each with its whole error (times in UTC)."""
     admin = Admin(queue_for(redis_url, prefix))
     if function is not None:
-        _known(admin, function)
+        require_known(admin.queue, function)
     jobs = admin.failed(function, limit)
     if as_json:
         click.echo(json.dumps(jobs, indent=2))
@@ -207,7 +207,7 @@ def retry(job_id: str, redis_url: str | None, prefix: str | None, as_json: bool)
 def purge(function: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Cancel every waiting (queued or scheduled) job of FUNCTION; running jobs are left alone."""
     admin = Admin(queue_for(redis_url, prefix))
-    _known(admin, function)
+    require_known(admin.queue, function)
     count = admin.purge(function)
     _report({"function": function, "cancelled": count}, as_json, ok=True)
 
@@ -221,12 +221,6 @@ def cancel(job_id: str, redis_url: str | None, prefix: str | None, as_json: bool
     if outcome == "missing":
         raise click.ClickException(str(JobNotFound(job_id)))
     _report({"job_id": job_id, "outcome": outcome, "status_before": previous}, as_json, ok=outcome == "cancelled")
-
-
-def _known(admin: Admin, function: str) -> None:
-    if not admin.is_known(function):
-        raise click.ClickException(f"unknown function {function!r}: no worker registered it and it has no jobs "
-                                   "(see `list`)")
 
 
 def _checked(job_id: str) -> str:

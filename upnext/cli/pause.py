@@ -13,9 +13,7 @@ from datetime import UTC, datetime
 
 import click
 
-from upnext.cli.common import connection_options, queue_for
-from upnext.store.admin import Admin
-from upnext.store.queue import Queue
+from upnext.cli.common import connection_options, queue_for, require_known
 
 
 @click.command()
@@ -23,7 +21,7 @@ from upnext.store.queue import Queue
 @connection_options
 def pause(function: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Stop workers starting FUNCTION's jobs (queued ones wait, running ones finish)."""
-    queue = _known(queue_for(redis_url, prefix), function)
+    queue = require_known(queue_for(redis_url, prefix), function)
     changed = queue.pauses.pause(function)
     paused_at = queue.pauses.paused_at(function)
     if as_json:
@@ -39,20 +37,12 @@ def pause(function: str, redis_url: str | None, prefix: str | None, as_json: boo
 @connection_options
 def resume(function: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Let workers start FUNCTION's jobs again (a cron's missed instants follow its missed_run_policy)."""
-    queue = _known(queue_for(redis_url, prefix), function)
+    queue = require_known(queue_for(redis_url, prefix), function)
     changed = queue.pauses.resume(function)
     if as_json:
         click.echo(json.dumps({"function": function, "paused": False, "changed": changed}))
     else:
         click.echo(f"{function}: {'resumed' if changed else 'not paused'}")
-
-
-def _known(queue: Queue, function: str) -> Queue:
-    """The queue, once ``function`` is one it knows (a paused one always is: it can be resumed)."""
-    if not (Admin(queue).is_known(function) or queue.pauses.is_paused(function)):
-        raise click.ClickException(f"unknown function {function!r}: no worker registered it and it has no jobs "
-                                   "(see `list`)")
-    return queue
 
 
 def _when(instant: float | None) -> str:
