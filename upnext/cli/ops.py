@@ -25,7 +25,9 @@ import redis
 
 from upnext import config
 from upnext.cli.common import REDIS_URL, connection_options, queue_for, table
+from upnext.cli.metrics import metrics
 from upnext.cli.show import show
+from upnext.cli.stats import stats
 from upnext.cli.status import status
 from upnext.errors import ConfigError, JobNotFound, TaskExecutionError
 from upnext.future import Future
@@ -59,6 +61,8 @@ def ops() -> None:
 
 ops.add_command(show)
 ops.add_command(status)
+ops.add_command(stats)
+ops.add_command(metrics)
 
 
 @ops.command("list")
