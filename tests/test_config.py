@@ -12,7 +12,8 @@ from upnext.errors import ConfigError
 
 QUEUE_VALUES = {"batch_size": ("8", 8), "inbox_size": ("16", 16), "outbox_size": ("500", 500),
                 "flush_interval_ms": ("2.5", 2.5), "claim_timeout_ms": ("1000", 1000),
-                "job_ttl_seconds": ("3600", 3600), "stream_maxlen": ("0", 0)}
+                "job_ttl_seconds": ("3600", 3600), "completed_ttl_seconds": ("600", 600),
+                "stream_maxlen": ("0", 0)}
 
 
 def write(tmp_path: Path, text: str) -> str:

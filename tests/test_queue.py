@@ -79,9 +79,11 @@ def test_enqueue_now_adds_one_stream_entry_and_a_queued_record_with_no_attempts(
     assert redis_client.zcard(keys.scheduled(P, F)) == 0
 
 
-def test_a_job_enqueued_without_a_root_is_its_own_root(queue, redis_client):
+def test_a_job_enqueued_without_a_root_stores_no_empty_lineage_fields(queue, redis_client):
     job_id = enqueue(queue)
-    assert record(redis_client, job_id)["root_id"] == job_id
+    stored = record(redis_client, job_id)
+    assert not {"root_id", "parent_id", "key"} & set(stored), "its own root and no key are absent fields"
+    assert "" not in stored.values()
 
 
 def test_enqueue_with_a_delay_schedules_the_job_in_the_zset_not_the_stream(queue, redis_client):
@@ -300,7 +302,7 @@ def test_a_job_queued_twice_runs_once(queue, redis_client):
     queue.cancel(job_id)
     assert Admin(queue).retry(job_id) == "queued"  # the cancelled job's first entry still waits
     first, second = queue.fetch("c1", [F], 10, None)
-    assert queue.start("c1", "w1", [first, second]) == [["run", 1, "[]", "{}", "", job_id, "", None],
+    assert queue.start("c1", "w1", [first, second]) == [["run", 1, "[]", "{}", None, None, None, None],
                                                         ["duplicate"]]
     assert [p["message_id"] for p in pending(redis_client)] == [first.entry_id]
 
@@ -339,7 +341,8 @@ def test_finish_writes_the_outcome_acks_deletes_the_entry_and_starts_the_ttl(red
     assert queue.annotate(job_id, '{"msg": "hi"}')
     assert queue.settle("c1", [done(delivery, result="42")]) == ["ok"]
     rec = record(redis_client, job_id)
-    assert (rec["status"], rec["result"], rec["error"], rec["lease"]) == ("complete", "42", "", "")
+    assert (rec["status"], rec["result"]) == ("complete", "42")
+    assert not {"error", "traceback", "failure_reason", "lease", "deliveries"} & set(rec), "empty fields are deleted"
     assert float(rec["completed_at"]) == pytest.approx(time.time(), abs=5)
     assert redis_client.xlen(keys.stream(P, F)) == 0 and pending(redis_client) == []
     assert 0 < ttl(redis_client, job_id) <= 300 and 0 < redis_client.ttl(keys.logs(P, job_id)) <= 300
@@ -528,7 +531,7 @@ def test_release_of_a_started_job_queues_it_again_and_gives_back_its_attempt(que
     delivery, _ = take(queue)
     assert queue.release("c1", [delivery], started=True) == ["ok"]
     rec = record(redis_client, job_id)
-    assert (rec["status"], rec["attempts"], rec["lease"]) == ("queued", "0", "")
+    assert (rec["status"], rec["attempts"], rec.get("lease")) == ("queued", "0", None)
     assert stream_ids(redis_client) == [job_id] and pending(redis_client) == []
     again, reply = take(queue, "c2")
     assert again.entry_id != delivery.entry_id and reply[:2] == ["run", 1]
@@ -722,7 +725,7 @@ def test_operator_retry_queues_an_ended_job_again_under_its_id_without_ttl(queue
     queue.settle("c1", [done(delivery, "failed", result="", error="boom", failure_reason="exception")])
     assert Admin(queue).retry(job_id) == "queued"
     rec = record(redis_client, job_id)
-    assert (rec["status"], rec["attempts"], rec["error"], rec["failure_reason"]) == ("queued", "0", "", "")
+    assert (rec["status"], rec["attempts"], rec.get("error"), rec.get("failure_reason")) == ("queued", "0", None, None)
     assert ttl(redis_client, job_id) == -1 and redis_client.zscore(keys.failed(P, F), job_id) is None
     _, reply = take(queue)
     assert reply[:2] == ["run", 1]

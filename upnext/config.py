@@ -42,6 +42,10 @@ def _non_negative_int(name: str, value: Any) -> int:
     return number
 
 
+def _optional_positive_int(name: str, value: Any) -> int | None:
+    return None if value is None or value == "" else _positive_int(name, value)
+
+
 def _positive_float(name: str, value: Any) -> float:
     try:
         number = float(value)
@@ -118,7 +122,7 @@ class Setting:
 
 
 QUEUE_FIELDS = ("batch_size", "inbox_size", "outbox_size", "flush_interval_ms", "claim_timeout_ms",
-                "job_ttl_seconds", "stream_maxlen")
+                "job_ttl_seconds", "completed_ttl_seconds", "stream_maxlen")
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("name", None, _optional_str, "worker name shown by status tools; generated if unset"),
@@ -132,6 +136,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("flush_interval_ms", 5.0, _positive_float, "longest a completion waits for its batch"),
     Setting("claim_timeout_ms", 30000, _positive_int, "idle time after which a dead worker's job is reclaimed"),
     Setting("job_ttl_seconds", 86400, _positive_int, "how long finished jobs and results are kept"),
+    Setting("completed_ttl_seconds", None, _optional_positive_int,
+            "how long completed jobs are kept (unset: job_ttl_seconds; failed and cancelled ones keep that)"),
+    Setting("stats", True, _bool, "count runs per function and minute, and their run and wait times"),
     Setting("stream_maxlen", 0, _non_negative_int, "approximate cap of each stream (0: none)"),
     Setting("max_payload_bytes", 1048576, _positive_int, "largest encoded arguments a submit accepts"),
     Setting("max_result_bytes", 1048576, _positive_int, "largest encoded result a job may store (larger: it fails)"),
@@ -211,6 +218,7 @@ class WorkerQueueConfig:
     flush_interval_ms: float | None = None
     claim_timeout_ms: int | None = None
     job_ttl_seconds: int | None = None
+    completed_ttl_seconds: int | None = None
     stream_maxlen: int | None = None
 
     def __post_init__(self) -> None:

@@ -36,7 +36,7 @@ class TaskResult:
             status=status, ok=status == "complete",
             started_at=_instant(record.get("started_at")), completed_at=_instant(record.get("completed_at")),
             attempts=int(record.get("attempts") or 0),
-            parent_id=record.get("parent_id") or None, root_id=record.get("root_id") or None,
+            parent_id=record.get("parent_id") or None, root_id=record.get("root_id") or job_id,
             error=record.get("error") or None, failure_reason=record.get("failure_reason") or None)
 
 

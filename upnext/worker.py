@@ -153,7 +153,8 @@ class Worker:
                           stream_maxlen=s["stream_maxlen"], max_deliveries=s["max_deliveries"],
                           max_payload_bytes=s["max_payload_bytes"], max_result_bytes=s["max_result_bytes"],
                           max_checkpoint_bytes=s["max_checkpoint_bytes"],
-                          max_log_entry_bytes=s["max_log_entry_bytes"], max_log_entries=s["max_log_entries"])
+                          max_log_entry_bytes=s["max_log_entry_bytes"], max_log_entries=s["max_log_entries"],
+                          completed_ttl_s=s["completed_ttl_seconds"], stats=s["stats"])
             # connect() yields under gevent: another greenlet may have made one meanwhile. Keep the
             # first, so the process has one connection pool; ours was never handed out.
             if self._queue is None:

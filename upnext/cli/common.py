@@ -27,7 +27,8 @@ def queue_for(redis_url: str | None, prefix: str | None) -> Queue:
     settings = config.resolve(cli=config.parse_values(given, "command line"), env=config.from_env())
     click.get_current_context().meta[REDIS_URL] = settings.redis_url
     return Queue(connect(settings.redis_url), settings.prefix, job_ttl_s=settings.job_ttl_seconds,
-                 stream_maxlen=settings.stream_maxlen)
+                 stream_maxlen=settings.stream_maxlen, completed_ttl_s=settings.completed_ttl_seconds,
+                 stats=settings.stats)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -98,7 +98,8 @@ class JobRunner:
         if self.log_completions:
             ctx.log.info("job_completed", duration_ms=_ms(began))
         status = "cancelled" if ctx.is_cancelled else "complete"
-        return Completion(started.delivery, status, result=result_json, idem_key=started.key)
+        return Completion(started.delivery, status, result=result_json, idem_key=started.key,
+                          root_id=started.root_id, run_s=time.monotonic() - began)
 
     def _call(self, task: TaskDef, started: Started, ctx: JobContext) -> tuple[Any, str]:
         executor = task.executor or self.default_executor
@@ -141,23 +142,24 @@ class JobRunner:
     def _failed(self, task: TaskDef, started: Started, ctx: JobContext, failure: _Failure,
                 began: float) -> Completion:
         exc = failure.cause or Exception(failure.error)
+        run_s = time.monotonic() - began
         self._hook(ctx, "on_job_error", ctx, exc)
         if ctx.is_cancelled:
             return Completion(started.delivery, "cancelled", error="cancelled", failure_reason="cancelled",
-                              idem_key=started.key)
+                              idem_key=started.key, root_id=started.root_id, run_s=run_s)
         if failure.retryable and started.attempt < task.max_attempts:
             delay_s = task.retry_delay_s(started.attempt)
             self._hook(ctx, task.hooks.get("on_retry"), ctx, exc)
             ctx.log.warning("job_retried", error=failure.error, delay_s=delay_s, duration_ms=_ms(began),
                             **_traceback(failure))
             return Completion(started.delivery, "retry", error=failure.error, traceback=failure.tb,
-                              failure_reason=failure.reason, delay_s=delay_s)
+                              failure_reason=failure.reason, delay_s=delay_s, run_s=run_s)
         self._hook(ctx, task.hooks.get("on_failure"), ctx, exc)
         self._hook(ctx, task.hooks.get("on_complete"), ctx)
         ctx.log.error("job_failed", error=failure.error, reason=failure.reason, duration_ms=_ms(began),
                       **_traceback(failure))
         return Completion(started.delivery, "failed", error=failure.error, traceback=failure.tb,
-                          failure_reason=failure.reason, idem_key=started.key)
+                          failure_reason=failure.reason, idem_key=started.key, root_id=started.root_id, run_s=run_s)
 
     def _hook(self, ctx: JobContext, hook: str | Callable[..., Any] | None, *args: Any) -> None:
         """Run a task or config hook; its exceptions are logged and never change the outcome."""

@@ -51,7 +51,9 @@ class Admin:
         function = function_of(job_id)
         reply = cast(list[str], self.queue.scripts.requeue(
             keys=[keys.job(self.prefix, job_id), keys.stream(self.prefix, function), keys.logs(self.prefix, job_id),
-                  keys.failed(self.prefix, function), self.queue.dedup_key_of(job_id)],
+                  keys.failed(self.prefix, function), self.queue.dedup_key_of(job_id),
+                  keys.ended(self.prefix, function), keys.cancelled(self.prefix, function),
+                  keys.attempts(self.prefix, job_id)],
             args=[job_id, self.queue.stream_maxlen, keys.job_prefix(self.prefix, function)]))
         return reply[0] if len(reply) == 1 else f"{reply[0]} ({reply[1]})"
 
@@ -61,7 +63,8 @@ class Admin:
         cancelled = 0
         while True:
             done, seen = self.queue.scripts.purge(
-                keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)],
+                keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function),
+                      *self.queue.stats_keys(function)],
                 args=[keys.tag(self.prefix, function), self.queue.job_ttl_s, batch])
             cancelled += int(done)
             if int(seen) < batch:

@@ -33,6 +33,7 @@ class JobDetail:
         out: dict[str, Any] = {"job_id": self.job_id}
         out.update({name: record.get(name) or None for name in TEXT_FIELDS})
         out["function"] = out["function"] or function_of(self.job_id)
+        out["root_id"] = out["root_id"] or self.job_id  # a job with no workflow root stores none: its own
         out["attempts"] = int(record.get("attempts") or 0)
         out["progress"] = _number(record.get("progress")) or 0.0
         out["progress_message"] = out["progress_message"] or ""

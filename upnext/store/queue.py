@@ -36,10 +36,13 @@ class Queue:
     def __init__(self, client: redis.Redis, prefix: str = "upnext", *, job_ttl_s: int = 86400,
                  stream_maxlen: int = 0, max_deliveries: int = 5, max_payload_bytes: int = 1048576,
                  max_result_bytes: int = 1048576, max_checkpoint_bytes: int = 1048576,
-                 max_log_entry_bytes: int = 8192, max_log_entries: int = 1000):
+                 max_log_entry_bytes: int = 8192, max_log_entries: int = 1000, completed_ttl_s: int | None = None,
+                 stats: bool = True):
         self.client = client
         self.prefix = prefix
         self.job_ttl_s = job_ttl_s
+        self.completed_ttl_s = completed_ttl_s or job_ttl_s  # RQ's result_ttl beside failure_ttl
+        self.stats = stats
         self.stream_maxlen = stream_maxlen
         self.max_deliveries = max_deliveries
         self.max_payload_bytes = max_payload_bytes
@@ -122,11 +125,25 @@ class Queue:
     def cancel(self, job_id: str) -> tuple[str, str | None]:
         """Returns ('cancelled', previous) | ('terminal', status) | ('missing', None)."""
         function = function_of(job_id)
+        key, root_id = self.fields(job_id, "key", "root_id")
+        root_id = "" if root_id in (None, job_id) else root_id
         reply = self.scripts.cancel(
             keys=[keys.job(self.prefix, job_id), keys.scheduled(self.prefix, function),
-                  keys.logs(self.prefix, job_id), self.dedup_key_of(job_id)],
-            args=[job_id, self.job_ttl_s, keys.done_channel(self.prefix, job_id)])
+                  keys.logs(self.prefix, job_id), keys.dedup(self.prefix, function, key or ""),
+                  keys.ended(self.prefix, function), keys.cancelled(self.prefix, function),
+                  keys.attempts(self.prefix, job_id), keys.ended_key(self.prefix, function, key or ""),
+                  keys.tree(self.prefix, function, root_id), *self.stats_keys(function)],
+            args=[job_id, self.job_ttl_s, keys.done_channel(self.prefix, job_id), root_id])
         return reply[0], (reply[1] if len(reply) > 1 else None)
+
+    def stats_keys(self, function: str) -> list[str]:
+        """The stats hashes a finishing call of ``function`` writes now (minute, hour, total), or
+        none when the stats setting is off (the scripts then skip their stats writes)."""
+        if not self.stats:
+            return []
+        now = int(time.time())
+        return [keys.stats_minute(self.prefix, function, now // 60),
+                keys.stats_hour(self.prefix, function, now // 3600), keys.stats_total(self.prefix, function)]
 
     def dedup_key_of(self, job_id: str) -> str:
         """The key of the idempotency key this job holds (any key of its task when it has none)."""
@@ -344,7 +361,7 @@ class Queue:
         for d in deliveries:
             self.scripts.release(
                 keys=[keys.stream(self.prefix, d.function), keys.job(self.prefix, d.job_id),
-                      keys.leases(self.prefix, d.function)],
+                      keys.leases(self.prefix, d.function), keys.attempts(self.prefix, d.job_id)],
                 args=[consumer, d.entry_id, d.job_id, self.stream_maxlen, "1" if started else "0"],
                 client=pipe)
         return cast(list[str], pipe.execute())  # release.lua's reply words
@@ -379,23 +396,28 @@ class Queue:
 
     def _finish(self, client: Any, consumer: str, function: str, group: list[Completion]) -> Any:
         job_keys: list[str] = [keys.stream(self.prefix, function), keys.leases(self.prefix, function),
-                               keys.failed(self.prefix, function)]
-        args: list[Any] = [consumer, self.job_ttl_s]
+                               keys.failed(self.prefix, function), keys.ended(self.prefix, function),
+                               keys.cancelled(self.prefix, function)]
+        args: list[Any] = [consumer, self.job_ttl_s, self.completed_ttl_s]
         for c in group:
             d = c.delivery
+            root_id = "" if c.root_id == d.job_id else c.root_id
             job_keys += [keys.job(self.prefix, d.job_id), keys.logs(self.prefix, d.job_id),
-                         keys.dedup(self.prefix, function, c.idem_key)]
+                         keys.dedup(self.prefix, function, c.idem_key), keys.attempts(self.prefix, d.job_id),
+                         keys.ended_key(self.prefix, function, c.idem_key), keys.tree(self.prefix, function, root_id)]
             args += [d.entry_id, d.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason,
-                     keys.done_channel(self.prefix, d.job_id)]
+                     keys.done_channel(self.prefix, d.job_id), c.idem_key, root_id, _seconds(c.run_s)]
+        job_keys += self.stats_keys(function)
         return self.scripts.finish(keys=job_keys, args=args, client=client)
 
     def _retry(self, pipe: Any, consumer: str, c: Completion) -> None:
         d = c.delivery
         self.scripts.retry(
             keys=[keys.stream(self.prefix, d.function), keys.scheduled(self.prefix, d.function),
-                  keys.job(self.prefix, d.job_id), keys.leases(self.prefix, d.function)],
+                  keys.job(self.prefix, d.job_id), keys.leases(self.prefix, d.function),
+                  keys.attempts(self.prefix, d.job_id), *self.stats_keys(d.function)],
             args=[consumer, d.entry_id, d.job_id, c.delay_s, c.error, c.traceback, c.failure_reason,
-                  self.stream_maxlen],
+                  self.stream_maxlen, _seconds(c.run_s)],
             client=pipe)
 
     def promote(self, function: str, limit: int = 500) -> tuple[int, float | None]:
@@ -453,6 +475,11 @@ class Queue:
             keys=[keys.job(self.prefix, job_id), keys.logs(self.prefix, job_id),
                   keys.stream(self.prefix, function_of(job_id))],
             args=[*lease, self.max_log_entries, log_entry, *flat]))
+
+
+def _seconds(run_s: float | None) -> str:
+    """A run's duration for the stats ARGV: '' when it was not measured."""
+    return "" if run_s is None else repr(float(run_s))
 
 
 def _function_of_stream(stream: str) -> str:

@@ -48,6 +48,8 @@ class Completion:
     failure_reason: str = ""
     delay_s: float = 0.0
     idem_key: str = ""  # the job's idempotency key, released when it ends
+    root_id: str = ""  # its workflow's root ('' or its own id: none), for the tree index
+    run_s: float | None = None  # how long the run took (None: not measured, e.g. its worker died)
 
     @property
     def function(self) -> str:
@@ -56,7 +58,7 @@ class Completion:
     def failed_instead(self, why: str) -> Completion:
         """A failure to write in place of this completion, which Redis refused."""
         return Completion(self.delivery, "failed", error=printable(why), failure_reason="exception",
-                          idem_key=self.idem_key)
+                          idem_key=self.idem_key, root_id=self.root_id, run_s=self.run_s)
 
 
 @dataclass

@@ -106,10 +106,100 @@ local function settle(job, logs, dedup, job_id, ttl_s, channel, status)
   redis.call('PUBLISH', channel, status)
 end
 
+-- Stats (upnext/store/keys.py): counters and run/wait histograms of a batch, summed here and
+-- written once per stats key at the end of the call. STAT_BOUNDS is keys.STAT_BUCKETS_S without
+-- its last bound (inf): a value above 1800 s lands in bucket 15.
+local STAT_BOUNDS = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800}
+local STATS_MINUTE_TTL_S, STATS_HOUR_TTL_S = 90000, 31 * 24 * 3600
+
+local function stat_bucket(seconds)
+  for i, bound in ipairs(STAT_BOUNDS) do
+    if seconds <= bound then return i - 1 end
+  end
+  return #STAT_BOUNDS
+end
+
+local function stats_count(acc, field)
+  acc.counts[field] = (acc.counts[field] or 0) + 1
+end
+
+local function stats_time(acc, name, seconds)
+  if seconds < 0 then seconds = 0 end
+  stats_count(acc, name .. '_n')
+  stats_count(acc, name .. '_' .. stat_bucket(seconds))
+  acc.sums[name .. '_sum'] = (acc.sums[name .. '_sum'] or 0) + seconds
+end
+
+-- A run that ended: its run time (run_s, '' when unknown: a poison job's run died unmeasured)
+-- and its queue wait, from when it was due (enqueued, or its delay's or retry's run-at) to started.
+local function stats_run(acc, job, run_s)
+  if run_s == '' then return end
+  stats_time(acc, 'run', tonumber(run_s))
+  local started, run_at, enqueued = unpack(redis.call('HMGET', job, 'started_at', 'run_at', 'enqueued_at'))
+  if started then
+    stats_time(acc, 'wait', tonumber(started) - math.max(tonumber(run_at) or 0, tonumber(enqueued) or 0))
+  end
+end
+
+-- Write the batch's sums into the minute, hour and total hashes (stat_keys: those three names,
+-- or nil when the stats setting is off).
+local function stats_write(acc, stat_keys)
+  if not stat_keys then return end
+  for _, key in ipairs(stat_keys) do
+    for field, n in pairs(acc.counts) do redis.call('HINCRBY', key, field, n) end
+    for field, s in pairs(acc.sums) do redis.call('HINCRBYFLOAT', key, field, s) end
+  end
+  if next(acc.counts) then
+    redis.call('EXPIRE', stat_keys[1], STATS_MINUTE_TTL_S)
+    redis.call('EXPIRE', stat_keys[2], STATS_HOUR_TTL_S)
+  end
+end
+
+local function stats_new()
+  return {counts = {}, sums = {}}
+end
+
+-- History (upnext/store/keys.py): an ended job enters its function's ended index (trimmed of
+-- entries older than the longest TTL, so the index never outlives the records by more than
+-- that), the latest holder of its idempotency key, and its workflow tree.
+local function history_add(ended, job_id, at, key_key, key, tree_key, root_id, ttl_s)
+  redis.call('ZADD', ended, at, job_id)
+  if key ~= '' then redis.call('SET', key_key, job_id, 'EX', ttl_s) end
+  if root_id ~= '' then
+    redis.call('ZADD', tree_key, at, job_id)
+    if redis.call('TTL', tree_key) < ttl_s then redis.call('EXPIRE', tree_key, ttl_s) end
+  end
+end
+
+local function history_trim(ended, now, ttl_s)
+  redis.call('ZREMRANGEBYSCORE', ended, '-inf', now - ttl_s)
+end
+
+-- One ended run of a job that runs again (retry, hand-back) as a JSON entry of its attempts
+-- list; the newest 100 are kept. The last run of a job is its record's own fields.
+local ATTEMPTS_KEPT = 100
+local function attempt_push(attempts, job, ended_at, outcome)
+  local f = redis.call('HMGET', job, 'attempts', 'started_at', 'worker', 'error')
+  redis.call('RPUSH', attempts, cjson.encode({attempt = tonumber(f[1]), started_at = tonumber(f[2]),
+    ended_at = ended_at, worker = f[3] or '', outcome = outcome, error = f[4] or ''}))
+  redis.call('LTRIM', attempts, -ATTEMPTS_KEPT, -1)
+end
+
 -- Cancel a job that has not ended (cancel, purge): terminal at once, its data then expires.
-local function cancel_job(job, scheduled, logs, dedup, job_id, ttl_s, channel)
+-- h: the history keys of the job's function and the job: ended, cancelled (zsets), attempts, key_key
+-- (its idempotency key's ended:key), tree (its workflow tree's), root_id ('' when none).
+local function cancel_job(job, scheduled, logs, dedup, job_id, ttl_s, channel, h, acc)
+  local now = now_s()
   redis.call('ZREM', scheduled, job_id)
+  local key = redis.call('HGET', job, 'key') or ''
   redis.call('HSET', job, 'status', 'cancelled', 'failure_reason', 'cancelled',
-    'error', 'cancelled', 'completed_at', now_s())
+    'error', 'cancelled', 'completed_at', now)
+  redis.call('HDEL', job, 'deliveries', 'traceback')
+  redis.call('EXPIRE', h.attempts, ttl_s)
+  history_add(h.ended, job_id, now, h.key_key, key, h.tree, h.root_id, ttl_s)
+  redis.call('ZADD', h.cancelled, now, job_id)
+  history_trim(h.ended, now, ttl_s)
+  history_trim(h.cancelled, now, ttl_s)
+  stats_count(acc, 'cancelled')
   settle(job, logs, dedup, job_id, ttl_s, channel, 'cancelled')
 end

@@ -20,8 +20,11 @@ for i = 1, (#KEYS - 2) / 2 do
     if key ~= '' then redis.call('SET', dedup, job_id) end
     local run_at = requeue(KEYS[1], KEYS[2], job_id, tonumber(ARGV[a + 1]), ARGV[1], now)
     redis.call('HSET', job, 'status', 'queued', 'attempts', 0, 'enqueued_at', now, 'run_at', run_at,
-      'function', ARGV[2], 'args', ARGV[a + 3], 'kwargs', ARGV[a + 4], 'key', key,
-      'parent_id', ARGV[a + 5], 'root_id', ARGV[a + 6], 'v', FORMAT)
+      'function', ARGV[2], 'args', ARGV[a + 3], 'kwargs', ARGV[a + 4], 'v', FORMAT)
+    -- Only what a job has is stored: no key, no parent, its own root are absent fields.
+    if key ~= '' then redis.call('HSET', job, 'key', key) end
+    if ARGV[a + 5] ~= '' then redis.call('HSET', job, 'parent_id', ARGV[a + 5]) end
+    if ARGV[a + 6] ~= '' and ARGV[a + 6] ~= job_id then redis.call('HSET', job, 'root_id', ARGV[a + 6]) end
     out[i] = job_id
   end
 end

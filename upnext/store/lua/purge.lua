@@ -1,19 +1,24 @@
 -- purge: cancel up to a batch of a task's waiting jobs (undelivered stream entries, scheduled
 -- jobs) in one atomic step, so a job a worker starts meanwhile is never cancelled and no pending
 -- entry is deleted. Undelivered entries are those after the group's last-delivered id.
--- KEYS[1] stream   KEYS[2] scheduled zset
--- ARGV[1] the task's key tag 'P:{fn}' (its job, logs, dedup keys and done channels are built from
--- it: same hash slot)   ARGV[2] ttl_s   ARGV[3] max jobs to look at in this call
+-- KEYS[1] stream   KEYS[2] scheduled zset; when stats are on, KEYS[3..5] stats minute, hour and
+-- total hashes
+-- ARGV[1] the task's key tag 'P:{fn}' (its job, logs, dedup, history keys and done channels are
+-- built from it: same hash slot)   ARGV[2] ttl_s   ARGV[3] max jobs to look at in this call
 -- Returns {jobs cancelled, jobs looked at}: call again while the second is ARGV[3].
 local tag, ttl_s, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local cancelled, seen = 0, 0
+local acc = stats_new()
 
 local function cancel_waiting(job_id)
   local job = tag .. ':job:' .. job_id
-  local status, key = unpack(redis.call('HMGET', job, 'status', 'key'))
+  local status, key, root_id = unpack(redis.call('HMGET', job, 'status', 'key', 'root_id'))
   if status == 'queued' or status == 'retrying' then
+    if root_id == job_id then root_id = '' end
+    local h = {ended = tag .. ':ended', cancelled = tag .. ':cancelled', attempts = tag .. ':attempts:' .. job_id,
+      key_key = tag .. ':ended:key:' .. (key or ''), tree = tag .. ':tree:' .. (root_id or ''), root_id = root_id or ''}
     cancel_job(job, KEYS[2], tag .. ':logs:' .. job_id, tag .. ':dedup:' .. (key or ''), job_id, ttl_s,
-      tag .. ':done:' .. job_id)
+      tag .. ':done:' .. job_id, h, acc)
     cancelled = cancelled + 1
   end
 end
@@ -38,4 +43,5 @@ if seen < limit then
     seen = seen + 1
   end
 end
+if #KEYS >= 5 then stats_write(acc, {KEYS[3], KEYS[4], KEYS[5]}) end
 return {cancelled, seen}
