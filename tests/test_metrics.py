@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.apps import jobs
+from tests.test_stats import EXPECTED, run_a_mix
 from tests.workers import ROOT, wait_for
 from upnext.metrics import METRIC_NAMES, UpnextCollector
 from upnext.store import keys
@@ -151,3 +152,23 @@ def test_a_bad_bind_is_named(redis_url):
     done = subprocess.run([sys.executable, "-m", "upnext.cli", "metrics", "--bind", "localhost"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--bind" in done.stderr
+
+
+def test_metrics_totals_equal_what_a_real_worker_ran(start_worker, redis_client, metrics_url):
+    run_a_mix(start_worker)
+    got = samples(fetch(metrics_url) or "")
+    for function, counts in EXPECTED.items():
+        for status, count in counts.items():
+            assert got[("upnext_jobs_total", (("function", function), ("status", status)))] == count, (function, status)
+    sleep_for = (("function", "sleep_for"),)
+    assert got[("upnext_job_duration_seconds_bucket", (*sleep_for, ("le", "0.05")))] == 0
+    assert got[("upnext_job_duration_seconds_bucket", (*sleep_for, ("le", "0.1")))] == 1
+    assert got[("upnext_queue_wait_seconds_count", sleep_for)] == 1
+    assert got[("upnext_workers", ())] == 1
+
+    def idle() -> bool:
+        now = samples(fetch(metrics_url) or "")
+        return (now[("upnext_worker_slots", (("state", "busy"),))],
+                now[("upnext_worker_slots", (("state", "free"),))]) == (0, 10)
+
+    wait_for(idle, timeout=10, message="the worker to publish its 10 free slots")

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.apps import jobs
 from tests.workers import ROOT, wait_for
 from upnext.cli.stats import parse_since, sparkline
 from upnext.store import keys
@@ -125,3 +126,32 @@ def test_cli_prints_a_table_and_a_sparkline_and_json(redis_client):
 def test_cli_refuses_a_window_past_a_day(redis_client):
     done = ops("stats", "--since", "3d")
     assert done.returncode == 2 and "--since" in done.stderr
+
+
+def run_a_mix(start_worker) -> None:
+    """Through a real worker: add x5 complete, needs_the_flag x2 fail, fails_until(3) is retried
+    twice and completes, sleep_for(0.05) completes."""
+    start_worker("tests.apps.jobs:worker")
+    futures = [jobs.add.submit(i, 1) for i in range(5)] + [jobs.needs_the_flag.submit() for _ in range(2)]
+    futures += [jobs.fails_until.submit(3), jobs.sleep_for.submit(0.05)]
+    wait_for(lambda: all(f.status() in ("complete", "failed") for f in futures), timeout=30,
+             message="every job to end")
+
+
+EXPECTED = {"add": {"completed": 5, "failed": 0, "retried": 0, "cancelled": 0},
+            "needs_the_flag": {"completed": 0, "failed": 2, "retried": 0, "cancelled": 0},
+            "fails_until": {"completed": 1, "failed": 0, "retried": 2, "cancelled": 0},
+            "sleep_for": {"completed": 1, "failed": 0, "retried": 0, "cancelled": 0}}
+
+
+def test_stats_counts_what_a_real_worker_ran(start_worker, redis_client):
+    run_a_mix(start_worker)
+    data = json.loads(ops("stats", "--since", "10m", "--json").stdout)
+    got = {f["function"]: {k: f["window"][k] for k in ("completed", "failed", "retried", "cancelled")}
+           for f in data["functions"] if f["function"] in EXPECTED}
+    assert got == EXPECTED
+    sleep_for = next(f for f in data["functions"] if f["function"] == "sleep_for")
+    assert 0.05 <= sleep_for["window"]["run_p50_s"] <= 0.1  # in the (0.05, 0.1] bucket
+    assert sum(row["completed"] for row in sleep_for["rows"]) == 1
+    text = ops("stats", "--function", "add", "--since", "10m").stdout
+    assert "add  last 10m: 5 completed, 0 failed" in text
