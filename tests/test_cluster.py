@@ -15,12 +15,15 @@ import redis
 
 import upnext
 from tests.workers import WorkerProcess, wait_for
+from upnext.job import new_job_id
 from upnext.store import keys
 from upnext.store.admin import Admin
 from upnext.store.connection import connect
+from upnext.store.history import list_jobs
+from upnext.store.jobdetail import read_detail
 from upnext.store.overview import Overview
 from upnext.store.queue import Queue
-from upnext.store.records import Completion
+from upnext.store.records import Completion, NewJob
 from upnext.task import build_job
 
 
@@ -182,3 +185,40 @@ def test_a_routing_group_cap_holds_and_a_dead_workers_group_lease_lapses_on_a_re
             w.stop()
         for w in workers:
             print(w.output())
+
+
+def test_history_stats_and_every_jobs_query_work_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    assert client.keyslot(keys.ended("upnext", "fn")) != client.keyslot(keys.ended("upnext", "other"))
+    root = queue.enqueue(build_job("other", "[]", "{}"))
+    queue.enqueue_many([NewJob(new_job_id("fn"), "[]", "{}", key=f"k{i}", parent_id=root, root_id=root)
+                        for i in range(4)])
+    ended = []
+    for i in range(4):
+        ((delivery, _),) = queue.take("w1", "w1", {"fn": 1})
+        status = "failed" if i == 1 else "complete"
+        assert queue.settle("w1", [Completion(delivery, status, idem_key=f"k{i}", root_id=root, run_s=0.2)]) == ["ok"]
+        ended.append(delivery.job_id)
+    ((delivery, _),) = queue.take("w1", "w1", {"other": 1})
+    queue.settle("w1", [Completion(delivery, "retry", delay_s=60, run_s=0.2)])
+    assert queue.cancel(root)[0] == "cancelled"
+    pages, cursor = [], None
+    while True:
+        rows, cursor = list_jobs(queue, ["fn", "other"], limit=2, cursor=cursor)
+        pages += [r["job_id"] for r in rows]
+        if cursor is None:
+            break
+    assert pages == [root, *ended[::-1]]
+    assert [r["job_id"] for r in list_jobs(queue, ["fn", "other"], status="failed")[0]] == [ended[1]]
+    assert [r["job_id"] for r in list_jobs(queue, ["fn", "other"], status="cancelled")[0]] == [root]
+    assert [r["job_id"] for r in list_jobs(queue, ["fn", "other"], status="complete", limit=1)[0]] == [ended[3]]
+    assert [r["job_id"] for r in list_jobs(queue, ["fn", "other"], key="k2")[0]] == [ended[2]]
+    assert sorted(r["job_id"] for r in list_jobs(queue, ["fn", "other"], root_id=root)[0]) == sorted([root, *ended])
+    total = client.hgetall(keys.stats_total("upnext", "fn"))
+    assert (total["completed"], total["failed"], total["run_n"]) == ("3", "1", "4")
+    other = client.hgetall(keys.stats_total("upnext", "other"))
+    assert (other["retried"], other["cancelled"]) == ("1", "1")
+    detail = read_detail(queue, root, functions=["fn", "other"])
+    assert detail is not None and sorted(detail.to_dict()["children"]) == sorted(ended)

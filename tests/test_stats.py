@@ -155,3 +155,10 @@ def test_stats_counts_what_a_real_worker_ran(start_worker, redis_client):
     assert sum(row["completed"] for row in sleep_for["rows"]) == 1
     text = ops("stats", "--function", "add", "--since", "10m").stdout
     assert "add  last 10m: 5 completed, 0 failed" in text
+
+
+def test_cli_names_an_unknown_function(redis_client):
+    register(redis_client, "mail")
+    done = ops("stats", "--function", "mial")
+    assert done.returncode == 1 and "unknown function 'mial'" in done.stderr, done.stderr
+    assert ops("stats", "--function", "mail").returncode == 0

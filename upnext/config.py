@@ -160,7 +160,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
 )}
 
 HOOK_ARITY = {"on_starting": 1, "when_ready": 1, "post_fork": 1, "worker_exit": 1,
-              "pre_job": 1, "post_job": 2, "on_job_error": 2}
+              "pre_job": 1, "post_job": 2, "on_job_error": 2,
+              "redact": 1}  # redact(view) -> view: what show and jobs print (given -c), not a worker hook
 
 
 @dataclass(frozen=True)

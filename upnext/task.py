@@ -44,6 +44,7 @@ class TaskDef:
     max_concurrency: int | None = None
     routing_group: str | None = None
     group_max_concurrency: int | None = None
+    hide_args: bool = False  # views (show, jobs, the dashboard) print its arguments and result as hidden
     limits: Limits = field(init=False, default=NO_LIMITS)
 
     def __post_init__(self) -> None:
@@ -59,6 +60,8 @@ class TaskDef:
             if not isinstance(value, (int, float)) or value < 0 or (option == "timeout" and value == 0):
                 raise ValueError(f"{where}: {option} must be a number {'> 0' if option == 'timeout' else '>= 0'}, "
                                  f"got {value!r}")
+        if not isinstance(self.hide_args, bool):
+            raise ValueError(f"{where}: hide_args must be True or False, got {self.hide_args!r}")
         if self.executor not in (None, *EXECUTORS):
             raise ValueError(f"{where}: executor must be None, 'thread' or 'process', got {self.executor!r}")
         for hook_name, hook in self.hooks.items():
@@ -82,7 +85,8 @@ class TaskDef:
         return {"retries": self.retries, "retry_delay": self.retry_delay, "retry_backoff": self.retry_backoff,
                 "timeout": self.timeout, "executor": self.executor, "kind": self.kind,
                 "rate_limit": self.rate_limit, "max_concurrency": self.max_concurrency,
-                "routing_group": self.routing_group, "group_max_concurrency": self.group_max_concurrency}
+                "routing_group": self.routing_group, "group_max_concurrency": self.group_max_concurrency,
+                "hide_args": self.hide_args}
 
 
 class TaskHandle(Generic[P, R]):

@@ -25,6 +25,7 @@ import redis
 
 from upnext import config
 from upnext.cli.common import REDIS_URL, connection_options, queue_for, table
+from upnext.cli.jobs import jobs
 from upnext.cli.metrics import metrics
 from upnext.cli.show import show
 from upnext.cli.stats import stats
@@ -59,6 +60,7 @@ def ops() -> None:
     """Inspect and operate the queues (needs only the Redis URL)."""
 
 
+ops.add_command(jobs)
 ops.add_command(show)
 ops.add_command(status)
 ops.add_command(stats)

@@ -14,6 +14,7 @@ import click
 
 from upnext.cli.common import connection_options, queue_for, table
 from upnext.store import stats as store
+from upnext.store.admin import Admin
 from upnext.store.stats import Counts, FunctionStats
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -48,7 +49,11 @@ def sparkline(values: list[int]) -> str:
 def stats(function: str | None, since: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Per function: completed, failed, retried, cancelled, run time and queue wait, per minute."""
     since_s = parse_since(since)
-    step, found = store.read_stats(queue_for(redis_url, prefix), since_s, function)
+    queue = queue_for(redis_url, prefix)
+    step, found = store.read_stats(queue, since_s, function)
+    if function is not None and not found[0].total.counters_seen and not Admin(queue).is_known(function):
+        raise click.ClickException(f"unknown function {function!r}: no worker registered it and it has no stats "
+                                   "(see `list`)")
     if as_json:
         click.echo(store.as_json(step, found))
         return

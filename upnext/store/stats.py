@@ -76,6 +76,11 @@ class Counts:
         self.wait.add(other.wait)
 
     @property
+    def counters_seen(self) -> bool:
+        """Anything counted at all (a function that never ran anything has no stats)."""
+        return any(self.counters.values()) or self.run.n > 0
+
+    @property
     def ended(self) -> int:
         """Runs that ended for good (a retried attempt is not one: the job runs again)."""
         return self.counters["completed"] + self.counters["failed"] + self.counters["cancelled"]

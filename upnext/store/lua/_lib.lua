@@ -180,8 +180,9 @@ end
 local ATTEMPTS_KEPT = 100
 local function attempt_push(attempts, job, ended_at, outcome)
   local f = redis.call('HMGET', job, 'attempts', 'started_at', 'worker', 'error')
-  redis.call('RPUSH', attempts, cjson.encode({attempt = tonumber(f[1]), started_at = tonumber(f[2]),
-    ended_at = ended_at, worker = f[3] or '', outcome = outcome, error = f[4] or ''}))
+  -- Instants as text: cjson would round a unix time to 14 digits (a tenth of a millisecond).
+  redis.call('RPUSH', attempts, cjson.encode({attempt = tonumber(f[1]), started_at = f[2] or '',
+    ended_at = string.format('%.6f', ended_at or 0), worker = f[3] or '', outcome = outcome, error = f[4] or ''}))
   redis.call('LTRIM', attempts, -ATTEMPTS_KEPT, -1)
 end
 
