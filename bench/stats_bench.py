@@ -85,6 +85,8 @@ def memory_per_job(runner: Runner, system: System, n: int, ttl_s: int | None) ->
         runner.wait_done(n, proc, n / 50 + 120)
         wait(lambda: settled(runner.redis), 120, "the write-back of every job")
         after = used_memory(runner.redis)
+        if not runner.redis.exists("upnext:{noop}:stats:total"):
+            raise RuntimeError("no stats were written: the worker did not run this checkout's upnext")
         expired = after
         if ttl_s:
             wait(lambda: runner.redis.dbsize() < 100, ttl_s + 600, "the expiry of the jobs' keys")
@@ -186,6 +188,8 @@ def main() -> None:
     try:
         url = f"redis://127.0.0.1:{port}/0"
         runner = Runner(url, opts.quick)
+        # The workers import this checkout's upnext, not whichever one pip installed.
+        runner.env["PYTHONPATH"] = os.pathsep.join([runner.env["PYTHONPATH"], str(BENCH.parent)])
         wait(lambda: _pings(runner.redis), 10, "redis-server answering PING")
         [system], _ = discover({OURS})
         if "drain" in parts:
