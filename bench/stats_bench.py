@@ -41,14 +41,15 @@ def stats_env(runner: Runner, on: bool) -> None:
 
 
 def drain_pairs(runner: Runner, system: System, n: int, pairs: int) -> tuple[float, float, float]:
-    """(median jobs/s with stats on, off, median of the pairs' on/off ratios)."""
+    """(median jobs/s with stats on, off, median of the pairs' on/off ratios); each pair runs back
+    to back, on first in one pair and off first in the next."""
     results = []
-    for _ in range(pairs):
-        pair = []
-        for on in (True, False):
+    for i in range(pairs):
+        pair = {}
+        for on in ((True, False) if i % 2 == 0 else (False, True)):  # alternate: no order bias
             stats_env(runner, on)
-            pair.append(runner.drain(system, n)[0])
-        results.append(pair)
+            pair[on] = runner.drain(system, n)[0]
+        results.append((pair[True], pair[False]))
     stats_env(runner, True)
     return (statistics.median(on for on, _ in results), statistics.median(off for _, off in results),
             statistics.median(on / off for on, off in results))
