@@ -51,6 +51,7 @@ def drain_pairs(runner: Runner, system: System, n: int, pairs: int) -> tuple[flo
             pair[on] = runner.drain(system, n)[0]
         results.append((pair[True], pair[False]))
     stats_env(runner, True)
+    print("drain pairs (on, off jobs/s):", [(round(on), round(off)) for on, off in results], file=sys.stderr)
     return (statistics.median(on for on, _ in results), statistics.median(off for _, off in results),
             statistics.median(on / off for on, off in results))
 
