@@ -10,7 +10,7 @@ from tests.test_ops import ops, ops_json
 from tests.test_queue import F, G, P, done, take
 from tests.workers import wait_for
 from upnext.job import new_job_id
-from upnext.store import keys
+from upnext.store import history, keys
 from upnext.store.admin import Admin
 from upnext.store.history import decode_cursor, encode_cursor, list_jobs
 from upnext.store.queue import Queue
@@ -45,7 +45,12 @@ def test_the_listing_merges_functions_newest_first_across_pages(queue):
         ended.append(run(queue, function))
     pages = all_pages(queue, [F, G], limit=5)
     assert [len(p) for p in pages[:3]] == [5, 5, 2]
-    assert [j for p in pages for j in p] == ended[::-1]
+    listed = [j for p in pages for j in p]
+    # newest first to the millisecond (two functions' jobs ending in the same ms order by id)
+    assert sorted(listed) == sorted(ended) and len(set(listed)) == 12
+    ms = [int(float(queue.fields(j, "completed_at")[0]) * 1000) for j in listed]
+    assert ms == sorted(ms, reverse=True)
+    assert [j for j in listed if j.startswith(F)] == [j for j in ended[::-1] if j.startswith(F)]
     rows, _ = list_jobs(queue, [F, G], limit=1)
     row = rows[0]
     assert (row["job_id"], row["function"], row["status"], row["attempts"]) == (ended[-1], F, "complete", 1)
@@ -78,8 +83,13 @@ def test_filters_by_status_window_key_and_root(queue, redis_client):
     tree = [r["job_id"] for r in list_jobs(queue, [F, G], root_id=root)[0]]
     assert sorted(tree) == sorted([root, child, grandchild])
     failed_at = float(redis_client.hget(keys.job(P, failed), "completed_at"))
-    window = list_jobs(queue, [F], since=failed_at, until=failed_at)[0]
-    assert [r["job_id"] for r in window] == [failed]
+    window = list_jobs(queue, [F], since=failed_at, until=failed_at)[0]  # to the millisecond
+    assert failed in [r["job_id"] for r in window]
+    assert {int(r["completed_at"] * 1000) for r in window} == {int(failed_at * 1000)}
+    second_at = float(redis_client.hget(keys.job(P, completed[1]), "completed_at"))
+    before = list_jobs(queue, [F], until=second_at)[0]
+    assert {r["job_id"] for r in before} >= set(completed)
+    assert all(int(r["completed_at"] * 1000) <= int(second_at * 1000) for r in before)
     with pytest.raises(ValueError, match="status must be one of complete, failed, cancelled.*'active'"):
         list_jobs(queue, [F], status="active")
 
@@ -101,13 +111,20 @@ def test_an_operator_retry_takes_the_job_out_of_the_history_until_it_ends_again(
 
 def test_expired_jobs_leave_the_index_on_the_next_write(redis_client):
     queue = Queue(redis_client, P, job_ttl_s=1)
-    submit(queue)
-    old = run(queue)
-    old_at = float(redis_client.hget(keys.job(P, old), "completed_at"))
-    wait_for(lambda: queue.redis_time() > old_at + 1.01, message="the first job's TTL to pass")
+    queue.enqueue_many([NewJob(new_job_id(F), "[]", "{}") for _ in range(150)])
+    deliveries = queue.fetch("c1", [F], 150, None)
+    queue.start("c1", "w1", deliveries)
+    queue.settle("c1", [done(d) for d in deliveries])
+    old_at = float(redis_client.hget(keys.job(P, deliveries[0].job_id), "completed_at"))
+    wait_for(lambda: queue.redis_time() > old_at + 1.01, message="the first jobs' TTL to pass")
+    wait_for(lambda: not redis_client.exists(keys.job(P, deliveries[0].job_id)), message="the records to expire")
+    assert list_jobs(queue, [F])[0] == [], "an entry whose record expired is not listed"
+    assert redis_client.xlen(keys.ended(P, F)) == 150
     submit(queue)
     new = run(queue)
-    assert redis_client.zrange(keys.ended(P, F), 0, -1) == [new]
+    # XADD trims whole stream nodes (100 entries) past the TTL: the old node went, the newer one
+    # still holds its 50 old entries beside the new one until it is all old
+    assert redis_client.xlen(keys.ended(P, F)) == 51
     assert [r["job_id"] for r in list_jobs(queue, [F])[0]] == [new]
 
 
@@ -121,7 +138,7 @@ def test_a_completed_job_kept_shorter_than_the_index_is_skipped(redis_client):
 
 
 def test_a_cursor_round_trips_and_a_bad_one_is_named():
-    bound = (1764600000.123456, "task_a:00ff")
+    bound = ((1764600000123, 4), "task_a:00ff")
     assert decode_cursor(encode_cursor(bound)) == bound
     with pytest.raises(ValueError, match="cursor 'nope!' is not one that `jobs` printed"):
         decode_cursor("nope!")
@@ -141,3 +158,19 @@ def test_the_jobs_command_lists_a_real_workers_jobs_a_page_at_a_time(start_worke
     assert text.returncode == 0 and all(f.job_id in text.stdout for f in futures), text.stdout
     bad = ops("jobs", "--since", "soon")
     assert bad.returncode == 2 and "'soon' is not a duration" in bad.stderr
+
+
+def test_a_status_filter_reads_a_bounded_number_of_entries_per_call_and_pages_on(queue, monkeypatch):
+    submit(queue)
+    failed = run(queue, status="failed", error="boom")
+    for _ in range(10):
+        submit(queue)
+        run(queue)
+    monkeypatch.setattr(history, "MAX_SCANNED", 4)
+    rows, cursor = list_jobs(queue, [F], status="failed")
+    assert rows == [] and cursor, "past 4 entries it stops and says where"
+    calls = 1
+    while not rows:
+        rows, cursor = list_jobs(queue, [F], status="failed", cursor=cursor)
+        calls += 1
+    assert [r["job_id"] for r in rows] == [failed] and calls == 3 and cursor is None

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import upnext
 from tests.apps import jobs
 from tests.test_queue import F, P, done, enqueue, take
 from tests.workers import wait_for
@@ -117,3 +118,20 @@ def test_a_real_worker_writes_the_runs_it_ended(start_worker, redis_client):
     assert int(sleeps["run_8"]) == 1, sleeps
     retried = wait_for(lambda: minutes_sum(redis_client, "fails_until", since), message="the retry's stats")
     assert (int(retried["retried"]), int(retried["completed"]), int(retried["run_n"])) == (1, 1, 2)
+
+
+def test_a_worker_started_with_stats_off_and_a_short_completed_ttl_follows_both(start_worker, redis_client):
+    env = {"UPNEXT_STATS": "false", "UPNEXT_QUEUE_COMPLETED_TTL_SECONDS": "60"}
+    start_worker("tests.apps.jobs:worker", env=env)
+    done_ok = jobs.add.submit(1, 2)
+    done_ok.result(timeout=20)
+    failed = jobs.needs_the_flag.submit()
+    wait_for(lambda: failed.status() == "failed", message="the job to fail")
+    assert 0 < redis_client.ttl(keys.job(P, done_ok.job_id)) <= 60
+    assert 60 < redis_client.ttl(keys.job(P, failed.job_id)) <= 86400  # failed jobs keep job_ttl_seconds
+    assert not redis_client.keys("*:stats:*")
+
+
+def test_worker_settings_reach_the_queue():
+    queue = upnext.Worker("t", completed_ttl_seconds=30, stats=False, redis_url="redis://127.0.0.1:1/0").queue
+    assert (queue.completed_ttl_s, queue.job_ttl_s, queue.stats) == (30, 86400, False)

@@ -1,21 +1,24 @@
 """Ended jobs, newest first: the history that ``upnext-gevent jobs`` (and later the dashboard) lists.
 
-The indexes are written by the Lua calls that end a job (finish, cancel, purge), in its
-function's hash slot: ``ended`` (every ended job, score = completed_at), ``failed`` and
-``cancelled`` (the rarer statuses, so a filter on them reads only their own entries), and
-``ended:key:<key>`` / ``tree:<root>`` for the idempotency-key and workflow lookups. A listing over
-several functions merges their indexes here, one pipeline per round (no Lua call spans two slots:
-Redis Cluster refuses it), and never SCANs. A filter on ``complete`` reads the statuses of the
-``ended`` entries it passes, at most ``MAX_SCANNED`` per call: past that it returns what it found
-with a cursor to go on.
+The index is written by the Lua calls that end a job (finish, cancel, purge), in its function's
+hash slot: the ``ended`` stream, one entry per end (its id is when, fields ``j`` the job id
+without the function and ``s`` the status; XADD trims entries past the TTL a node at a time). A
+stream costs ~20-30 bytes an entry where a sorted set costs ~110 (store/keys.py, README's
+memory arithmetic), and its entry ids are the cursor. ``ended:key:<key>`` and ``tree:<root>``
+serve the idempotency-key and workflow lookups. A listing over several functions merges their
+streams here, one pipeline per round (no Lua call spans two slots: Redis Cluster refuses it), and
+never SCANs. A status filter reads the entries' ``s`` field; at most ``MAX_SCANNED`` entries per
+call, past that it returns what it found with a cursor to go on.
 
-Entries whose record expired (a completed job kept shorter than the index's longest TTL) are
-skipped. A cursor is the (completed_at, job id) of the last row returned.
+An entry is shown only while its job's record says the same (the record expired: a completed job
+kept shorter than the stream; or the job was queued again by an operator and ended anew: its
+completed_at is that of a newer entry).
 """
 
 from __future__ import annotations
 
 import base64
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,27 +31,30 @@ from upnext.store.queue import Queue
 ENDED_STATUSES = ("complete", "failed", "cancelled")
 ROW_FIELDS = ("status", "enqueued_at", "started_at", "completed_at", "attempts", "error", "failure_reason")
 MAX_SCANNED = 5000  # index entries one call may read past (a filter on a status); then it pages
+STATUS_PAGE = 500  # entries read per function and round trip under a status filter
 
-Bound = tuple[float, str]  # (score, job id): the newest-first order is score desc, then id desc
+Position = tuple[int, int]  # a stream entry id (ms, seq)
+Bound = tuple[Position, str]  # (position, job id): newest first is position desc, then job id desc
+Entry = tuple[Bound, str]  # (bound, status)
 
 
 @dataclass
 class _Source:
-    """One function's index, read newest first in pages."""
+    """One function's ended stream, read newest first a page at a time."""
 
+    function: str
     key: str
-    high: float | str
-    low: float | str
-    offset: int = 0
+    high: str
+    low: str
     done: bool = False
-    buffer: deque[Bound] = field(default_factory=deque)
+    buffer: deque[Entry] = field(default_factory=deque)
 
 
 def list_jobs(queue: Queue, functions: Sequence[str], status: str | None = None, since: float | None = None,
               until: float | None = None, key: str | None = None, root_id: str | None = None, limit: int = 50,
               cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """Ended jobs of ``functions``, newest first, with the filters given; returns (rows, the cursor of
-    the next page or None). ``since``/``until``: unix seconds bounding completed_at."""
+    the next page or None). ``since``/``until``: unix seconds bounding when they ended."""
     if status is not None and status not in ENDED_STATUSES:
         raise ValueError(f"status must be one of {', '.join(ENDED_STATUSES)} (history lists ended jobs), "
                          f"got {status!r}")
@@ -57,69 +63,88 @@ def list_jobs(queue: Queue, functions: Sequence[str], status: str | None = None,
     after = decode_cursor(cursor)
     if key is not None or root_id is not None:
         return _listed(queue, functions, status, since, until, key, root_id, limit, after)
-    index = {"failed": keys.failed, "cancelled": keys.cancelled}.get(status or "", keys.ended)
-    high: float | str = "+inf" if until is None else until
-    if after is not None:
-        high = after[0] if until is None else min(after[0], until)
-    sources = [_Source(index(queue.prefix, f), high, "-inf" if since is None else since) for f in functions]
-    return _merged(queue, sources, status if status == "complete" else None, limit, after)
+    high = "+" if until is None else str(int(until * 1000))
+    if after is not None:  # earlier pages kept to ``until``: the cursor is below it
+        high = f"{after[0][0]}-{after[0][1]}"
+    low = "-" if since is None else str(int(since * 1000))
+    sources = [_Source(f, keys.ended(queue.prefix, f), high, low) for f in functions]
+    return _merged(queue, sources, status, limit, after)
 
 
 def _merged(queue: Queue, sources: list[_Source], status: str | None, limit: int,
             after: Bound | None) -> tuple[list[dict[str, Any]], str | None]:
     rows: list[dict[str, Any]] = []
     scanned, last = 0, after
+    page = limit if status is None else max(limit, STATUS_PAGE)  # a filter reads past many entries
     while len(rows) < limit and scanned < MAX_SCANNED:
-        _refill(queue, sources, limit, after)
-        picked = _pick(sources, limit - len(rows))
+        _refill(queue, sources, page, after)
+        picked = _pick(sources, min(limit - len(rows), MAX_SCANNED - scanned))
         if not picked:
             return rows, None
         scanned += len(picked)
-        for bound, row in zip(picked, _rows(queue, [job_id for _, job_id in picked])):
+        wanted = [(bound, s) for bound, s in picked if status is None or s == status]
+        shown = dict(zip([b for b, _ in wanted], _rows(queue, [b[1] for b, _ in wanted])))
+        for bound, _ in picked:
             last = bound
-            if row is not None and (status is None or row["status"] == status):
+            row = shown.get(bound)
+            if row is not None and _ended_there(row, bound):
                 rows.append(row)
                 if len(rows) == limit:
                     break
     return rows, (encode_cursor(last) if last is not None and last != after else None)
 
 
+def _ended_there(row: dict[str, Any], bound: Bound) -> bool:
+    """The record ended at this entry (not a later end of the same job, queued again since)."""
+    return row["completed_at"] is not None and math.floor(row["completed_at"] * 1000) == bound[0][0]
+
+
 def _refill(queue: Queue, sources: list[_Source], page: int, after: Bound | None) -> None:
     """Read the next page of every source whose buffer ran dry, one pipeline per round (a page
-    may hold only entries at or before the cursor: then that source is read on)."""
+    may hold only the entry at the cursor: then that source is read on)."""
     while empty := [s for s in sources if not s.buffer and not s.done]:
         pipe = queue.pipeline()
         for s in empty:
-            pipe.zrange(s.key, s.high, s.low, desc=True, byscore=True, offset=s.offset, num=page, withscores=True)
+            pipe.xrevrange(s.key, max=s.high, min=s.low, count=page)
         for s, entries in zip(empty, pipe.execute()):
-            s.offset += len(entries)
             s.done = len(entries) < page
-            s.buffer.extend((score, job_id) for job_id, score in entries if _before((score, job_id), after))
+            if entries:
+                s.high = "(" + entries[-1][0]
+            for entry_id, fields in entries:
+                bound = (_position(entry_id), f"{s.function}:{fields.get('j', '')}")
+                if _before(bound, after):
+                    s.buffer.append((bound, fields.get("s", "")))
+
+
+def _position(entry_id: str) -> Position:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _before(bound: Bound, after: Bound | None) -> bool:
-    """True when ``bound`` comes after the cursor in newest-first order (a tie on the score
-    compares the ids, as ZRANGE REV orders them)."""
-    return after is None or bound[0] < after[0] or (bound[0] == after[0] and bound[1] < after[1])
+    """True when ``bound`` comes after the cursor in newest-first order."""
+    return after is None or bound < after
 
 
-def _pick(sources: list[_Source], wanted: int) -> list[Bound]:
+def _pick(sources: list[_Source], wanted: int) -> list[Entry]:
     """The newest ``wanted`` entries across the buffers, stopping when a source that may hold newer
     ones ran dry (it is read again first)."""
-    picked: list[Bound] = []
+    picked: list[Entry] = []
     while len(picked) < wanted:
         if any(not s.buffer and not s.done for s in sources):
             break
         live = [s for s in sources if s.buffer]
         if not live:
             break
-        newest = max(live, key=lambda s: s.buffer[0])
+        newest = max(live, key=lambda s: s.buffer[0][0])
         picked.append(newest.buffer.popleft())
     return picked
 
 
 def _rows(queue: Queue, job_ids: Sequence[str]) -> list[dict[str, Any] | None]:
     """The listing row of each job (None when its record expired), one pipeline."""
+    if not job_ids:
+        return []
     pipe = queue.pipeline()
     for job_id in job_ids:
         pipe.hmget(keys.job(queue.prefix, job_id), list(ROW_FIELDS))
@@ -148,11 +173,11 @@ def _listed(queue: Queue, functions: Sequence[str], status: str | None, since: f
         job_ids = tree if key is None else job_ids & tree
     rows = [r for r in _rows(queue, sorted(job_ids)) if r is not None and (status is None or r["status"] == status)]
     rows = [r for r in rows if _in_window(r, since, until)]
-    ordered = sorted(rows, key=lambda r: (_score(r), r["job_id"]), reverse=True)
-    ordered = [r for r in ordered if _before((_score(r), r["job_id"]), after)]
+    ordered = sorted(rows, key=_bound_of, reverse=True)
+    ordered = [r for r in ordered if _before(_bound_of(r), after)]
     page = ordered[:limit]
     more = len(ordered) > limit
-    return page, (encode_cursor((_score(page[-1]), page[-1]["job_id"])) if more else None)
+    return page, (encode_cursor(_bound_of(page[-1])) if more else None)
 
 
 def _by_key(queue: Queue, functions: Sequence[str], key: str) -> set[str]:
@@ -181,8 +206,12 @@ def _function_or_none(job_id: str) -> str | None:
 
 
 def _score(row: dict[str, Any]) -> float:
-    """A row's place in newest-first order: its end, or for a job not ended its submit."""
+    """When a row happened: its end, or for a job not ended its submit."""
     return float(row["completed_at"] or row["enqueued_at"] or 0.0)
+
+
+def _bound_of(row: dict[str, Any]) -> Bound:
+    return (math.floor(_score(row) * 1000), 0), row["job_id"]
 
 
 def _in_window(row: dict[str, Any], since: float | None, until: float | None) -> bool:
@@ -198,16 +227,17 @@ def _number(text: str | None) -> float | None:
 
 
 def encode_cursor(bound: Bound) -> str:
-    return base64.urlsafe_b64encode(f"{bound[0]!r} {bound[1]}".encode()).decode().rstrip("=")
+    (ms, seq), job_id = bound
+    return base64.urlsafe_b64encode(f"{ms}-{seq} {job_id}".encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str | None) -> Bound | None:
-    """The (score, job id) a cursor names; ValueError naming the cursor when it is not one."""
+    """The (position, job id) a cursor names; ValueError naming the cursor when it is not one."""
     if not cursor:
         return None
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        score, job_id = text.split(" ", 1)
-        return float(score), job_id
+        entry_id, job_id = text.split(" ", 1)
+        return _position(entry_id), job_id
     except (ValueError, UnicodeDecodeError):
         raise ValueError(f"cursor {cursor!r} is not one that `jobs` printed") from None

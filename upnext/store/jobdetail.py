@@ -50,6 +50,8 @@ class JobDetail:
         out["progress"] = _number(record.get("progress")) or 0.0
         out["progress_message"] = out["progress_message"] or ""
         out.update({name: _decoded(record.get(name)) for name in JSON_FIELDS})
+        out["args"] = [] if out["args"] is None else out["args"]  # no arguments are stored as none
+        out["kwargs"] = {} if out["kwargs"] is None else out["kwargs"]
         if self.hidden:
             out.update({name: HIDDEN for name in PRIVATE_FIELDS})
         out.update({name: _number(record.get(name)) for name in INSTANT_FIELDS})

@@ -28,10 +28,9 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:stats:total           | hash   | the same since the start (no expiry)                    |
 | P:{fn}:paused                | string | unix time the function was paused; absent = running     |
 | P:{_paused}                  | set    | names of the paused functions                           |
-| P:{fn}:ended                 | zset   | ended job ids -> completed_at; entries past the TTL trimmed |
-| P:{fn}:cancelled             | zset   | cancelled job ids -> cancelled at (the ``failed`` of cancels) |
+| P:{fn}:ended                 | stream | an entry per job end (j: id without ``fn:``, s: status), trimmed at the TTL |
 | P:{fn}:ended:key:<key>       | string | latest ended job id that held idempotency key <key>     |
-| P:{fn}:tree:<root id>        | zset   | ids of the jobs of one workflow tree -> enqueued_at     |
+| P:{fn}:tree:<root id>        | zset   | ended jobs of one workflow tree -> completed_at         |
 | P:{fn}:attempts:<id>         | list   | one JSON entry per ended run of the job, expire with it |
 
 A stats hash holds integer fields ``completed``, ``failed``, ``cancelled``, ``retried`` and two
@@ -164,10 +163,6 @@ def paused(prefix: str, function: str) -> str:
 
 def paused_set(prefix: str) -> str:
     return tag(prefix, "_paused")
-
-
-def cancelled(prefix: str, function: str) -> str:
-    return f"{tag(prefix, function)}:cancelled"
 
 
 def ended(prefix: str, function: str) -> str:

@@ -130,8 +130,8 @@ class Queue:
         reply = self.scripts.cancel(
             keys=[keys.job(self.prefix, job_id), keys.scheduled(self.prefix, function),
                   keys.logs(self.prefix, job_id), keys.dedup(self.prefix, function, key or ""),
-                  keys.ended(self.prefix, function), keys.cancelled(self.prefix, function),
-                  keys.attempts(self.prefix, job_id), keys.ended_key(self.prefix, function, key or ""),
+                  keys.ended(self.prefix, function), keys.attempts(self.prefix, job_id),
+                  keys.ended_key(self.prefix, function, key or ""),
                   keys.tree(self.prefix, function, root_id), *self.stats_keys(function)],
             args=[job_id, self.job_ttl_s, keys.done_channel(self.prefix, job_id), root_id])
         return reply[0], (reply[1] if len(reply) > 1 else None)
@@ -396,8 +396,7 @@ class Queue:
 
     def _finish(self, client: Any, consumer: str, function: str, group: list[Completion]) -> Any:
         job_keys: list[str] = [keys.stream(self.prefix, function), keys.leases(self.prefix, function),
-                               keys.failed(self.prefix, function), keys.ended(self.prefix, function),
-                               keys.cancelled(self.prefix, function)]
+                               keys.failed(self.prefix, function), keys.ended(self.prefix, function)]
         args: list[Any] = [consumer, self.job_ttl_s, self.completed_ttl_s]
         for c in group:
             d = c.delivery

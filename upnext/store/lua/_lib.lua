@@ -159,20 +159,26 @@ local function stats_new()
   return {counts = {}, sums = {}}
 end
 
--- History (upnext/store/keys.py): an ended job enters its function's ended index (trimmed of
--- entries older than the longest TTL, so the index never outlives the records by more than
--- that), the latest holder of its idempotency key, and its workflow tree.
-local function history_add(ended, job_id, at, key_key, key, tree_key, root_id, ttl_s)
-  redis.call('ZADD', ended, at, job_id)
+-- History (upnext/store/keys.py): an ended job gets an entry in its function's ended stream
+-- (fields j: its id without the function, s: its status; entries older than keep_s trimmed, a
+-- stream node at a time, by the same XADD), the latest holder of its idempotency key, and its
+-- workflow tree. The entry's id is <the ms of now>-<seq>, so a listing tells the entry of the
+-- job's latest end (the ms of its completed_at) from an older one. Returns completed_at: now, or
+-- when the server clock went back behind the stream's last entry, that entry's later instant.
+local function history_add(ended, job_id, status, now, keep_s, key_key, key, tree_key, root_id, ttl_s)
+  local trim, fields = math.floor((now - keep_s) * 1000), {'j', string.match(job_id, '[^:]+$'), 's', status}
+  local at = now
+  local ok = pcall(redis.call, 'XADD', ended, 'MINID', '~', trim, math.floor(now * 1000) .. '-*', unpack(fields))
+  if not ok then
+    local entry = redis.call('XADD', ended, 'MINID', '~', trim, '*', unpack(fields))
+    at = tonumber(string.match(entry, '^%d+')) / 1000
+  end
   if key ~= '' then redis.call('SET', key_key, job_id, 'EX', ttl_s) end
   if root_id ~= '' then
     redis.call('ZADD', tree_key, at, job_id)
     if redis.call('TTL', tree_key) < ttl_s then redis.call('EXPIRE', tree_key, ttl_s) end
   end
-end
-
-local function history_trim(ended, now, ttl_s)
-  redis.call('ZREMRANGEBYSCORE', ended, '-inf', now - ttl_s)
+  return at
 end
 
 -- One ended run of a job that runs again (retry, hand-back) as a JSON entry of its attempts
@@ -187,20 +193,15 @@ local function attempt_push(attempts, job, ended_at, outcome)
 end
 
 -- Cancel a job that has not ended (cancel, purge): terminal at once, its data then expires.
--- h: the history keys of the job's function and the job: ended, cancelled (zsets), attempts, key_key
--- (its idempotency key's ended:key), tree (its workflow tree's), root_id ('' when none).
+-- h: the history keys of the job's function and the job: ended (stream), attempts, key_key (its
+-- idempotency key's ended:key), tree (its workflow tree's), root_id ('' when none).
 local function cancel_job(job, scheduled, logs, dedup, job_id, ttl_s, channel, h, acc)
-  local now = now_s()
   redis.call('ZREM', scheduled, job_id)
   local key = redis.call('HGET', job, 'key') or ''
-  redis.call('HSET', job, 'status', 'cancelled', 'failure_reason', 'cancelled',
-    'error', 'cancelled', 'completed_at', now)
+  local at = history_add(h.ended, job_id, 'cancelled', now_s(), ttl_s, h.key_key, key, h.tree, h.root_id, ttl_s)
+  redis.call('HSET', job, 'status', 'cancelled', 'failure_reason', 'cancelled', 'error', 'cancelled', 'completed_at', at)
   redis.call('HDEL', job, 'deliveries', 'traceback')
   redis.call('EXPIRE', h.attempts, ttl_s)
-  history_add(h.ended, job_id, now, h.key_key, key, h.tree, h.root_id, ttl_s)
-  redis.call('ZADD', h.cancelled, now, job_id)
-  history_trim(h.ended, now, ttl_s)
-  history_trim(h.cancelled, now, ttl_s)
   stats_count(acc, 'cancelled')
   settle(job, logs, dedup, job_id, ttl_s, channel, 'cancelled')
 end

@@ -1,7 +1,7 @@
 -- enqueue: write a batch of new jobs of one task and make each runnable (stream) or scheduled
 -- (zset), with dedup by idempotency key.
 -- KEYS[1] stream   KEYS[2] scheduled zset; then per job i: KEYS[1+2i] job hash, KEYS[2+2i] dedup key
--- ARGV[1] stream maxlen (0: none)   ARGV[2] the task's name   ARGV[3] job key prefix 'P:{fn}:job:'
+-- ARGV[1] stream maxlen (0: none)   ARGV[2] the task's name (unused)   ARGV[3] job key prefix 'P:{fn}:job:'
 -- then 7 values per job i, from ARGV[4]: job id, delay_s (<= 0: run now), idempotency key
 -- ('' for none), args, kwargs, parent_id, root_id
 -- Returns, per job, the id of the job now holding the work: its own, or the live job that
@@ -19,9 +19,12 @@ for i = 1, (#KEYS - 2) / 2 do
   else
     if key ~= '' then redis.call('SET', dedup, job_id) end
     local run_at = requeue(KEYS[1], KEYS[2], job_id, tonumber(ARGV[a + 1]), ARGV[1], now)
-    redis.call('HSET', job, 'status', 'queued', 'attempts', 0, 'enqueued_at', now, 'run_at', run_at,
-      'function', ARGV[2], 'args', ARGV[a + 3], 'kwargs', ARGV[a + 4], 'v', FORMAT)
-    -- Only what a job has is stored: no key, no parent, its own root are absent fields.
+    redis.call('HSET', job, 'status', 'queued', 'attempts', 0, 'enqueued_at', now, 'v', FORMAT)
+    -- Only what a job has is stored: its function is in its id; no arguments ('[]', '{}'), no
+    -- delay (run_at = enqueued_at), no key, no parent, its own root are absent fields.
+    if ARGV[a + 3] ~= '[]' then redis.call('HSET', job, 'args', ARGV[a + 3]) end
+    if ARGV[a + 4] ~= '{}' then redis.call('HSET', job, 'kwargs', ARGV[a + 4]) end
+    if run_at ~= now then redis.call('HSET', job, 'run_at', run_at) end
     if key ~= '' then redis.call('HSET', job, 'key', key) end
     if ARGV[a + 5] ~= '' then redis.call('HSET', job, 'parent_id', ARGV[a + 5]) end
     if ARGV[a + 6] ~= '' and ARGV[a + 6] ~= job_id then redis.call('HSET', job, 'root_id', ARGV[a + 6]) end

@@ -1,8 +1,7 @@
 -- finish: record the outcome of a batch of runs of one task, ack and trim their entries, and
 -- write its history and stats in the same call.
--- KEYS[1] stream   KEYS[2] leases zset   KEYS[3] failed-jobs index (zset)   KEYS[4] ended index
--- (zset)   KEYS[5] cancelled-jobs index (zset)
--- then for job i: KEYS[6i], KEYS[6i+1] .. KEYS[6i+5]: job hash, logs list, dedup key, attempts list,
+-- KEYS[1] stream   KEYS[2] leases zset   KEYS[3] failed-jobs index (zset)   KEYS[4] ended stream
+-- then for job i: KEYS[6i-1] .. KEYS[6i+4]: job hash, logs list, dedup key, attempts list,
 -- ended:key of its idempotency key, its workflow tree zset
 -- then, when stats are on, the last three: stats minute, hour and total hashes
 -- ARGV[1] consumer   ARGV[2] ttl_s of failed and cancelled jobs   ARGV[3] ttl_s of completed jobs
@@ -12,14 +11,15 @@
 -- Empty fields are deleted, not stored: an ended record keeps only what it has.
 -- Returns one word per job: 'ok'; 'stale' (fenced: our delivery was reclaimed, nothing
 -- written); 'terminal' (already finished or cancelled: acked, record untouched); 'missing'.
-local PER_JOB_ARGV, PER_JOB_KEYS, HEAD = 11, 6, 5
+local PER_JOB_ARGV, PER_JOB_KEYS, HEAD = 11, 6, 4
 local out = {}
 local consumer, ttl_s, completed_ttl_s = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local jobs = (#ARGV - 3) / PER_JOB_ARGV
 local stat_keys = nil
 if #KEYS > HEAD + PER_JOB_KEYS * jobs then stat_keys = {KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]} end
 local acc = stats_new()
-local completed_at = now_s()
+local now = now_s()
+local longest = math.max(ttl_s, completed_ttl_s)  -- the ended stream keeps entries this long
 
 local function set_or_drop(job, fields)
   local set, drop = {}, {}
@@ -34,16 +34,12 @@ end
 local function finish_job(k, a)
   local job, job_id, status = KEYS[k], ARGV[a + 1], ARGV[a + 2]
   local ttl = status == 'complete' and completed_ttl_s or ttl_s
+  local at = history_add(KEYS[4], job_id, status, now, longest, KEYS[k + 4], ARGV[a + 8], KEYS[k + 5], ARGV[a + 9], ttl)
   set_or_drop(job, {'status', status, 'result', ARGV[a + 3], 'error', ARGV[a + 4], 'traceback', ARGV[a + 5],
-    'failure_reason', ARGV[a + 6], 'completed_at', completed_at, 'lease', '', 'deliveries', ''})
+    'failure_reason', ARGV[a + 6], 'completed_at', at, 'lease', '', 'deliveries', ''})
   redis.call('EXPIRE', KEYS[k + 3], ttl)
-  history_add(KEYS[4], job_id, completed_at, KEYS[k + 4], ARGV[a + 8], KEYS[k + 5], ARGV[a + 9], ttl)
   settle(job, KEYS[k + 1], KEYS[k + 2], job_id, ttl, ARGV[a + 7], status)
-  if status == 'failed' then
-    redis.call('ZADD', KEYS[3], completed_at, job_id)
-  elseif status == 'cancelled' then
-    redis.call('ZADD', KEYS[5], completed_at, job_id)
-  end
+  if status == 'failed' then redis.call('ZADD', KEYS[3], at, job_id) end
   stats_count(acc, status == 'complete' and 'completed' or status)
 end
 
@@ -69,9 +65,6 @@ for i = 1, jobs do
     end
   end
 end
-local longest = math.max(ttl_s, completed_ttl_s)
-history_trim(KEYS[3], completed_at, ttl_s)
-history_trim(KEYS[4], completed_at, longest)
-history_trim(KEYS[5], completed_at, ttl_s)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl_s)
 stats_write(acc, stat_keys)
 return out

@@ -15,7 +15,7 @@ local function cancel_waiting(job_id)
   local status, key, root_id = unpack(redis.call('HMGET', job, 'status', 'key', 'root_id'))
   if status == 'queued' or status == 'retrying' then
     if root_id == job_id then root_id = '' end
-    local h = {ended = tag .. ':ended', cancelled = tag .. ':cancelled', attempts = tag .. ':attempts:' .. job_id,
+    local h = {ended = tag .. ':ended', attempts = tag .. ':attempts:' .. job_id,
       key_key = tag .. ':ended:key:' .. (key or ''), tree = tag .. ':tree:' .. (root_id or ''), root_id = root_id or ''}
     cancel_job(job, KEYS[2], tag .. ':logs:' .. job_id, tag .. ':dedup:' .. (key or ''), job_id, ttl_s,
       tag .. ':done:' .. job_id, h, acc)

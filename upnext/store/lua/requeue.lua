@@ -1,10 +1,11 @@
 -- requeue: run a failed or cancelled job again under the same id (operator `retry`).
 -- KEYS[1] job hash   KEYS[2] stream   KEYS[3] logs list   KEYS[4] failed-jobs index
 -- KEYS[5] the job's dedup key (its idempotency key's; any key of the task when it has none)
--- KEYS[6] ended index   KEYS[7] cancelled index   KEYS[8] attempts list
+-- KEYS[6] attempts list
 -- ARGV[1] job id   ARGV[2] stream maxlen   ARGV[3] job key prefix 'P:{fn}:job:'
 -- Attempts start again from zero and the last run's progress is cleared (the run that ended
--- goes to the attempts list, with the outcome it had); it leaves the history indexes; the record and its logs
+-- goes to the attempts list, with the outcome it had); its entry in the ended stream stays, and
+-- listings skip it (the record's completed_at no longer matches it); the record and its logs
 -- lose their TTL until it ends again, and it takes its idempotency key again (refused while
 -- another live job holds that key).
 -- A job cancelled while it ran is refused until its worker has stopped it (its entry is acked):
@@ -27,16 +28,14 @@ if key and key ~= '' then
 end
 local ended_at = redis.call('HGET', KEYS[1], 'completed_at')
 if redis.call('HEXISTS', KEYS[1], 'started_at') == 1 then
-  attempt_push(KEYS[8], KEYS[1], tonumber(ended_at), status)
+  attempt_push(KEYS[6], KEYS[1], tonumber(ended_at), status)
 end
 redis.call('PERSIST', KEYS[1])
 redis.call('PERSIST', KEYS[3])
-redis.call('PERSIST', KEYS[8])
+redis.call('PERSIST', KEYS[6])
 redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZREM', KEYS[6], ARGV[1])
-redis.call('ZREM', KEYS[7], ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'run_at', now_s(), 'deliveries', 0)
-redis.call('HDEL', KEYS[1], 'rate_reserved', 'progress', 'progress_message', 'error', 'traceback',
-  'failure_reason', 'result', 'completed_at')
+redis.call('HDEL', KEYS[1], 'rate_reserved', 'progress', 'progress_message', 'error', 'traceback', 'result',
+  'completed_at', 'failure_reason')
 add_entry(KEYS[2], ARGV[1], ARGV[2])
 return {'queued'}
