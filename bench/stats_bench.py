@@ -225,27 +225,28 @@ def _pings(client: redis.Redis) -> bool:
 def seed_history(client: redis.Redis, history: int, functions: int) -> None:
     """``history`` ended jobs spread evenly over ``functions`` and the last 24 h, written as the
     finishing Lua calls write them: each job's record (the fields a listing reads) and its entry
-    in its function's ``ended`` index, plus ``failed`` (7 %) or ``cancelled`` (3 %); pipelines of
-    10,000 commands."""
+    in its function's ``ended`` stream (id = the ms it ended, fields ``j`` and ``s``), and the
+    ``failed`` index for the 7 % that failed (3 % are cancelled); pipelines of 10,000 commands."""
     from upnext.store import keys
 
-    now_s = float(client.time()[0])
+    now_ms = int(client.time()[0]) * 1000
     per_function = history // functions
+    spacing_ms = 86400 * 1000 // per_function
     pipe = client.pipeline(transaction=False)
     for f in range(functions):
         name = f"fn{f}"
-        for i in range(per_function):
-            job_id = f"{name}:{i:020x}"
-            at = now_s - i * 86400 / per_function
+        for i in reversed(range(per_function)):  # oldest first: stream ids only grow
+            hex_id = f"{i:020x}"
+            job_id, ms = f"{name}:{hex_id}", now_ms - i * spacing_ms
+            at = (ms + 0.5) / 1000  # the listing matches floor(completed_at * 1000) to the entry's ms
             status = "failed" if i % 100 < 7 else "cancelled" if i % 100 < 10 else "complete"
             record = {"status": status, "enqueued_at": at - 0.02, "started_at": at - 0.01, "completed_at": at,
                       "attempts": 1}
             if status == "failed":
                 record["error"] = "RuntimeError: boom"
+                pipe.zadd(keys.failed("upnext", name), {job_id: at})
             pipe.hset(keys.job("upnext", job_id), mapping=record)
-            pipe.zadd(keys.ended("upnext", name), {job_id: at})
-            if status != "complete":
-                pipe.zadd((keys.failed if status == "failed" else keys.cancelled)("upnext", name), {job_id: at})
+            pipe.xadd(keys.ended("upnext", name), {"j": hex_id, "s": status}, id=f"{ms}-0")
             if len(pipe) >= 10000:
                 pipe.execute()
     pipe.execute()
@@ -263,7 +264,9 @@ def jobs_queries(url: str, history: int, functions: int) -> dict[str, float]:
     print(f"seeded {history:,} ended jobs in {time.perf_counter() - began:.0f} s", file=sys.stderr)
     names = [f"fn{f}" for f in range(functions)]
     since = float(queue.client.time()[0]) - 3600
-    _, cursor = list_jobs(queue, names, limit=50)
+    rows, cursor = list_jobs(queue, names, limit=50)
+    if len(rows) != 50 or len(list_jobs(queue, names, "failed", limit=50)[0]) != 50:
+        raise RuntimeError("the seeded history does not list: its layout is not the one store/history.py reads")
     label = f"jobs over {history:,} ended jobs ({functions} functions)"
     return {f"{label}, --limit 50": timed_ms(lambda: list_jobs(queue, names, limit=50)),
             f"{label}, next page (cursor)": timed_ms(lambda: list_jobs(queue, names, limit=50, cursor=cursor)),
