@@ -160,7 +160,7 @@ def test_version_prints_the_installed_distribution_version(tmp_path):
 
 def test_a_mistyped_subcommand_suggests_the_subcommand(tmp_path):
     done = cli("stauts", cwd=tmp_path)
-    assert done.returncode == 2 and "did you mean the command 'status'?" in done.stderr, done.stderr
+    assert done.returncode == 2 and "did you mean the command 'stats' or 'status'?" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
 
 

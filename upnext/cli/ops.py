@@ -27,8 +27,10 @@ import redis
 from upnext import config
 from upnext.cli.common import REDIS_URL, connection_options, queue_for, require_known, table
 from upnext.cli.jobs import jobs
+from upnext.cli.metrics import metrics
 from upnext.cli.pause import pause, resume
 from upnext.cli.show import show
+from upnext.cli.stats import stats
 from upnext.cli.status import status
 from upnext.errors import ConfigError, JobNotFound, TaskExecutionError
 from upnext.future import Future
@@ -63,6 +65,8 @@ def ops() -> None:
 ops.add_command(jobs)
 ops.add_command(show)
 ops.add_command(status)
+ops.add_command(stats)
+ops.add_command(metrics)
 ops.add_command(pause)
 ops.add_command(resume)
 

@@ -131,9 +131,10 @@ def _suggest_command(target: str, exc: ConfigError) -> None:
     missing = exc.__cause__
     if not (isinstance(missing, ModuleNotFoundError) and missing.name == target):
         return
-    close = difflib.get_close_matches(target, list(ops.commands), n=1)
+    close = difflib.get_close_matches(target, list(ops.commands), n=2)  # stauts: stats or status
     if close:
-        raise click.UsageError(f"no command or app module named {target!r}; did you mean the command {close[0]!r}?")
+        meant = " or ".join(repr(c) for c in close)
+        raise click.UsageError(f"no command or app module named {target!r}; did you mean the command {meant}?")
 
 
 def serve(worker: Worker, settings: config.Settings, reload: Callable[[], config.Settings]) -> int:
