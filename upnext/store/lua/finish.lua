@@ -55,7 +55,7 @@ for i = 1, jobs do
     if not current then
       out[i] = 'missing'
     else
-      stats_run(acc, KEYS[k], ARGV[a + 10])
+      if stat_keys then stats_run(acc, KEYS[k], ARGV[a + 10]) end  -- a run cancelled midway ran too
       if is_terminal(current) then
         out[i] = 'terminal'
       else

@@ -12,14 +12,17 @@ ack(KEYS[1], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[3])
 local current = redis.call('HGET', KEYS[3], 'status')
 if not current or is_terminal(current) then return 'terminal' end
-local acc, now = stats_new(), now_s()
-stats_run(acc, KEYS[3], ARGV[9])
-stats_count(acc, 'retried')
+local acc, now, stat_keys = stats_new(), now_s(), nil
+if #KEYS >= 8 then stat_keys = {KEYS[6], KEYS[7], KEYS[8]} end
+if stat_keys then
+  stats_run(acc, KEYS[3], ARGV[9])
+  stats_count(acc, 'retried')
+end
 redis.call('HSET', KEYS[3], 'status', 'retrying', 'error', ARGV[5], 'traceback', ARGV[6],
   'failure_reason', ARGV[7], 'deliveries', 0)
 redis.call('HDEL', KEYS[3], 'progress', 'progress_message', 'lease')
 attempt_push(KEYS[5], KEYS[3], now, 'retry')
 local run_at = requeue(KEYS[1], KEYS[2], ARGV[3], tonumber(ARGV[4]), ARGV[8], now)
 redis.call('HSET', KEYS[3], 'run_at', run_at)
-if #KEYS >= 8 then stats_write(acc, {KEYS[6], KEYS[7], KEYS[8]}) end
+stats_write(acc, stat_keys)
 return 'ok'
