@@ -52,7 +52,7 @@ class Admin:
         reply = cast(list[str], self.queue.scripts.requeue(
             keys=[keys.job(self.prefix, job_id), keys.stream(self.prefix, function), keys.logs(self.prefix, job_id),
                   keys.failed(self.prefix, function), self.queue.dedup_key_of(job_id),
-                  keys.attempts(self.prefix, job_id)],
+                  keys.attempts(self.prefix, job_id), keys.ended(self.prefix, function)],
             args=[job_id, self.queue.stream_maxlen, keys.job_prefix(self.prefix, function)]))
         return reply[0] if len(reply) == 1 else f"{reply[0]} ({reply[1]})"
 

@@ -1,11 +1,12 @@
 -- requeue: run a failed or cancelled job again under the same id (operator `retry`).
 -- KEYS[1] job hash   KEYS[2] stream   KEYS[3] logs list   KEYS[4] failed-jobs index
 -- KEYS[5] the job's dedup key (its idempotency key's; any key of the task when it has none)
--- KEYS[6] attempts list
+-- KEYS[6] attempts list   KEYS[7] the task's ended stream (history)
 -- ARGV[1] job id   ARGV[2] stream maxlen   ARGV[3] job key prefix 'P:{fn}:job:'
 -- Attempts start again from zero and the last run's progress is cleared (the run that ended
--- goes to the attempts list, with the outcome it had); its entry in the ended stream stays, and
--- listings skip it (the record's completed_at no longer matches it); the record and its logs
+-- goes to the attempts list, with the outcome it had); its entry in the ended stream is deleted
+-- (found in the millisecond of its completed_at: an end of the new run in that same millisecond
+-- must not be listed twice); the record and its logs
 -- lose their TTL until it ends again, and it takes its idempotency key again (refused while
 -- another live job holds that key).
 -- A job cancelled while it ran is refused until its worker has stopped it (its entry is acked):
@@ -27,6 +28,15 @@ if key and key ~= '' then
   redis.call('SET', KEYS[5], ARGV[1])
 end
 local ended_at = redis.call('HGET', KEYS[1], 'completed_at')
+if ended_at then
+  local ms, short = math.floor(tonumber(ended_at) * 1000), string.match(ARGV[1], '[^:]+$')
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[7], ms, ms)) do
+    local f = entry[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'j' and f[i + 1] == short then redis.call('XDEL', KEYS[7], entry[1]) end
+    end
+  end
+end
 if redis.call('HEXISTS', KEYS[1], 'started_at') == 1 then
   attempt_push(KEYS[6], KEYS[1], tonumber(ended_at), status)
 end
