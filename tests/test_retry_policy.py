@@ -70,12 +70,13 @@ def test_retry_after_schedules_the_job_at_that_delay_and_counts_an_attempt(start
     assert (record["status"], record["attempts"]) == ("retrying", "1")
 
 
-def test_retry_on_the_last_attempt_fails_saying_so(start_worker):
-    start_worker(APP)
-    future = app.asks_retry_without_retries.submit()
+@pytest.mark.parametrize("task", [app.asks_retry_without_retries, app.asks_retry_without_retries_in_child])
+def test_retry_on_the_last_attempt_fails_saying_so(start_worker, task):
+    start_worker(APP, env=CHILD_ENV)
+    future = task.submit()
     status, attempts, error = outcome(future)
     assert (status, attempts) == ("failed", 1)
-    assert f"job {future.job_id} (asks_retry_without_retries) raised upnext.Retry on its last attempt" in error
+    assert f"job {future.job_id} ({task.name}) raised upnext.Retry on its last attempt" in error
     assert "retries=0" in error
 
 
@@ -108,6 +109,13 @@ def test_full_jitter_draws_between_zero_and_the_capped_backoff():
 def test_bad_retry_options_fail_at_decoration_naming_task_and_option(options, error, match):
     with pytest.raises(error, match=match):
         TaskDef("t", lambda: None, **options)
+
+
+def test_the_registry_shows_the_retry_policy():
+    options = app.only_network.definition.options_dict()
+    assert options["retry_on"] == ["builtins.TimeoutError", "builtins.ConnectionError"]
+    assert (options["no_retry_on"], options["retry_jitter"], options["retry_max_delay"]) == ([], True, None)
+    assert app.capped.definition.options_dict()["retry_max_delay"] == 500
 
 
 def test_no_retry_on_may_carve_a_subclass_out_of_retry_on():

@@ -61,6 +61,11 @@ def asks_retry_without_retries() -> None:
     raise upnext.Retry(after=1)
 
 
+@worker.task(executor="process", retries=0)
+def asks_retry_without_retries_in_child() -> None:
+    raise upnext.Retry(after=1)
+
+
 @worker.task(retries=1, retry_delay=1000, retry_backoff=1)
 def jittered() -> None:
     raise RuntimeError("down")
