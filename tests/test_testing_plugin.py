@@ -22,7 +22,7 @@ worker = upnext.Worker("testing-plugin")
 attempts: list[int] = []
 
 
-@worker.task(retries=2, retry_delay=3600)
+@worker.task(retries=2, retry_delay=3600, retry_jitter=False)  # the retry must still be waiting
 def flaky(failures: int) -> int:
     """Fails ``failures`` times, then returns the attempt that succeeded; retries wait an hour."""
     attempt = upnext.get_current_context().attempt
@@ -92,7 +92,7 @@ worker = upnext.Worker("user-app")
 calls = []
 
 
-@worker.task(retries=2, retry_delay=600)
+@worker.task(retries=2, retry_delay=600, retry_jitter=False)
 def fetch_rate(currency: str) -> float:
     calls.append(currency)
     if len(calls) < 3:

@@ -238,7 +238,7 @@ def test_bad_task_options_fail_at_decoration_naming_the_option(option, value):
 
 
 def test_backoff_of_the_nth_retry():
-    definition = TaskDef("t", lambda: None, retries=3, retry_delay=1.0, retry_backoff=2.0)
+    definition = TaskDef("t", lambda: None, retries=3, retry_delay=1.0, retry_backoff=2.0, retry_jitter=False)
     assert [definition.retry_delay_s(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
     assert definition.max_attempts == 4
 

@@ -14,7 +14,15 @@ if TYPE_CHECKING:
     from upnext.context import JobContext, get_current_context
     from upnext.context import JobContext as Context
     from upnext.cron import MissedRunPolicy
-    from upnext.errors import ConfigError, JobNotFound, TaskExecutionError, TaskTimeoutError, UpnextError
+    from upnext.errors import (
+        ConfigError,
+        JobNotFound,
+        Permanent,
+        Retry,
+        TaskExecutionError,
+        TaskTimeoutError,
+        UpnextError,
+    )
     from upnext.events import Event
     from upnext.future import Future
     from upnext.job import FailureReason, JobStatus
@@ -32,7 +40,8 @@ _HOMES = {
     "FailureReason": "upnext.job", "JobStatus": "upnext.job",
     "MissedRunPolicy": "upnext.cron", "Event": "upnext.events",
     "ConfigError": "upnext.errors", "JobNotFound": "upnext.errors", "TaskExecutionError": "upnext.errors",
-    "TaskTimeoutError": "upnext.errors", "UpnextError": "upnext.errors",
+    "TaskTimeoutError": "upnext.errors", "UpnextError": "upnext.errors", "Permanent": "upnext.errors",
+    "Retry": "upnext.errors",
     "Future": "upnext.future", "TaskResult": "upnext.result",
     "drain": "upnext.runtime.drain", "run": "upnext.runtime.standalone",
     "TaskHandle": "upnext.task",
@@ -42,7 +51,7 @@ _HOMES = {
 }
 __all__ = [
     "ConfigError", "Context", "Event", "FailureReason", "Future", "JobContext", "JobNotFound", "JobStatus",
-    "MissedRunPolicy", "SyncExecutor",
+    "MissedRunPolicy", "Permanent", "Retry", "SyncExecutor",
     "TaskExecutionError", "TaskHandle", "TaskResult", "TaskTimeoutError", "UpnextError", "Worker",
     "WorkerQueueConfig", "drain", "first_completed", "gather", "get_current_context", "map_tasks", "run", "submit_many",
 ]

@@ -46,3 +46,28 @@ class JobNotFound(UpnextError, LookupError):
 
 class JobTimeout(BaseException):
     """Raised inside a running job when its timeout fires; BaseException so `except Exception` can't swallow it."""
+
+
+class Permanent(UpnextError):
+    """Raise ``Permanent(exc)`` from a job to fail it at once, whatever its retries; the job's
+    stored error is ``exc``'s, not this wrapper's."""
+
+    def __init__(self, exc: BaseException):
+        if not isinstance(exc, BaseException):
+            raise TypeError(f"Permanent() wraps an exception instance, got {exc!r}")
+        self.exc = exc
+        super().__init__(f"{type(exc).__name__}: {exc}")
+
+
+class Retry(UpnextError):
+    """Raise ``Retry(after=30)`` from a job to run it again in ``after`` seconds, whatever its
+    backoff (a server's Retry-After, say); ``after=None`` uses the backoff. It counts as an
+    attempt: a job that has used its last one fails, saying it asked for a retry."""
+
+    def __init__(self, after: float | None = None, reason: str = ""):
+        if after is not None and (isinstance(after, bool) or not isinstance(after, (int, float)) or not after >= 0):
+            raise ValueError(f"Retry(after=...) must be a number of seconds >= 0 or None, got {after!r}")
+        self.after = None if after is None else float(after)
+        self.reason = reason
+        super().__init__(f"retry requested{f' in {self.after}s' if after is not None else ''}"
+                         f"{f': {reason}' if reason else ''}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from upnext.context import current_or_none, inline_context
+from upnext.errors import ConfigError, Permanent, Retry
 from upnext.future import Future
 from upnext.job import check_function_name, encode_call, new_job_id
 from upnext.result import TaskResult
@@ -45,6 +47,10 @@ class TaskDef:
     routing_group: str | None = None
     group_max_concurrency: int | None = None
     hide_args: bool = False  # views (show, jobs, the dashboard) print its arguments and result as hidden
+    retry_on: tuple[type[BaseException], ...] | None = None  # None: every exception is retried
+    no_retry_on: tuple[type[BaseException], ...] = ()
+    retry_jitter: bool = True  # full jitter (AWS backoff study): failing jobs spread their retries
+    retry_max_delay: float | None = None
     limits: Limits = field(init=False, default=NO_LIMITS)
 
     def __post_init__(self) -> None:
@@ -60,8 +66,13 @@ class TaskDef:
             if not isinstance(value, (int, float)) or value < 0 or (option == "timeout" and value == 0):
                 raise ValueError(f"{where}: {option} must be a number {'> 0' if option == 'timeout' else '>= 0'}, "
                                  f"got {value!r}")
-        if not isinstance(self.hide_args, bool):
-            raise ValueError(f"{where}: hide_args must be True or False, got {self.hide_args!r}")
+        for flag in ("hide_args", "retry_jitter"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{where}: {flag} must be True or False, got {getattr(self, flag)!r}")
+        if self.retry_max_delay is not None and (isinstance(self.retry_max_delay, bool) or not isinstance(
+                self.retry_max_delay, (int, float)) or not self.retry_max_delay >= 0):
+            raise ValueError(f"{where}: retry_max_delay must be a number >= 0 or None, got {self.retry_max_delay!r}")
+        self._check_retry_classes(where)
         if self.executor not in (None, *EXECUTORS):
             raise ValueError(f"{where}: executor must be None, 'thread' or 'process', got {self.executor!r}")
         for hook_name, hook in self.hooks.items():
@@ -77,16 +88,59 @@ class TaskDef:
     def max_attempts(self) -> int:
         return self.retries + 1
 
-    def retry_delay_s(self, attempt: int) -> float:
-        """Wait before the retry that follows failed attempt ``attempt`` (1-based)."""
-        return self.retry_delay * self.retry_backoff ** (attempt - 1)
+    def _check_retry_classes(self, where: str) -> None:
+        """retry_on and no_retry_on are tuples of exception classes; no class is in both (one in
+        retry_on under a no_retry_on class could never be retried). A no_retry_on class under a
+        retry_on one is the way to carve out an exception: no_retry_on wins."""
+        for option in ("retry_on", "no_retry_on"):
+            value = getattr(self, option)
+            if value is None and option == "retry_on":
+                continue
+            if not isinstance(value, tuple) or not all(isinstance(c, type) and issubclass(c, BaseException)
+                                                       for c in value):
+                raise TypeError(f"{where}: {option} must be a tuple of exception classes, "
+                                f"e.g. (TimeoutError, ConnectionError), got {value!r}")
+        for cls in self.retry_on or ():
+            covered = [c.__name__ for c in self.no_retry_on if issubclass(cls, c)]
+            if covered:
+                raise ConfigError(f"{where}: retry_on names {cls.__name__}, which no_retry_on excludes through "
+                                  f"{', '.join(covered)}; it could never be retried: remove it from one of them")
+
+    def judge(self, exc: BaseException) -> tuple[BaseException, bool, float | None]:
+        """What a failed attempt's exception means: the exception to store (a Permanent's wrapped
+        one), whether the job may be retried, and the delay a Retry asked for (None: the backoff)."""
+        if isinstance(exc, Retry):
+            return exc, True, exc.after
+        if isinstance(exc, Permanent):
+            return exc.exc, False, None
+        if getattr(exc, "retryable", True) is False or isinstance(exc, self.no_retry_on):
+            return exc, False, None
+        return exc, self.retry_on is None or isinstance(exc, self.retry_on), None
+
+    def retry_delay_s(self, attempt: int, uniform: Callable[[float, float], float] = random.uniform) -> float:
+        """Wait before the retry that follows failed attempt ``attempt`` (1-based): the backoff,
+        capped at retry_max_delay, then with full jitter a uniform draw between 0 and that."""
+        try:
+            backoff = self.retry_delay * self.retry_backoff ** (attempt - 1)
+        except OverflowError:
+            backoff = float("inf")
+        if self.retry_max_delay is not None:
+            backoff = min(backoff, self.retry_max_delay)
+        return uniform(0.0, backoff) if self.retry_jitter else backoff
 
     def options_dict(self) -> dict[str, Any]:
         return {"retries": self.retries, "retry_delay": self.retry_delay, "retry_backoff": self.retry_backoff,
                 "timeout": self.timeout, "executor": self.executor, "kind": self.kind,
                 "rate_limit": self.rate_limit, "max_concurrency": self.max_concurrency,
                 "routing_group": self.routing_group, "group_max_concurrency": self.group_max_concurrency,
-                "hide_args": self.hide_args}
+                "hide_args": self.hide_args, "retry_on": _class_names(self.retry_on),
+                "no_retry_on": _class_names(self.no_retry_on), "retry_jitter": self.retry_jitter,
+                "retry_max_delay": self.retry_max_delay}
+
+
+def _class_names(classes: tuple[type[BaseException], ...] | None) -> list[str] | None:
+    """Exception classes as the views print them (the registry in Redis holds JSON)."""
+    return None if classes is None else [f"{c.__module__}.{c.__qualname__}" for c in classes]
 
 
 class TaskHandle(Generic[P, R]):

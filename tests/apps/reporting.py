@@ -40,7 +40,7 @@ def calls_a_task_directly() -> dict:
             "progress_after": list(ctx.progress or ())}
 
 
-@worker.task(retries=1, retry_delay=3600)
+@worker.task(retries=1, retry_delay=3600, retry_jitter=False)  # the test must find it still waiting
 def fails_at_97(fail: bool = True) -> str:
     """Reports 97 % and a message, then fails (its retry waits an hour: the test looks at it meanwhile)."""
     ctx = upnext.get_current_context()

@@ -18,7 +18,7 @@ import gevent
 import structlog
 
 from upnext.context import JobContext
-from upnext.errors import JobTimeout
+from upnext.errors import JobTimeout, Retry
 from upnext.job import dumps, loads, printable
 from upnext.runtime.procpool import ChildFailed, ProcessPool
 from upnext.store.records import Completion, Delivery
@@ -48,10 +48,12 @@ class Started:
 
 
 class _Failure(Exception):
-    def __init__(self, error: str, tb: str, reason: str, retryable: bool = True, cause: BaseException | None = None):
+    def __init__(self, error: str, tb: str, reason: str, retryable: bool = True, cause: BaseException | None = None,
+                 after: float | None = None, requested: bool = False):
         super().__init__(error)
         self.error, self.tb, self.reason, self.retryable = error, tb, reason, retryable
         self.cause = cause  # what hooks receive; the job's own exception where there is one
+        self.after, self.requested = after, requested  # an upnext.Retry's delay, and whether one was raised
 
 
 class JobRunner:
@@ -114,10 +116,13 @@ class JobRunner:
         except JobTimeout:
             raise _Failure(f"job {ctx.job_id} timed out after {task.timeout}s", "", "timeout") from None
         except ChildFailed as exc:
-            raise _Failure(printable(exc.error), printable(exc.tb), exc.reason, exc.retryable) from None
+            raise _Failure(printable(exc.error), printable(exc.tb), exc.reason, exc.retryable, after=exc.after,
+                           requested=exc.requested) from None
         except Exception as exc:
-            raise _Failure(printable(f"{type(exc).__name__}: {exc}"), printable(traceback.format_exc()), "exception",
-                           cause=exc) from None
+            stored, retryable, after = task.judge(exc)
+            raise _Failure(printable(f"{type(stored).__name__}: {stored}"), printable(traceback.format_exc()),
+                           "exception", retryable, cause=stored, after=after,
+                           requested=isinstance(exc, Retry)) from None
         if result_json is None:
             try:
                 result_json = dumps(value)
@@ -148,12 +153,15 @@ class JobRunner:
             return Completion(started.delivery, "cancelled", error="cancelled", failure_reason="cancelled",
                               idem_key=started.key, root_id=started.root_id, run_s=run_s)
         if failure.retryable and started.attempt < task.max_attempts:
-            delay_s = task.retry_delay_s(started.attempt)
+            delay_s = task.retry_delay_s(started.attempt) if failure.after is None else failure.after
             self._hook(ctx, task.hooks.get("on_retry"), ctx, exc)
             ctx.log.warning("job_retried", error=failure.error, delay_s=delay_s, duration_ms=_ms(began),
                             **_traceback(failure))
             return Completion(started.delivery, "retry", error=failure.error, traceback=failure.tb,
                               failure_reason=failure.reason, delay_s=delay_s, run_s=run_s)
+        if failure.requested:
+            failure.error = (f"job {ctx.job_id} ({task.name}) raised upnext.Retry on its last attempt "
+                             f"({started.attempt} of {task.max_attempts}, retries={task.retries}): {failure.error}")
         self._hook(ctx, task.hooks.get("on_failure"), ctx, exc)
         self._hook(ctx, task.hooks.get("on_complete"), ctx)
         ctx.log.error("job_failed", error=failure.error, reason=failure.reason, duration_ms=_ms(began),

@@ -25,6 +25,7 @@ from typing import Any
 
 from upnext import log
 from upnext.context import JobContext
+from upnext.errors import Retry
 from upnext.job import dumps
 
 PARENT_CHECK_S = 1.0
@@ -42,7 +43,9 @@ def run_request(worker: Any, request: dict[str, Any]) -> dict[str, Any]:
         try:
             value = task.fn(*request["args"], **request["kwargs"])
         except Exception as exc:
-            return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            stored, retryable, after = task.judge(exc)  # here: the parent may not have the exception's class
+            return {"ok": False, "error": f"{type(stored).__name__}: {stored}", "traceback": traceback.format_exc(),
+                    "retryable": retryable, "retry_after": after, "retry_requested": isinstance(exc, Retry)}
         finally:
             ctx.flush_progress()
     try:

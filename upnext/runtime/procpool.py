@@ -43,9 +43,11 @@ CHILD_START_S = 60.0  # how long a new child may take to import the app and take
 class ChildFailed(Exception):
     """The job failed in its child: raised there, or the child died under it."""
 
-    def __init__(self, error: str, tb: str = "", reason: str = "exception", retryable: bool = True):
+    def __init__(self, error: str, tb: str = "", reason: str = "exception", retryable: bool = True,
+                 after: float | None = None, requested: bool = False):
         super().__init__(error)
         self.error, self.tb, self.reason, self.retryable = error, tb, reason, retryable
+        self.after, self.requested = after, requested  # judged in the child, where the exception's class exists
 
 
 class _Child:
@@ -92,7 +94,8 @@ class ProcessPool:
             line = self._run_in_child(json.dumps(request).encode() + b"\n", ctx, timeout_s)
         reply = json.loads(line)
         if not reply["ok"]:
-            raise ChildFailed(reply["error"], reply.get("traceback", ""), retryable=reply.get("retryable", True))
+            raise ChildFailed(reply["error"], reply.get("traceback", ""), retryable=reply.get("retryable", True),
+                              after=reply.get("retry_after"), requested=reply.get("retry_requested", False))
         result: str = reply["result"]
         return result
 
