@@ -1,6 +1,7 @@
 """The job operations of producers and workers: one method per queue operation (the values they
-pass are in records.py; operator commands are in admin.py; worker registrations and consumer
-housekeeping in registry.py).
+pass are in records.py; the start.lua calls in starting.py and the finish/retry calls in
+settling.py; operator commands are in admin.py; worker registrations and consumer housekeeping in
+registry.py).
 
 Vocabulary (the same in Lua file names and log events): enqueue, fetch, reclaim, start,
 finish, retry, release, promote, cancel, annotate. Multi-key changes are Lua scripts;
@@ -19,9 +20,9 @@ from redis.cluster import RedisCluster
 from redis.typing import KeyT, StreamIdT
 
 from upnext.job import function_of
-from upnext.store import groups, keys
+from upnext.store import groups, keys, settling, starting
 from upnext.store.connection import ClaimReply, PendingEntry, ReadReply, ScriptPipeline, Sequential
-from upnext.store.limits import NO_LIMITS, Limits
+from upnext.store.limits import Limits
 from upnext.store.pause import Pauses
 from upnext.store.records import SUSPECT_DELIVERIES, Completion, Delivery, NewJob, by_function
 from upnext.store.registry import Registry
@@ -262,23 +263,11 @@ class Queue:
         refused = groups.take_for(self, deliveries, limits, lease_ms)
         if refused:
             self.release(consumer, [d for d in deliveries if d in refused], started=False)
-        starting = [d for d in deliveries if d not in refused]
-        replies = iter(self._start_known(consumer, worker_id, starting, limits, lease_ms) if starting else [])
+        ready = [d for d in deliveries if d not in refused]
+        replies = iter(starting.start_known(self, consumer, worker_id, ready, limits, lease_ms) if ready else [])
         out = [["busy"] if d in refused else next(replies) for d in deliveries]
         groups.give_back(self, [d for d, reply in zip(deliveries, out) if reply[0] != "run"], limits)
         return out
-
-    def _start_known(self, consumer: str, worker_id: str, deliveries: Sequence[Delivery],
-                     limits: Mapping[str, Limits] | None, lease_ms: int) -> list[list[Any]]:
-        by_task = by_function(deliveries)
-        pipe: Any = self.pipeline() if len(by_task) > 1 else self.client  # execute() only on a pipeline
-        calls = [self._start(pipe, consumer, worker_id, function, 0, limits, lease_ms,
-                             [keys.job(self.prefix, d.job_id) for d in group],
-                             [v for d in group for v in (d.entry_id, d.job_id)])
-                 for function, group in by_task.items()]
-        replies = dict(zip(by_task, pipe.execute() if len(by_task) > 1 else calls))
-        positions = {f: iter(r) for f, r in replies.items()}
-        return [next(positions[d.function]) for d in deliveries]
 
     def take(self, consumer: str, worker_id: str, counts: Mapping[str, int],
              limits: Mapping[str, Limits] | None = None, lease_ms: int = 30000) -> list[tuple[Delivery, list[Any]]]:
@@ -289,48 +278,13 @@ class Queue:
         reserved = groups.reserve(self, counts, limits, lease_ms)
         counts = {f: len(reserved[f]) if f in reserved else n for f, n in counts.items()}
         try:
-            taken = self._take({f: n for f, n in counts.items() if n > 0}, consumer, worker_id, limits, lease_ms)
+            wanted = {f: n for f, n in counts.items() if n > 0}
+            taken = starting.take_all(self, wanted, consumer, worker_id, limits, lease_ms)
         except BaseException:
             groups.swap(self, reserved, limits, [], lease_ms)
             raise
         groups.swap(self, reserved, limits, taken, lease_ms)
         return taken
-
-    def _take(self, counts: Mapping[str, int], consumer: str, worker_id: str, limits: Mapping[str, Limits] | None,
-              lease_ms: int) -> list[tuple[Delivery, list[Any]]]:
-        if not counts:
-            return []
-        if len(counts) == 1:  # the usual case: one call, no pipeline object to build
-            ((function, count),) = counts.items()
-            try:
-                replies = [self._start(self.client, consumer, worker_id, function, count, limits, lease_ms, [], [])]
-            except redis.ResponseError as exc:
-                replies = [exc]
-        else:
-            pipe = self.pipeline()
-            for function, count in counts.items():
-                self._start(pipe, consumer, worker_id, function, count, limits, lease_ms, [], [])
-            replies = pipe.execute(raise_on_error=False)
-        if any(isinstance(r, redis.ResponseError) and "NOGROUP" in str(r) for r in replies):
-            self.ensure_groups(list(counts))
-        for reply in replies:
-            if isinstance(reply, Exception) and "NOGROUP" not in str(reply):
-                raise reply
-        return [(Delivery(function, entry_id, job_id), reply)
-                for function, taken in zip(counts, replies) if not isinstance(taken, Exception)
-                for entry_id, job_id, reply in taken]
-
-    def _start(self, client: Any, consumer: str, worker_id: str, function: str, read: int,
-               limits: Mapping[str, Limits] | None, lease_ms: int, job_keys: list[str], entries: list[str]) -> Any:
-        limit = (limits or {}).get(function, NO_LIMITS)
-        return self.scripts.start(
-            keys=[keys.stream(self.prefix, function), keys.scheduled(self.prefix, function),
-                  keys.leases(self.prefix, function), keys.rate(self.prefix, function),
-                  keys.paused(self.prefix, function), *job_keys],
-            args=[consumer, worker_id, self.max_deliveries, limit.max_concurrency, lease_ms, limit.rate_count,
-                  limit.rate_period_s or 1, self.stream_maxlen, read, keys.job_prefix(self.prefix, function),
-                  function, *entries],
-            client=client)
 
     def touch(self, consumer: str, deliveries: Sequence[Delivery], leased: Iterable[str] = (),
               lease_ms: int = 30000, limits: Mapping[str, Limits] | None = None) -> int:
@@ -375,52 +329,9 @@ class Queue:
         """Write a batch of finishes and retries in one pipeline; one reply word per completion.
         Then give back their routing-group leases (``limits``), best effort: a retried settle
         must not find its batch written and call it stale."""
-        replies = self._settle(consumer, completions)
+        replies = settling.write(self, consumer, completions)
         groups.give_back(self, [c.delivery for c in completions], limits)
         return replies
-
-    def _settle(self, consumer: str, completions: Sequence[Completion]) -> list[str]:
-        retries = [c for c in completions if c.status == "retry"]
-        finishes = by_function(c for c in completions if c.status != "retry")
-        if not retries and len(finishes) == 1:  # the usual case: one call, no pipeline object to build
-            ((function, group),) = finishes.items()
-            replies = [self._finish(self.client, consumer, function, group)]
-        else:
-            pipe = self.pipeline()
-            for c in retries:
-                self._retry(pipe, consumer, c)
-            for function, group in finishes.items():
-                self._finish(pipe, consumer, function, group)
-            replies = pipe.execute()
-        retry_replies = iter(replies[: len(retries)])
-        finish_replies = {f: iter(r) for f, r in zip(finishes, replies[len(retries):])}
-        return [next(retry_replies) if c.status == "retry" else next(finish_replies[c.delivery.function])
-                for c in completions]
-
-    def _finish(self, client: Any, consumer: str, function: str, group: list[Completion]) -> Any:
-        job_keys: list[str] = [keys.stream(self.prefix, function), keys.leases(self.prefix, function),
-                               keys.failed(self.prefix, function), keys.ended(self.prefix, function)]
-        args: list[Any] = [consumer, self.job_ttl_s, self.completed_ttl_s]
-        for c in group:
-            d = c.delivery
-            root_id = "" if c.root_id == d.job_id else c.root_id
-            job_keys += [keys.job(self.prefix, d.job_id), keys.logs(self.prefix, d.job_id),
-                         keys.dedup(self.prefix, function, c.idem_key), keys.attempts(self.prefix, d.job_id),
-                         keys.ended_key(self.prefix, function, c.idem_key), keys.tree(self.prefix, function, root_id)]
-            args += [d.entry_id, d.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason,
-                     keys.done_channel(self.prefix, d.job_id), c.idem_key, root_id, _seconds(c.run_s)]
-        job_keys += self.stats_keys(function)
-        return self.scripts.finish(keys=job_keys, args=args, client=client)
-
-    def _retry(self, pipe: Any, consumer: str, c: Completion) -> None:
-        d = c.delivery
-        self.scripts.retry(
-            keys=[keys.stream(self.prefix, d.function), keys.scheduled(self.prefix, d.function),
-                  keys.job(self.prefix, d.job_id), keys.leases(self.prefix, d.function),
-                  keys.attempts(self.prefix, d.job_id), *self.stats_keys(d.function)],
-            args=[consumer, d.entry_id, d.job_id, c.delay_s, c.error, c.traceback, c.failure_reason,
-                  self.stream_maxlen, _seconds(c.run_s)],
-            client=pipe)
 
     def promote(self, function: str, limit: int = 500) -> tuple[int, float | None]:
         """Move due scheduled jobs into the stream; returns (moved, seconds until the next is due)."""
@@ -477,11 +388,6 @@ class Queue:
             keys=[keys.job(self.prefix, job_id), keys.logs(self.prefix, job_id),
                   keys.stream(self.prefix, function_of(job_id))],
             args=[*lease, self.max_log_entries, log_entry, *flat]))
-
-
-def _seconds(run_s: float | None) -> str:
-    """A run's duration for the stats ARGV: '' when it was not measured."""
-    return "" if run_s is None else repr(float(run_s))
 
 
 def _function_of_stream(stream: str) -> str:

@@ -1,0 +1,69 @@
+"""Writing what runs came to: finish.lua for the runs that ended (a call per task, their
+history and stats with them), retry.lua for the attempts that will run again, all of a batch in
+one pipeline. ``Queue.settle`` is the entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from upnext.store import keys
+from upnext.store.records import Completion, by_function
+
+if TYPE_CHECKING:
+    from upnext.store.queue import Queue
+
+
+def write(queue: Queue, consumer: str, completions: Sequence[Completion]) -> list[str]:
+    """A batch of finishes and retries in one pipeline (one call when all are finishes of one
+    task); one reply word per completion, in order."""
+    retries = [c for c in completions if c.status == "retry"]
+    finishes = by_function(c for c in completions if c.status != "retry")
+    if not retries and len(finishes) == 1:  # the usual case: one call, no pipeline object to build
+        ((function, group),) = finishes.items()
+        replies = [call_finish(queue, queue.client, consumer, function, group)]
+    else:
+        pipe = queue.pipeline()
+        for c in retries:
+            call_retry(queue, pipe, consumer, c)
+        for function, group in finishes.items():
+            call_finish(queue, pipe, consumer, function, group)
+        replies = pipe.execute()
+    retry_replies = iter(replies[: len(retries)])
+    finish_replies = {f: iter(r) for f, r in zip(finishes, replies[len(retries):])}
+    return [next(retry_replies) if c.status == "retry" else next(finish_replies[c.delivery.function])
+            for c in completions]
+
+
+def call_finish(queue: Queue, client: Any, consumer: str, function: str, group: list[Completion]) -> Any:
+    """finish.lua for ``group`` (completions of one task): outcome, history, stats."""
+    job_keys: list[str] = [keys.stream(queue.prefix, function), keys.leases(queue.prefix, function),
+                           keys.failed(queue.prefix, function), keys.ended(queue.prefix, function)]
+    args: list[Any] = [consumer, queue.job_ttl_s, queue.completed_ttl_s]
+    for c in group:
+        d = c.delivery
+        root_id = "" if c.root_id == d.job_id else c.root_id
+        job_keys += [keys.job(queue.prefix, d.job_id), keys.logs(queue.prefix, d.job_id),
+                     keys.dedup(queue.prefix, function, c.idem_key), keys.attempts(queue.prefix, d.job_id),
+                     keys.ended_key(queue.prefix, function, c.idem_key), keys.tree(queue.prefix, function, root_id)]
+        args += [d.entry_id, d.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason,
+                 keys.done_channel(queue.prefix, d.job_id), c.idem_key, root_id, seconds_arg(c.run_s)]
+    job_keys += queue.stats_keys(function)
+    return queue.scripts.finish(keys=job_keys, args=args, client=client)
+
+
+def call_retry(queue: Queue, pipe: Any, consumer: str, c: Completion) -> None:
+    """retry.lua for one failed attempt that will run again."""
+    d = c.delivery
+    queue.scripts.retry(
+        keys=[keys.stream(queue.prefix, d.function), keys.scheduled(queue.prefix, d.function),
+              keys.job(queue.prefix, d.job_id), keys.leases(queue.prefix, d.function),
+              keys.attempts(queue.prefix, d.job_id), *queue.stats_keys(d.function)],
+        args=[consumer, d.entry_id, d.job_id, c.delay_s, c.error, c.traceback, c.failure_reason,
+              queue.stream_maxlen, seconds_arg(c.run_s)],
+        client=pipe)
+
+
+def seconds_arg(run_s: float | None) -> str:
+    """A run's duration for the stats ARGV: '' when it was not measured."""
+    return "" if run_s is None else repr(float(run_s))
