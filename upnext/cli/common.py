@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -48,3 +49,8 @@ def require_known(queue: Queue, function: str) -> Queue:
         raise click.ClickException(f"unknown function {function!r}: no worker registered it and it has no jobs "
                                    "(see `list`)")
     return queue
+
+
+def utc_time(instant: float) -> str:
+    """A unix time as ``2026-12-01 14:02:11`` (UTC: the views say so in a header or a suffix)."""
+    return datetime.fromtimestamp(instant, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from upnext.cli.common import connection_options, queue_for, table
+from upnext.cli.common import connection_options, queue_for, table, utc_time
 from upnext.cli.views import config_option, redactor
 from upnext.store.admin import Admin
 from upnext.store.history import ENDED_STATUSES, list_jobs
@@ -66,5 +65,5 @@ def _cells(row: dict[str, Any]) -> list[Any]:
     ended, started, reason = row.get("completed_at"), row.get("started_at"), row.get("failure_reason")
     run = f"{ended - started:.3f}s" if isinstance(ended, float) and isinstance(started, float) else "-"
     status = str(row.get("status", "")) + (f" ({reason})" if reason not in (None, "cancelled") else "")
-    when = datetime.fromtimestamp(ended, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if isinstance(ended, float) else "-"
+    when = utc_time(ended) if isinstance(ended, float) else "-"
     return [row.get("job_id", ""), status, row.get("attempts", ""), when, run, str(row.get("error") or "")[:80]]

@@ -18,14 +18,13 @@ import json
 import shutil
 import sys
 import textwrap
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 import redis
 
 from upnext import config
-from upnext.cli.common import REDIS_URL, connection_options, queue_for, require_known, table
+from upnext.cli.common import REDIS_URL, connection_options, queue_for, require_known, table, utc_time
 from upnext.cli.jobs import jobs
 from upnext.cli.metrics import metrics
 from upnext.cli.pause import pause, resume
@@ -186,7 +185,7 @@ def failed(function: str | None, limit: int, redis_url: str | None, prefix: str 
         click.echo("no failed jobs")
         return
     header, *rows = table(["job id", "attempts", "failed at (UTC)"],
-                           [[j["job_id"], j["attempts"], _when(j["failed_at"])] for j in jobs]).splitlines()
+                           [[j["job_id"], j["attempts"], utc_time(j["failed_at"])] for j in jobs]).splitlines()
     click.echo(header)
     width = max(shutil.get_terminal_size((100, 24)).columns - 4, 40)
     for row, job in zip(rows, jobs):  # the error on its own lines: cut, it would lose what matters
@@ -241,5 +240,3 @@ def _report(out: dict[str, Any], as_json: bool, ok: bool) -> None:
         raise SystemExit(1)
 
 
-def _when(instant: float) -> str:
-    return datetime.fromtimestamp(instant, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")

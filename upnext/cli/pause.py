@@ -9,11 +9,10 @@ resume the instants it missed follow its missed_run_policy. Both commands are id
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import click
 
-from upnext.cli.common import connection_options, queue_for, require_known
+from upnext.cli.common import connection_options, queue_for, require_known, utc_time
 
 
 @click.command()
@@ -48,4 +47,4 @@ def resume(function: str, redis_url: str | None, prefix: str | None, as_json: bo
 def _when(instant: float | None) -> str:
     if instant is None:  # resumed by someone else between the two reads
         return "a moment ago"
-    return datetime.fromtimestamp(instant, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{utc_time(instant)} UTC"

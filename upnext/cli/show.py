@@ -5,12 +5,11 @@ progress, logs, checkpoint, attempts, lineage), read from Redis alone, as text o
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from upnext.cli.common import connection_options, queue_for
+from upnext.cli.common import connection_options, queue_for, utc_time
 from upnext.cli.views import config_option, redactor
 from upnext.errors import JobNotFound
 from upnext.job import dumps, function_of
@@ -122,4 +121,4 @@ def _indented(lines: Any) -> list[str]:
 def _when(instant: float | None) -> str | None:
     if not isinstance(instant, (int, float)):
         return None
-    return datetime.fromtimestamp(instant, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{utc_time(instant)} UTC"
