@@ -77,6 +77,14 @@ def _optional_str(name: str, value: Any) -> str | None:
     return None if value is None or value == "" else _str(name, value)
 
 
+def _names(name: str, value: Any) -> tuple[str, ...]:
+    """Function names: ``"a,b"`` (a flag, an env var) or a list or tuple of strings (a config file)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{name} must be function names, comma-separated or a list of strings, got {value!r}")
+    return tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+
+
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -151,6 +159,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("graceful_timeout", 30.0, _positive_float, "seconds running jobs get to finish on TERM/INT"),
     Setting("max_jobs_per_child", 0, _non_negative_int, "recycle a worker process after this many jobs (0: never)"),
     Setting("max_memory_per_child", 0, _non_negative_int, "recycle a worker process above this RSS in MB (0: never)"),
+    Setting("only", (), _names, "serve only these functions of the app (names, comma-separated)"),
+    Setting("exclude", (), _names, "serve every function of the app but these (names, comma-separated)"),
     Setting("burst", False, _bool, "exit once the queues are empty"),
     Setting("allow_eviction", False, _bool, "start even if Redis may evict keys (maxmemory-policy)"),
     Setting("health_file", None, _optional_str, "file rewritten at each heartbeat: ok, or redis_full/redis_error: why"),

@@ -7,11 +7,13 @@ starts the runtime. No raw Redis commands here.
 
 from __future__ import annotations
 
+import copy
+import difflib
 import enum
 import importlib
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, TypeVar, cast
 
@@ -135,6 +137,28 @@ class Worker:
                     f"routing_group {group!r}: {definition.kind} {definition.name!r} has group_max_concurrency="
                     f"{definition.group_max_concurrency!r} but {other.kind} {other.name!r} has "
                     f"{other.group_max_concurrency!r}; give every function of the group the same cap")
+
+    def subset(self, only: Sequence[str] = (), exclude: Sequence[str] = ()) -> Worker:
+        """This worker serving some of its functions (``--only`` / ``--exclude``): a copy holding
+        the tasks and crons selected. Event handlers stay registered for every handler the app
+        declares, so an event sent while no worker serves one of them waits in its queue."""
+        if not only and not exclude:
+            return self
+        for setting, names in (("only", only), ("exclude", exclude)):
+            unknown = [name for name in names if name not in self.tasks]
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], list(self.tasks), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"{setting}: {self!r} has no function named {unknown[0]!r}{hint}; "
+                                  f"its functions: {', '.join(sorted(self.tasks))}")
+        keep = [name for name in self.tasks if (not only or name in only) and name not in exclude]
+        if not keep:
+            raise ConfigError(f"only={list(only)} and exclude={list(exclude)} leave none of {self!r}'s "
+                              "functions to serve")
+        view = copy.copy(self)
+        view.tasks = {name: self.tasks[name] for name in keep}
+        view.crons = {name: plan for name, plan in self.crons.items() if name in view.tasks}
+        return view
 
     # -- settings and connection ---------------------------------------------------------
     def worker_args(self) -> dict[str, Any]:

@@ -70,6 +70,8 @@ class RunCommand(click.Command):
 @click.option("--graceful-timeout", type=float, help="Seconds running jobs get to finish on TERM/INT.")
 @click.option("--max-jobs-per-child", type=int, help="Recycle a process after this many jobs.")
 @click.option("--max-memory-per-child", type=int, help="Recycle a process above this RSS (MB).")
+@click.option("--only", metavar="F1,F2", help="Serve only these functions of the app.")
+@click.option("--exclude", metavar="F1,F2", help="Serve every function of the app but these.")
 @click.option("--burst", is_flag=True, default=None, help="Exit once the queues are empty.")
 @click.option("--allow-eviction", is_flag=True, default=None, help="Start even if Redis may evict keys.")
 @click.option("--health-file", type=click.Path(dir_okay=False), help="File rewritten at each heartbeat (for probes).")
@@ -88,6 +90,10 @@ def run_command(app: str, config_path: str | None, check_config: bool, print_con
             click.echo(f"{name} = {value!r}  # {settings.origin(name)}")
         return
     if check_config:
+        try:
+            worker.subset(settings.only, settings.exclude)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
         click.echo("config ok")
         return
     sys.exit(serve(worker, settings, lambda: load(app, config_path, flags)[1]))

@@ -66,6 +66,7 @@ class Runtime:
     """Everything one worker process holds while it serves."""
 
     def __init__(self, worker: Worker, settings: Settings):
+        worker = worker.subset(settings.only, settings.exclude)
         if not worker.tasks:
             raise ConfigError(f"{worker!r} has no tasks to run")
         worker.configure(dict(settings.values))
