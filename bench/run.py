@@ -101,8 +101,9 @@ class Runner:
         self.env = {**os.environ, "BENCH_REDIS_URL": url, "UPNEXT_REDIS_URL": url, "PYTHONPATH": str(PEERS)}
 
     # -- plumbing ------------------------------------------------------------------------
-    def call(self, system: System, *args: str, timeout: float = 600) -> dict:
-        done = subprocess.run([system.python, system.script, *args], cwd=PEERS, env=self.env, capture_output=True,
+    def call(self, system: System, *args: str, timeout: float = 600, results: bool = False) -> dict:
+        env = {**self.env, "BENCH_RESULTS": "1"} if results else self.env
+        done = subprocess.run([system.python, system.script, *args], cwd=PEERS, env=env, capture_output=True,
                               text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"{system.key} {' '.join(args)} failed:\n{done.stderr[-2000:]}")
@@ -115,9 +116,11 @@ class Runner:
             raise RuntimeError(f"{system.key}: its adapter does not import:\n{done.stderr[-2000:]}")
         return done.stdout.strip().splitlines()[-1]
 
-    def start(self, system: System, concurrency: int, *extra: str) -> subprocess.Popen:
+    def start(self, system: System, concurrency: int, *extra: str, results: bool = False) -> subprocess.Popen:
+        """A worker; ``results``: configured to store results (only the round trips read them)."""
+        env = {**self.env, "BENCH_RESULTS": "1"} if results else self.env
         return subprocess.Popen([system.python, system.script, "worker", str(concurrency), *extra], cwd=PEERS,
-                                env=self.env, stdout=subprocess.DEVNULL, start_new_session=True)
+                                env=env, stdout=subprocess.DEVNULL, start_new_session=True)
 
     def stop(self, proc: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -189,10 +192,10 @@ class Runner:
 
     def round_trip_ms(self, system: System, n: int) -> tuple[float, float, float]:
         self.redis.flushall()
-        proc = self.start(system, 100)
+        proc = self.start(system, 100, results=True)
         try:
             self.ready(system, proc)
-            samples = self.call(system, "roundtrip", str(n))["ms"]
+            samples = self.call(system, "roundtrip", str(n), results=True)["ms"]
         finally:
             self.stop(proc)
         q = statistics.quantiles(samples, n=100)

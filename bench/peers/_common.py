@@ -7,7 +7,8 @@
 ``enqueue`` and ``roundtrip`` print one JSON line (the first WARM_UP round trips are not
 counted). An adapter module defines NAME, VENV (the folder under bench/ whose bin/python runs
 it; "" for bench/run.py's own interpreter) and ``run_worker(concurrency, extra)``,
-``enqueue(job, n, arg)``, ``round_trips(n) -> [ms]``.
+``enqueue(job, n, arg)``, ``round_trips(n) -> [ms]``. ``RESULTS`` says whether the workload reads
+results (the round trips): an adapter stores them only then, if its system lets it.
 Every job body ends with one INCR of ``COUNTER``, which the runner polls.
 """
 
@@ -20,6 +21,9 @@ import time
 from types import ModuleType
 
 URL = os.environ["BENCH_REDIS_URL"]
+# Set (to "1") only for the round-trip workload, the one that reads results: a peer that can run
+# without storing results does so everywhere else, as its users who never read them would.
+RESULTS = os.environ.get("BENCH_RESULTS") == "1"
 COUNTER = "bench:done"
 WARM_UP = 50  # a fresh client process warms up (first calls, connections, the GC) over its first few dozen
 

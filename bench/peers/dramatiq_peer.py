@@ -1,5 +1,6 @@
-"""Dramatiq in the benchmark: Redis broker, gevent workers (dramatiq-gevent, one process),
-the Results middleware for round trips. See _common.py for the adapter shape."""
+"""Dramatiq in the benchmark: Redis broker, gevent workers (dramatiq-gevent, one process); the
+Results middleware and ``store_results`` only for round trips (``_common.RESULTS``), the one
+workload that reads results. See _common.py for the adapter shape."""
 
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ NAME = f"Dramatiq {version('dramatiq')} (gevent)"
 VENV = ".venv-peers"
 
 broker = RedisBroker(url=_common.URL)
-broker.add_middleware(Results(backend=RedisBackend(url=_common.URL)))
+if _common.RESULTS:
+    broker.add_middleware(Results(backend=RedisBackend(url=_common.URL)))
 dramatiq.set_broker(broker)
 _counter = redis.Redis.from_url(_common.URL, max_connections=1000)
 
 
-@dramatiq.actor(store_results=True)
+@dramatiq.actor(store_results=_common.RESULTS)
 def noop() -> None:
     _counter.incr(_common.COUNTER)
 

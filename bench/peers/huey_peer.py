@@ -1,6 +1,6 @@
 """Huey in the benchmark: RedisHuey with greenlet workers (the consumer process is monkey-patched
-first, as Huey's docs ask), results stored (None too), BLPOP result notification for round trips.
-See _common.py for the adapter shape."""
+first, as Huey's docs ask); for round trips only (``_common.RESULTS``) results stored (None too)
+with BLPOP result notification. See _common.py for the adapter shape."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ NAME = f"Huey {version('huey')} (greenlet workers)"
 VENV = ".venv-peers"
 
 pool = redis.ConnectionPool.from_url(_common.URL, max_connections=1000)  # redis-py 8 pools stop at 100
-huey = RedisHuey("bench", connection_pool=pool, store_none=True, notify_result=True)
+huey = RedisHuey("bench", connection_pool=pool, store_none=_common.RESULTS,
+                 notify_result=_common.RESULTS)
 _counter = redis.Redis.from_url(_common.URL, max_connections=1000)
 
 
