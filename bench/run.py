@@ -101,26 +101,35 @@ class Runner:
         self.env = {**os.environ, "BENCH_REDIS_URL": url, "UPNEXT_REDIS_URL": url, "PYTHONPATH": str(PEERS)}
 
     # -- plumbing ------------------------------------------------------------------------
+    def env_for(self, system: System, results: bool = False) -> dict[str, str]:
+        """Ours imports this checkout's upnext (not whichever is installed; the upnext 0.0.8 peer
+        must not see it); ``results``: the workload reads results (see peers/_common.py)."""
+        env = dict(self.env)
+        if system.key == OURS:
+            env["PYTHONPATH"] = os.pathsep.join((str(PEERS), str(BENCH.parent)))
+        if results:
+            env["BENCH_RESULTS"] = "1"
+        return env
+
     def call(self, system: System, *args: str, timeout: float = 600, results: bool = False) -> dict:
-        env = {**self.env, "BENCH_RESULTS": "1"} if results else self.env
-        done = subprocess.run([system.python, system.script, *args], cwd=PEERS, env=env, capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run([system.python, system.script, *args], cwd=PEERS, env=self.env_for(system, results),
+                              capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"{system.key} {' '.join(args)} failed:\n{done.stderr[-2000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def name_of(self, system: System) -> str:
         code = f"import {system.key}_peer as peer; print(peer.NAME)"
-        done = subprocess.run([system.python, "-c", code], cwd=PEERS, env=self.env, capture_output=True, text=True)
+        done = subprocess.run([system.python, "-c", code], cwd=PEERS, env=self.env_for(system), capture_output=True,
+                              text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{system.key}: its adapter does not import:\n{done.stderr[-2000:]}")
         return done.stdout.strip().splitlines()[-1]
 
     def start(self, system: System, concurrency: int, *extra: str, results: bool = False) -> subprocess.Popen:
         """A worker; ``results``: configured to store results (only the round trips read them)."""
-        env = {**self.env, "BENCH_RESULTS": "1"} if results else self.env
         return subprocess.Popen([system.python, system.script, "worker", str(concurrency), *extra], cwd=PEERS,
-                                env=env, stdout=subprocess.DEVNULL, start_new_session=True)
+                                env=self.env_for(system, results), stdout=subprocess.DEVNULL, start_new_session=True)
 
     def stop(self, proc: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -183,7 +192,7 @@ class Runner:
         try:
             self.ready(system, proc)
             submit = subprocess.Popen([system.python, system.script, "enqueue", "io_sleep", str(n), str(ms)],
-                                      cwd=PEERS, env=self.env, stdout=subprocess.PIPE, text=True)
+                                      cwd=PEERS, env=self.env_for(system), stdout=subprocess.PIPE, text=True)
             last = self.wait_done(n, proc, 300)
             started_at = json.loads(submit.communicate(timeout=60)[0].strip().splitlines()[-1])["started_at"]
         finally:
@@ -211,7 +220,7 @@ class Runner:
         try:
             self.ready(system, proc)
             submit = subprocess.Popen([system.python, system.script, "enqueue", "cpu", str(n), "2000000"],
-                                      cwd=PEERS, env=self.env, stdout=subprocess.DEVNULL)
+                                      cwd=PEERS, env=self.env_for(system), stdout=subprocess.DEVNULL)
             first = self.wait_done(1, proc, 600)
             rate = (n - 1) / (self.wait_done(n, proc, 600) - first)
             submit.wait(timeout=60)

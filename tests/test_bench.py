@@ -25,3 +25,16 @@ def test_the_benchmark_runner_measures_every_workload_of_ours():
     assert all(float(ms) > 0 for ms in round_trip.split(" / "))
     assert float(rss) > 0
     assert "CPU-bound" in done.stdout and "--processes 2" in done.stdout
+
+
+def test_the_fleet_benchmark_measures_cost_idle_fairness_and_load():
+    done = subprocess.run([sys.executable, "bench/fleet.py", "--quick", "--only", "cost,idle,fairness,load"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    for what in ("submit_many", "drain", "round trip"):
+        commands = float(rows[what].split("|")[2])
+        assert commands > 0, rows[what]
+    assert "xadd 1.00" in rows["submit_many"]  # one stream entry per job
+    assert "Idle: 2 worker processes x 3 functions send" in done.stdout
+    assert "beside a backlog of 5,000" in done.stdout and "| 100 |" in done.stdout

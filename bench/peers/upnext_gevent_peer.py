@@ -33,6 +33,20 @@ def io_sleep(ms: int) -> None:
 
 
 @worker.task
+def quiet() -> None:
+    """A second no-op function: bench/fleet.py's fairness run times it beside a backlog of noop."""
+    _counter.incr(_common.COUNTER)
+
+
+def _idle(_: int = 0) -> None:
+    """Never submitted: the functions bench/fleet.py's idle-cost run makes workers poll."""
+
+
+for _i in range(int(os.environ.get("BENCH_EXTRA_FUNCTIONS", "0"))):
+    worker.task(name=f"idle{_i}")(_idle)
+
+
+@worker.task
 def cpu(n: int) -> None:
     """Runs in the greenlet pool on purpose: one worker process is then one core, so the
     --processes comparison measures the pre-fork supervisor, not the process pool."""
