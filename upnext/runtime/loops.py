@@ -52,8 +52,8 @@ def start(rt: Runtime) -> tuple[list[gevent.Greenlet[[], None]], list[gevent.Gre
               _spawn(rt, "sweep", lambda: sweep_tick(rt), until_stop=False),
               _spawn(rt, "heartbeat", lambda: heartbeat_tick(rt), until_stop=False),
               _spawn(rt, "watch", lambda: watch_tick(rt), until_stop=False)]
-    if rt.worker.crons:
-        others.append(_spawn(rt, "cron", lambda: crons.cron_tick(rt), until_stop=False))
+    # always: a run-time cron (store/crons.py) may be added for any task while we serve
+    others.append(_spawn(rt, "cron", lambda: crons.cron_tick(rt), until_stop=False))
     return fetchers, others
 
 
