@@ -25,6 +25,7 @@ import redis
 
 from upnext import config
 from upnext.cli.common import REDIS_URL, connection_options, queue_for, require_known, table, utc_time
+from upnext.cli.cron import cron
 from upnext.cli.jobs import jobs
 from upnext.cli.metrics import metrics
 from upnext.cli.pause import pause, resume
@@ -68,6 +69,7 @@ ops.add_command(stats)
 ops.add_command(metrics)
 ops.add_command(pause)
 ops.add_command(resume)
+ops.add_command(cron)
 
 
 @ops.command("list")

@@ -62,7 +62,8 @@ def _fire(rt: Runtime, cron_id: str, cron: CronDef, state: CronState, runs: list
     name = cron_id.partition(":")[2] or cron_id
     skipped = set(fired.skipped)
     started = [j for j, instant in jobs if instant not in skipped]
-    rt.log.info("cron_fired", cron=name, function=cron.function, job_ids=started, next_at=next_at)
+    if started or not runs:  # a run, or a cursor seeded: an instant that was only skipped is logged below
+        rt.log.info("cron_fired", cron=name, function=cron.function, job_ids=started, next_at=next_at)
     if fired.skipped:
         rt.log.info("cron_instants_skipped", cron=name, function=cron.function, instants=fired.skipped,
                     running_job_id=fired.waited_on, reason="overlap=False and the previous run has not ended")
