@@ -14,7 +14,10 @@ from tests.apps import crons
 from tests.workers import ROOT, wait_for
 from upnext.cron import Schedule
 from upnext.errors import ConfigError
+from upnext.job import new_job_id
 from upnext.store import keys
+from upnext.store.crons import RuntimeCrons
+from upnext.store.registry import CronState
 
 P = "upnext"
 APP = "tests.apps.crons:worker"
@@ -123,3 +126,34 @@ def test_a_run_time_cron_of_an_unknown_function_or_bad_arguments_is_refused_nami
     assert "nightly" not in cron_rows()
     missing = cli("cron", "remove", "nightly")
     assert missing.returncode == 1 and "no run-time cron named 'nightly'" in missing.stderr
+
+
+# -- cron_fire.lua on its own (store level) -----------------------------------------------------
+def test_a_removed_run_time_cron_is_not_brought_back_by_a_worker_that_read_it_just_before(queue, redis_client):
+    store = RuntimeCrons(queue)
+    definition = {"function": "report", "schedule": "* * * * * *", "tz": None, "args": '["eu"]', "kwargs": "{}",
+                  "missed_run_policy": "latest_only", "max_catch_up_seconds": None, "overlap": True}
+    assert store.add("nightly", definition) is True and store.add("nightly", definition) is False
+    state, = queue.registry.cron_states(["report:nightly"])  # what a worker read before the removal
+    assert store.remove("nightly") == definition and store.remove("nightly") is None
+    assert queue.registry.fire("report:nightly", state, 1001.0, "* * * * * *", [(new_job_id("report"), 1000.0)]) is None
+    assert not redis_client.exists(keys.cron(P, "report:nightly"), keys.stream(P, "report"))
+
+
+def test_overlap_false_enqueues_again_once_the_previous_run_ended(queue, redis_client):
+    fire = queue.registry.fire
+    assert fire("f", CronState(), 1000.0, "* * * * * *", []) is not None  # seeded
+    first = new_job_id("f")
+    assert fire("f", CronState("1000.0"), 1001.0, "* * * * * *", [(first, 1000.0)], overlap=False).skipped == []
+    state, = queue.registry.cron_states(["f"])
+    assert state.last_job == first
+    skipped = fire("f", state, 1003.0, "* * * * * *", [(new_job_id("f"), 1001.0), (new_job_id("f"), 1002.0)],
+                   overlap=False)
+    assert skipped is not None and (skipped.waited_on, skipped.skipped) == (first, [1001.0, 1002.0])
+    redis_client.hset(keys.job(P, first), "status", "complete")
+    state, = queue.registry.cron_states(["f"])
+    assert (state.skipped, state.last_skipped_at) == (2, 1002.0)
+    second, third = new_job_id("f"), new_job_id("f")
+    fired = fire("f", state, 1005.0, "* * * * * *", [(second, 1003.0), (third, 1004.0)], overlap=False)
+    assert fired is not None and fired.skipped == [1004.0] and fired.waited_on == second  # caught up: one runs
+    assert redis_client.hget(keys.job(P, second), "status") == "queued" and not redis_client.exists(keys.job(P, third))
