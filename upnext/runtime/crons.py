@@ -8,6 +8,7 @@ run-time crons of tasks it serves.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,7 @@ def _runtime_crons(rt: Runtime) -> dict[str, CronDef]:
     found: dict[str, CronDef] = {}
     for name, raw in RuntimeCrons(rt.queue).all().items():
         try:
-            cron = CronDef.from_record(json.loads(raw))
+            cron = _parse(raw)
         except (ValueError, KeyError, TypeError, ConfigError) as exc:
             if (name, raw) not in _BAD:
                 _BAD.add((name, raw))
@@ -84,6 +85,12 @@ def _runtime_crons(rt: Runtime) -> dict[str, CronDef]:
         if cron.function in rt.tasks:
             found[f"{cron.function}:{name}"] = cron
     return found
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(raw: str) -> CronDef:
+    """A stored definition, parsed once while it stays the same (read every tick)."""
+    return CronDef.from_record(json.loads(raw))
 
 
 _BAD: set[tuple[str, str]] = set()  # (name, definition) already logged as invalid
