@@ -118,7 +118,11 @@ def test_a_run_time_cron_of_an_unknown_function_or_bad_arguments_is_refused_nami
         crons.worker.add_cron("nightly", "0 2 * * *", "report")
     with pytest.raises(ConfigError, match=r"cron 'nightly'.*'Mars/Olympus'"):
         crons.worker.add_cron("nightly", "0 2 * * *", "report", args=("eu",), tz="Mars/Olympus")
+    with pytest.raises(ConfigError, match=r"cron 'greets'.*declares a cron of that name"):
+        crons.worker.add_cron("greets", "0 2 * * *", "report", args=("eu",))
     start_worker(APP)
+    clash = cli("cron", "add", "greets", "0 2 * * *", "report", "--args", '["eu"]')
+    assert clash.returncode == 1 and "cron 'greets': a declared cron has that name" in clash.stderr
     unknown = cli("cron", "add", "nightly", "0 2 * * *", "send_invoices")
     assert unknown.returncode == 1 and "unknown function 'send_invoices'" in unknown.stderr
     bad = cli("cron", "add", "nightly", "0 2 * * *", "report", "--kwargs", '{"regoin": "eu"}')

@@ -203,6 +203,8 @@ class Worker:
         second or two, without a restart. True when the name was new. Its retries, timeout and
         max_concurrency are those of ``function``."""
         where = f"cron {check_cron_name(name)!r}"
+        if name in self.crons:
+            raise ConfigError(f"{where}: {self!r} declares a cron of that name; choose another")
         if function not in self.tasks:
             raise ConfigError(f"{where}: {self!r} declares no task named {function!r} "
                               f"(a run-time cron runs one of the app's tasks: {', '.join(sorted(self.tasks))})")

@@ -46,7 +46,10 @@ def add(name: str, schedule: str, function: str, tz: str | None, args_json: str,
     where = f"cron {check_cron_name(name)!r}"
     args, kwargs = _json(args_json, list, "--args"), _json(kwargs_json, dict, "--kwargs")
     queue = queue_for(redis_url, prefix)
-    options = Admin(queue).functions().get(function)
+    registered = Admin(queue).functions()
+    if registered.get(name, {}).get("kind") == "cron":
+        raise click.ClickException(f"{where}: a declared cron has that name (see `cron list`); choose another")
+    options = registered.get(function)
     if options is None:
         raise click.ClickException(f"{where}: unknown function {function!r}: no worker registered it (a run-time "
                                    "cron runs a task the app declares; see `list`)")
@@ -107,8 +110,15 @@ def _rows(queue: Queue) -> list[dict[str, Any]]:
                      "schedule": state.schedule or " ".join(filter(None, [spec.get("schedule"), spec.get("tz")])),
                      "next_at": float(state.next_at) if state.next_at else None, "last_job": state.last_job,
                      "skipped": state.skipped, "last_skipped_at": state.last_skipped_at or None,
-                     **({"args": spec["args"], "kwargs": spec["kwargs"], "overlap": spec["overlap"]} if name else {})})
+                     **(_call(spec) if name else {})})
     return rows
+
+
+def _call(spec: dict[str, Any]) -> dict[str, Any]:
+    """A run-time cron's call and options, as ``cron add`` took them."""
+    return {"args": json.loads(spec["args"]), "kwargs": json.loads(spec["kwargs"]), "tz": spec["tz"],
+            "missed_run_policy": spec["missed_run_policy"], "max_catch_up_seconds": spec["max_catch_up_seconds"],
+            "overlap": spec["overlap"]}
 
 
 def _json(text: str, kind: type, option: str) -> Any:
