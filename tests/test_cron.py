@@ -116,3 +116,22 @@ def test_an_unknown_zone_is_a_config_error_naming_the_cron_and_the_zone():
         @worker.cron("0 2 * * *", tz="Mars/Olympus_Mons")
         def nightly() -> None: ...
     assert "nightly" not in worker.tasks
+
+
+def test_cron_arguments_are_checked_at_decoration_naming_the_cron():
+    worker = Worker("args-check")
+    with pytest.raises(TypeError, match=r"cron 'sync'.*missing a required argument: 'region'"):
+        @worker.cron("0 2 * * *")
+        def sync(region: str) -> None: ...
+    with pytest.raises(TypeError, match=r"cron 'sync'.*'when' is not JSON-serializable"):
+        @worker.cron("0 2 * * *", kwargs={"region": "eu", "when": object()})
+        def sync(region: str, when: object = None) -> None: ...  # noqa: F811
+    with pytest.raises(ConfigError, match=r"cron 'sync': overlap must be True or False"):
+        @worker.cron("0 2 * * *", args=("eu",), overlap="no")  # type: ignore[arg-type]
+        def sync(region: str) -> None: ...  # noqa: F811
+
+    @worker.cron("0 2 * * *", args=("eu",), kwargs={"full": True}, overlap=False, tz="Europe/Berlin")
+    def sync(region: str, full: bool = False) -> None: ...  # noqa: F811
+    cron = worker.crons["sync"]
+    assert (cron.function, cron.args, cron.kwargs, cron.overlap) == ("sync", '["eu"]', '{"full":true}', False)
+    assert cron.schedule.spec == "0 2 * * * Europe/Berlin" and not worker.crons.keys() - {"sync"}
