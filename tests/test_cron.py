@@ -135,3 +135,17 @@ def test_cron_arguments_are_checked_at_decoration_naming_the_cron():
     cron = worker.crons["sync"]
     assert (cron.function, cron.args, cron.kwargs, cron.overlap) == ("sync", '["eu"]', '{"full":true}', False)
     assert cron.schedule.spec == "0 2 * * * Europe/Berlin" and not worker.crons.keys() - {"sync"}
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe"])
+@pytest.mark.parametrize("at", ["0 2", "15 2", "30 2", "45 1", "59 2", "0 3"])
+def test_a_daily_cron_runs_exactly_once_on_every_local_day_of_a_year_in_a_zone_with_dst(zone: str, at: str):
+    """Every day of 2026, including both changes (Lord Howe shifts by 30 minutes), gets one run,
+    never two, and never before its wall-clock time."""
+    schedule = Schedule(f"{at} * * *", tz=zone)
+    tz = ZoneInfo(zone)
+    start, end = datetime(2026, 1, 1, tzinfo=tz).timestamp(), datetime(2027, 1, 1, tzinfo=tz).timestamp()
+    runs = [datetime.fromtimestamp(i, tz) for i in fired(schedule, start, end - 1)]
+    assert [r.date() for r in runs] == sorted({r.date() for r in runs}) and len(runs) == 365
+    minute, hour = (int(v) for v in at.split())
+    assert all((r.hour, r.minute) >= (hour, minute) for r in runs)
