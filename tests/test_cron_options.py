@@ -91,6 +91,8 @@ def test_a_cron_added_by_the_cli_fires_once_per_instant_on_two_workers_and_remov
     assert {e["region"] for e in entries(redis_client, "report")} == {"eu"}
     row = cron_rows()["nightly"]
     assert (row["source"], row["function"], row["schedule"]) == ("run-time", "report", "* * * * * *")
+    listed = cli("cron", "list").stdout
+    assert any(line.split()[:3] == ["nightly", "run-time", "report"] for line in listed.splitlines()), listed
     removed = cli("cron", "remove", "nightly", "--json")
     assert removed.returncode == 0 and json.loads(removed.stdout) == {"cron": "nightly", "removed": True}
     removed_at = float(redis_client.time()[0]) + 1  # an instant fired in the removal's second may still run

@@ -1,5 +1,5 @@
-"""Operator subcommands: list, call, failed, retry, purge, cancel (status, show, pause and resume have modules
-of their own).
+"""Operator subcommands: list, call, failed, retry, purge, cancel (status, show, pause, resume and the cron
+group have modules of their own).
 
 Each needs only the Redis URL (``--redis-url`` or UPNEXT_REDIS_URL) and prints a readable
 table, or JSON with ``--json``.
