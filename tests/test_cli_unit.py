@@ -139,7 +139,7 @@ def test_ops_subcommands_are_dispatched_without_an_app(tmp_path):
     assert done.returncode == 0 and "Usage: upnext-gevent status" in done.stdout, done.stderr
 
 
-OPS = ["status", "list", "call", "failed", "retry", "purge", "cancel", "pause", "resume"]
+OPS = ["status", "list", "call", "failed", "retry", "purge", "cancel", "pause", "resume", "cron"]
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])
@@ -177,7 +177,7 @@ REDIS_DOWN = "redis://app:hunter2@127.0.0.1:9/0"
 
 @pytest.mark.parametrize("args", [["status"], ["list"], ["call", "add", "--kwargs", "{}"], ["failed"],
                                   ["retry", "add:0000"], ["purge", "add"], ["cancel", "add:0000"], ["pause", "add"],
-                                  ["resume", "add"]])
+                                  ["resume", "add"], ["cron", "list"], ["cron", "remove", "nightly"]])
 def test_every_ops_command_with_redis_down_is_one_line_naming_the_url_and_exits_1(tmp_path, args):
     done = cli(*args, cwd=tmp_path, env={"UPNEXT_REDIS_URL": REDIS_DOWN})
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr

@@ -237,3 +237,34 @@ def test_history_stats_and_every_jobs_query_work_on_a_redis_cluster(cluster_url)
     assert (other["retried"], other["cancelled"]) == ("1", "1")
     detail = read_detail(queue, root, functions=["fn", "other"])
     assert detail is not None and sorted(detail.to_dict()["children"]) == sorted(ended)
+
+
+def test_cron_options_and_run_time_crons_on_a_redis_cluster(cluster_url, tmp_path: Path):
+    """A cron with arguments and overlap=False, and a run-time cron added and removed by the CLI:
+    the definitions hash, the cursors and cron_fire.lua each keep to their slots."""
+    client = connect(cluster_url)
+    client.flushall()
+    env = {"UPNEXT_REDIS_URL": cluster_url}
+    worker = WorkerProcess("tests.apps.crons:worker", log_path=tmp_path / "crons.log", env=env)
+    cron = ["python3", "-m", "upnext.cli", "cron"]
+    try:
+        worker.wait_registered(client)
+        added = subprocess.run([*cron, "add", "nightly", "* * * * * *", "report", "--args", '["eu"]', "--json",
+                                "--redis-url", cluster_url], capture_output=True, text=True, timeout=60)
+        assert added.returncode == 0, added.stderr
+        wait_for(lambda: client.llen("ledger:report") >= 2, timeout=30, message="run-time cron runs")
+        wait_for(lambda: client.llen("ledger:greets") >= 2, timeout=30, message="declared cron runs")
+        runs = [json.loads(x) for x in client.lrange("ledger:report", 0, -1)]
+        instants = [client.hget(keys.job("upnext", r["job_id"]), "cron_at") for r in runs]
+        assert len(set(instants)) == len(instants) and {r["region"] for r in runs} == {"eu"}
+        listed = subprocess.run([*cron, "list", "--json", "--redis-url", cluster_url], capture_output=True,
+                                text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert {"nightly", "greets", "slow_report"} <= {row["cron"] for row in json.loads(listed.stdout)}
+        removed = subprocess.run([*cron, "remove", "nightly", "--redis-url", cluster_url], capture_output=True,
+                                 text=True, timeout=60)
+        assert removed.returncode == 0, removed.stderr
+        assert not client.exists(keys.cron("upnext", "report:nightly"))
+    finally:
+        worker.stop()
+        print(worker.output())

@@ -11,9 +11,9 @@ import copy
 import difflib
 import enum
 import importlib
-import inspect
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import ModuleType
 from typing import Any, TypeVar, cast
 
@@ -22,7 +22,9 @@ from upnext.cron import CronDef, MissedRunPolicy, Schedule
 from upnext.errors import ConfigError
 from upnext.events import Event
 from upnext.future import Future
+from upnext.job import check_function_name, encode_call
 from upnext.store.connection import connect
+from upnext.store.crons import RuntimeCrons
 from upnext.store.queue import Queue
 from upnext.task import HOOK_NAMES, TaskDef, TaskHandle
 
@@ -85,19 +87,25 @@ class Worker:
 
     def cron(self, schedule: str, *, name: str | None = None, timeout: float = 1800.0,
              missed_run_policy: MissedRunPolicy | str = MissedRunPolicy.LATEST_ONLY,
-             max_catch_up_seconds: float | None = None, executor: str | None = None) -> Callable[..., Any]:
-        """Run a function with no arguments at each instant of ``schedule`` (5 fields, or 6 with
-        seconds first), exactly once per instant across every worker."""
-        plan = CronDef(Schedule(schedule), MissedRunPolicy(missed_run_policy), max_catch_up_seconds)
+             max_catch_up_seconds: float | None = None, executor: str | None = None, tz: str | None = None,
+             retries: int = 0, retry_delay: float = 1.0, max_concurrency: int | None = None, overlap: bool = True,
+             args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None) -> Callable[..., Any]:
+        """Run a function at each instant of ``schedule`` (5 fields, or 6 with seconds first, read in
+        time zone ``tz``; default UTC), exactly once per instant across every worker, called with
+        ``args`` and ``kwargs``. A run that fails is retried ``retries`` times; ``overlap=False``
+        skips an instant while the previous run has not ended (logged, and counted in the cron's
+        cursor hash, which ``cron list`` shows)."""
+        Schedule(schedule)  # a bad expression fails here, before the decorated function is known
+        policy = MissedRunPolicy(missed_run_policy)
 
         def register(fn: Callable[..., Any]) -> TaskHandle[..., Any]:
-            required = [p for p in inspect.signature(fn).parameters.values()
-                        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-            if required:
-                raise TypeError(f"cron {name or fn.__name__!r}: a cron function takes no arguments, "
-                                f"got {[p.name for p in required]}")
-            handle = self._register(fn, dict(name=name, timeout=timeout, executor=executor), TaskHandle, "cron")
-            self.crons[handle.name] = plan
+            where = f"cron {name or fn.__name__!r}"
+            definition = cron_def(where, fn, schedule, tz, args, kwargs or {},
+                                  policy=policy, max_catch_up_s=max_catch_up_seconds, overlap=overlap)
+            handle = self._register(fn, dict(name=name, timeout=timeout, executor=executor, retries=retries,
+                                             retry_delay=retry_delay, max_concurrency=max_concurrency),
+                                    TaskHandle, "cron")
+            self.crons[handle.name] = replace(definition, function=handle.name)
             return handle
         return register
 
@@ -209,6 +217,30 @@ class Worker:
             raise ValueError(f"{self!r} has no task named {name!r}; its tasks: {', '.join(sorted(self.tasks))}")
         return name
 
+    def add_cron(self, name: str, schedule: str, function: str, *, tz: str | None = None, args: Sequence[Any] = (),
+                 kwargs: dict[str, Any] | None = None,
+                 missed_run_policy: MissedRunPolicy | str = MissedRunPolicy.LATEST_ONLY,
+                 max_catch_up_seconds: float | None = None, overlap: bool = True) -> bool:
+        """Add (or replace) the run-time cron ``name``: at each instant of ``schedule`` the task
+        ``function`` this app declares runs with ``args``/``kwargs``, exactly once per instant, on
+        whichever serving worker leads it. Stored in Redis: running workers pick it up within a
+        second or two, without a restart. True when the name was new. Its retries, timeout and
+        max_concurrency are those of ``function``."""
+        where = f"cron {check_cron_name(name)!r}"
+        if name in self.crons:
+            raise ConfigError(f"{where}: {self!r} declares a cron of that name; choose another")
+        if function not in self.tasks:
+            raise ConfigError(f"{where}: {self!r} declares no task named {function!r} "
+                              f"(a run-time cron runs one of the app's tasks: {', '.join(sorted(self.tasks))})")
+        definition = cron_def(where, self.tasks[function].fn, schedule, tz, args, kwargs or {},
+                              policy=MissedRunPolicy(missed_run_policy), max_catch_up_s=max_catch_up_seconds,
+                              overlap=overlap, function=function)
+        return RuntimeCrons(self.queue).add(name, definition.record())
+
+    def remove_cron(self, name: str) -> bool:
+        """Remove the run-time cron ``name`` (workers stop firing it at once); False when there was none."""
+        return RuntimeCrons(self.queue).remove(check_cron_name(name)) is not None
+
     def future(self, job_id: str) -> Future:
         """A Future for a job id (e.g. one passed back to a web page)."""
         return Future(job_id, self.queue)
@@ -228,6 +260,32 @@ class Worker:
                 return f"{self._module}:{attr}"
         raise ConfigError(f"cannot tell how to import {self!r} in a process-pool child; "
                           "define it at module level or run it with the upnext-gevent CLI")
+
+
+def cron_def(where: str, fn: Callable[..., Any], schedule: str, tz: str | None, args: Sequence[Any],
+             kwargs: dict[str, Any], **options: Any) -> CronDef:
+    """A cron's definition, checked: its zone exists, its arguments fit ``fn`` and are JSON.
+    Raises ConfigError (zone, overlap) or TypeError (arguments) naming the cron ``where``."""
+    try:
+        parsed = Schedule(schedule, tz)
+    except (ConfigError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if not isinstance(options.get("overlap", True), bool):
+        raise ConfigError(f"{where}: overlap must be True or False, got {options['overlap']!r}")
+    try:
+        args_json, kwargs_json = encode_call(fn, fn.__name__, tuple(args), dict(kwargs))
+    except TypeError as exc:
+        raise TypeError(f"{where}: its args/kwargs do not fit the function: {exc}") from None
+    return CronDef(parsed, args=args_json, kwargs=kwargs_json, **options)
+
+
+def check_cron_name(name: str) -> str:
+    """A run-time cron's name becomes part of keys: the rules of task names apply."""
+    try:
+        return check_function_name(name)
+    except ValueError:
+        raise ConfigError(f"cron name {name!r} must be non-empty and contain none of '{{', '}}', ':' or spaces") \
+            from None
 
 
 def load_worker(app: str) -> Worker:

@@ -1,5 +1,5 @@
-"""Operator subcommands: list, call, failed, retry, purge, cancel (status, show, pause and resume have modules
-of their own).
+"""Operator subcommands: list, call, failed, retry, purge, cancel (status, show, pause, resume and the cron
+group have modules of their own).
 
 Each needs only the Redis URL (``--redis-url`` or UPNEXT_REDIS_URL) and prints a readable
 table, or JSON with ``--json``.
@@ -25,6 +25,7 @@ import redis
 
 from upnext import config
 from upnext.cli.common import REDIS_URL, connection_options, queue_for, require_known, table, utc_time
+from upnext.cli.cron import cron
 from upnext.cli.jobs import jobs
 from upnext.cli.metrics import metrics
 from upnext.cli.pause import pause, resume
@@ -68,6 +69,7 @@ ops.add_command(stats)
 ops.add_command(metrics)
 ops.add_command(pause)
 ops.add_command(resume)
+ops.add_command(cron)
 
 
 @ops.command("list")

@@ -24,7 +24,8 @@ import gevent.queue
 import redis
 import structlog
 
-from upnext.job import new_job_id, printable
+from upnext.job import printable
+from upnext.runtime import crons
 from upnext.store import groups
 from upnext.store.records import Completion
 
@@ -51,8 +52,8 @@ def start(rt: Runtime) -> tuple[list[gevent.Greenlet[[], None]], list[gevent.Gre
               _spawn(rt, "sweep", lambda: sweep_tick(rt), until_stop=False),
               _spawn(rt, "heartbeat", lambda: heartbeat_tick(rt), until_stop=False),
               _spawn(rt, "watch", lambda: watch_tick(rt), until_stop=False)]
-    if rt.worker.crons:
-        others.append(_spawn(rt, "cron", lambda: cron_tick(rt), until_stop=False))
+    # always: a run-time cron (store/crons.py) may be added for any task while we serve
+    others.append(_spawn(rt, "cron", lambda: crons.cron_tick(rt), until_stop=False))
     return fetchers, others
 
 
@@ -386,34 +387,3 @@ def watch_tick(rt: Runtime) -> float:
                 if rt.pool is not None:
                     rt.pool.terminate_job(r.delivery.job_id)
     return WATCH_INTERVAL_S
-
-
-CRON_LEADER_TTL_MS = 3000
-CRON_MAX_SLEEP_S = 1.0
-
-
-def cron_tick(rt: Runtime) -> float:
-    """For each cron this worker leads, fire every due instant (exactly once: cron_fire.lua
-    compares and sets the cursor) and re-seed a cursor that is missing or has a stale schedule.
-    A paused cron is left alone: its cursor stays (cron_fire.lua refuses to move it too), so on
-    resume the instants it missed follow its missed_run_policy."""
-    led = rt.queue.registry.lead(rt.worker_id, list(rt.worker.crons), CRON_LEADER_TTL_MS)
-    now = rt.queue.redis_time()  # cursors are instants: compared with Redis's clock, not ours
-    next_due = now + CRON_MAX_SLEEP_S
-    for name, (cursor, schedule, resumed_at) in zip(led, rt.queue.registry.cron_cursors(led)):
-        if name in rt.paused:
-            continue
-        cron = rt.worker.crons[name]
-        runs: list[float]
-        if not cursor or schedule != cron.schedule.expression:
-            runs, next_at = [], cron.schedule.next_after(now)
-        elif float(cursor) <= now:
-            runs, next_at = cron.plan(float(cursor), now, resumed_at)
-        else:
-            next_due = min(next_due, float(cursor))
-            continue
-        jobs = [(new_job_id(name), instant) for instant in runs]
-        if rt.queue.registry.cron_fire(name, cursor, next_at, cron.schedule.expression, jobs):
-            rt.log.info("cron_fired", function=name, job_ids=[j for j, _ in jobs], next_at=next_at)
-        next_due = min(next_due, next_at)
-    return min(max(next_due - now, 0.005), CRON_MAX_SLEEP_S)

@@ -18,8 +18,11 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:leases                | zset   | max_concurrency leases: job id -> expiry (ms, server time) |
 | P:{fn}:rate                  | hash   | rate-limit token bucket: tokens, ts                     |
 | P:{group:<g>}:leases         | zset   | routing group <g>'s leases: job@entry -> expiry (ms); own slot |
-| P:{fn}:cron                  | hash   | a cron's cursor: next_at (next instant to run), schedule |
+| P:{fn}:cron                  | hash   | a cron's cursor: next_at, schedule, last_job, skipped, last_skipped_at |
 | P:{fn}:cron_lock             | string | id of the worker firing this cron (expiring lock)       |
+| P:{_crons}                   | hash   | run-time cron name -> JSON definition (function, schedule, tz, args, ...) |
+| P:{fn}:cron:<name>           | hash   | run-time cron <name>'s cursor (as above, plus function) |
+| P:{fn}:cron_lock:<name>      | string | id of the worker firing run-time cron <name> (expiring lock) |
 | P:{_workers}:functions       | hash   | task name -> JSON options, written at worker start      |
 | P:{_workers}:event:<name>    | set    | handler task names of event <name>, added at worker start |
 | P:format                     | string | newest data format a worker ran here (``dataformat.py``) |
@@ -111,16 +114,24 @@ def rate(prefix: str, function: str) -> str:
     return f"{tag(prefix, function)}:rate"
 
 
-def cron(prefix: str, function: str) -> str:
-    return f"{tag(prefix, function)}:cron"
+def cron(prefix: str, cron_id: str) -> str:
+    """A cron's cursor. ``cron_id`` is a declared cron's function, or ``<function>:<name>`` for the
+    run-time cron <name> (a task name has no ':'): its cursor is under its function's hash tag."""
+    function, _, name = cron_id.partition(":")
+    return f"{tag(prefix, function)}:cron" + (f":{name}" if name else "")
+
+
+def runtime_crons(prefix: str) -> str:
+    return tag(prefix, "_crons")
 
 
 def event_handlers(prefix: str, event: str) -> str:
     return f"{tag(prefix, '_workers')}:event:{event}"
 
 
-def cron_lock(prefix: str, function: str) -> str:
-    return f"{tag(prefix, function)}:cron_lock"
+def cron_lock(prefix: str, cron_id: str) -> str:
+    function, _, name = cron_id.partition(":")
+    return f"{tag(prefix, function)}:cron_lock" + (f":{name}" if name else "")
 
 
 def worker(prefix: str, worker_id: str) -> str:

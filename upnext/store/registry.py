@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import redis
 
@@ -24,6 +24,24 @@ class Connected(Protocol):
     stream_maxlen: int
 
     def pipeline(self) -> Any: ...
+
+
+class CronState(NamedTuple):
+    """A cron's cursor hash (store/keys.py): what cron_fire.lua compares, and what operators see."""
+
+    next_at: str = ""  # '' until a worker seeded it
+    schedule: str = ""
+    resumed_at: float = 0.0
+    last_job: str = ""
+    skipped: int = 0
+    last_skipped_at: float = 0.0
+
+
+class Fired(NamedTuple):
+    """What one cron_fire call did beyond moving the cursor."""
+
+    waited_on: str  # the unfinished run the skipped instants waited on ('' when none was skipped)
+    skipped: list[float]
 
 
 class Registry:
@@ -97,21 +115,41 @@ class Registry:
         """(next_at, schedule, resumed_at) of each cron; ('', '', 0.0) where it has no cursor yet.
         ``resumed_at``: when it was last resumed from a pause (0.0: never); its instants before
         then passed while it was paused (resume.lua)."""
+        return [(c.next_at, c.schedule, c.resumed_at) for c in self.cron_states(functions)]
+
+    def cron_states(self, cron_ids: Sequence[str]) -> list[CronState]:
+        """The cursor of each cron (a declared cron's function, or ``<function>:<name>``), as
+        cron_fire.lua needs it and ``cron list`` shows it."""
         pipe = self.queue.pipeline()
-        for function in functions:
-            pipe.hmget(keys.cron(self.queue.prefix, function), "next_at", "schedule", "resumed_at")
-        return [(n or "", s or "", float(r or 0)) for n, s, r in pipe.execute()]
+        for cron_id in cron_ids:
+            pipe.hmget(keys.cron(self.queue.prefix, cron_id), *CronState._fields)
+        return [CronState(n or "", s or "", float(r or 0), j or "", int(k or 0), float(a or 0))
+                for n, s, r, j, k, a in pipe.execute()]
 
     def cron_fire(self, function: str, expected: str, next_at: float, schedule: str,
                   runs: Sequence[tuple[str, float]]) -> bool:
         """Enqueue ``runs`` (job id, instant) and move the cursor, unless another worker did or the
         cron is paused (then its cursor stays where it is)."""
-        return bool(self.queue.scripts.cron_fire(
-            keys=[keys.cron(self.queue.prefix, function), keys.stream(self.queue.prefix, function),
-                  keys.paused(self.queue.prefix, function),
-                  *(keys.job(self.queue.prefix, job_id) for job_id, _ in runs)],
-            args=[expected, repr(next_at), schedule, self.queue.stream_maxlen, function,
-                  *(v for job_id, instant in runs for v in (job_id, repr(instant)))]))
+        return self.fire(function, CronState(expected, schedule), next_at, schedule, runs) is not None
+
+    def fire(self, cron_id: str, state: CronState, next_at: float, schedule: str, runs: Sequence[tuple[str, float]],
+             call: tuple[str, str] = ("[]", "{}"), overlap: bool = True) -> Fired | None:
+        """Enqueue ``runs`` (job id, instant), each calling its function with ``call`` (args and
+        kwargs JSON), and move the cursor planned from ``state``; None when another worker did,
+        the cron is paused or it was removed. With ``overlap=False`` the instants that came while
+        the cron's previous run had not ended are skipped (``Fired.skipped``)."""
+        prefix, function = self.queue.prefix, cron_id.partition(":")[0]
+        cursor = keys.cron(prefix, cron_id)
+        previous = keys.job(prefix, state.last_job) if state.last_job else cursor
+        reply = self.queue.scripts.cron_fire(
+            keys=[cursor, keys.stream(prefix, function), keys.paused(prefix, function), previous,
+                  *(keys.job(prefix, job_id) for job_id, _ in runs)],
+            args=[state.next_at, repr(next_at), schedule, self.queue.stream_maxlen, function, *call,
+                  "1" if overlap else "0", "1" if ":" in cron_id else "0",
+                  *(v for job_id, instant in runs for v in (job_id, repr(instant)))])
+        if not reply:
+            return None
+        return Fired(waited_on=reply[1], skipped=[float(i) for i in reply[2:]])
 
     def lead(self, owner: str, functions: Sequence[str], ttl_ms: int) -> list[str]:
         """Take or keep the lock of each cron; returns the crons ``owner`` leads now."""
