@@ -237,3 +237,15 @@ def test_history_stats_and_every_jobs_query_work_on_a_redis_cluster(cluster_url)
     assert (other["retried"], other["cancelled"]) == ("1", "1")
     detail = read_detail(queue, root, functions=["fn", "other"])
     assert detail is not None and sorted(detail.to_dict()["children"]) == sorted(ended)
+
+
+def test_an_expired_job_ends_in_one_slot_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    job_id = queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}", key="once", expires_s=0.2))
+    wait_for(lambda: queue.redis_time() > float(queue.fields(job_id, "expires_at")[0]), message="expiry passed")
+    assert [(d.job_id, reply[0]) for d, reply in queue.take("w1", "w1", {"fn": 1})] == [(job_id, "expired")]
+    assert queue.fields(job_id, "status", "failure_reason") == ["cancelled", "expired"]
+    assert [r["job_id"] for r in list_jobs(queue, ["fn"], key="once")[0]] == [job_id]
+    assert client.hget(keys.stats_total("upnext", "fn"), "cancelled") == "1"

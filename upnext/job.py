@@ -36,6 +36,7 @@ class FailureReason(enum.StrEnum):
     EXCEPTION = "exception"  # the job raised (or its result could not be stored)
     CANCELLED = "cancelled"  # cancelled by an operator or a Future.cancel()
     LOST = "lost"  # its worker (or process-pool child) died under it
+    EXPIRED = "expired"  # not started before its ``expires`` (ends cancelled, never run)
 
 
 TERMINAL = frozenset({Status.COMPLETE, Status.FAILED, Status.CANCELLED})

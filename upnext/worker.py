@@ -63,7 +63,8 @@ class Worker:
              rate_limit: str | None = None, max_concurrency: int | None = None, executor: str | None = None,
              routing_group: str | None = None, group_max_concurrency: int | None = None, hide_args: bool = False,
              retry_on: tuple[type[BaseException], ...] | None = None, no_retry_on: tuple[type[BaseException], ...] = (),
-             retry_jitter: bool = True, retry_max_delay: float | None = None, **hooks: Callable[..., Any]) -> Any:
+             retry_jitter: bool = True, retry_max_delay: float | None = None, expires: float | None = None,
+             **hooks: Callable[..., Any]) -> Any:
         """Register a plain function as a task: ``@worker.task`` or ``@worker.task(retries=3, ...)``.
 
         ``rate_limit`` ("10/s", "100/minute", "5/10s", ...), ``max_concurrency`` and the
@@ -73,12 +74,13 @@ class Worker:
 
         Only exceptions of ``retry_on`` classes are retried (default: every one), never those of
         ``no_retry_on``; the wait is ``retry_delay * retry_backoff**(n-1)`` capped at
-        ``retry_max_delay``, and with ``retry_jitter`` (the default) a random wait between 0 and that."""
+        ``retry_max_delay``, and with ``retry_jitter`` (the default) a random wait between 0 and that.
+        ``expires`` (seconds from submit): a job not started by then never runs; it ends cancelled."""
         options = dict(name=name, retries=retries, retry_delay=retry_delay, retry_backoff=retry_backoff,
                        timeout=timeout, rate_limit=rate_limit, max_concurrency=max_concurrency, executor=executor,
                        routing_group=routing_group, group_max_concurrency=group_max_concurrency, hide_args=hide_args,
                        retry_on=retry_on, no_retry_on=no_retry_on, retry_jitter=retry_jitter,
-                       retry_max_delay=retry_max_delay, **hooks)
+                       retry_max_delay=retry_max_delay, expires=expires, **hooks)
         return self._decorator(fn, options, TaskHandle)
 
     def cron(self, schedule: str, *, name: str | None = None, timeout: float = 1800.0,

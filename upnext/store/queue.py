@@ -122,7 +122,8 @@ class Queue:
         args: list[Any] = [self.stream_maxlen, function, job_prefix]
         for new in chunk:
             job_keys += [job_prefix + new.job_id, keys.dedup(self.prefix, function, new.key)]
-            args += [new.job_id, new.delay_s, new.key, new.args, new.kwargs, new.parent_id, new.root_id or new.job_id]
+            args += [new.job_id, new.delay_s, new.key, new.args, new.kwargs, new.parent_id, new.root_id or new.job_id,
+                     new.expires_s]
         return self.scripts.enqueue(keys=job_keys, args=args, client=client)
 
     def cancel(self, job_id: str) -> tuple[str, str | None]:

@@ -72,6 +72,7 @@ class NewJob:
     key: str = ""
     parent_id: str = ""
     root_id: str = ""
+    expires_s: float = 0.0  # seconds from enqueue until it expires unstarted (0: never)
 
     @property
     def function(self) -> str:

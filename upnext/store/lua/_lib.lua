@@ -195,11 +195,13 @@ end
 -- Cancel a job that has not ended (cancel, purge): terminal at once, its data then expires.
 -- h: the history keys of the job's function and the job: ended (stream), attempts, key_key (its
 -- idempotency key's ended:key), tree (its workflow tree's), root_id ('' when none).
-local function cancel_job(job, scheduled, logs, dedup, job_id, ttl_s, channel, h, acc)
+-- reason and error: its failure_reason and error (default 'cancelled'; start.lua's expiry: 'expired').
+local function cancel_job(job, scheduled, logs, dedup, job_id, ttl_s, channel, h, acc, reason, error)
   redis.call('ZREM', scheduled, job_id)
   local key = redis.call('HGET', job, 'key') or ''
   local at = history_add(h.ended, job_id, 'cancelled', now_s(), ttl_s, h.key_key, key, h.tree, h.root_id, ttl_s)
-  redis.call('HSET', job, 'status', 'cancelled', 'failure_reason', 'cancelled', 'error', 'cancelled', 'completed_at', at)
+  redis.call('HSET', job, 'status', 'cancelled', 'failure_reason', reason or 'cancelled', 'error', error or 'cancelled',
+    'completed_at', at)
   redis.call('HDEL', job, 'deliveries', 'traceback')
   redis.call('EXPIRE', h.attempts, ttl_s)
   stats_count(acc, 'cancelled')

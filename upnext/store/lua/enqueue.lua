@@ -2,15 +2,16 @@
 -- (zset), with dedup by idempotency key.
 -- KEYS[1] stream   KEYS[2] scheduled zset; then per job i: KEYS[1+2i] job hash, KEYS[2+2i] dedup key
 -- ARGV[1] stream maxlen (0: none)   ARGV[2] the task's name (unused)   ARGV[3] job key prefix 'P:{fn}:job:'
--- then 7 values per job i, from ARGV[4]: job id, delay_s (<= 0: run now), idempotency key
--- ('' for none), args, kwargs, parent_id, root_id
+-- then 8 values per job i, from ARGV[4]: job id, delay_s (<= 0: run now), idempotency key
+-- ('' for none), args, kwargs, parent_id, root_id, expires_s (<= 0: never; else the job gets
+-- expires_at = now + expires_s, which start.lua checks)
 -- Returns, per job, the id of the job now holding the work: its own, or the live job that
 -- already holds its idempotency key (then nothing is written for it). A key whose holder's record
 -- is gone (evicted, deleted by hand) is free again.
 local out = {}
 local now = now_s()
 for i = 1, (#KEYS - 2) / 2 do
-  local job, dedup, a = KEYS[1 + 2 * i], KEYS[2 + 2 * i], 4 + (i - 1) * 7
+  local job, dedup, a = KEYS[1 + 2 * i], KEYS[2 + 2 * i], 4 + (i - 1) * 8
   local job_id, key = ARGV[a], ARGV[a + 2]
   local live = key ~= '' and redis.call('GET', dedup)
   if live and redis.call('EXISTS', ARGV[3] .. live) == 0 then live = false end
@@ -28,6 +29,7 @@ for i = 1, (#KEYS - 2) / 2 do
     if key ~= '' then redis.call('HSET', job, 'key', key) end
     if ARGV[a + 5] ~= '' then redis.call('HSET', job, 'parent_id', ARGV[a + 5]) end
     if ARGV[a + 6] ~= '' and ARGV[a + 6] ~= job_id then redis.call('HSET', job, 'root_id', ARGV[a + 6]) end
+    if tonumber(ARGV[a + 7]) > 0 then redis.call('HSET', job, 'expires_at', now + tonumber(ARGV[a + 7])) end
     out[i] = job_id
   end
 end

@@ -1,0 +1,19 @@
+"""Tasks for the queueing tests (expiry, back-pressure, priorities): each run records its tag in
+the ledger, so tests read which jobs ran, and in what order, from the jobs themselves."""
+
+import upnext
+from tests.apps import ledger
+
+worker = upnext.Worker("queueing", concurrency=1)
+
+
+@worker.task
+def noted(tag: str) -> str:
+    ledger().rpush("ledger:noted", tag)
+    return tag
+
+
+@worker.task(expires=0.5)
+def short_lived(tag: str) -> str:
+    ledger().rpush("ledger:noted", tag)
+    return tag
