@@ -23,7 +23,7 @@ from upnext.store.history import list_jobs
 from upnext.store.jobdetail import read_detail
 from upnext.store.overview import Overview
 from upnext.store.queue import Queue
-from upnext.store.records import Completion, NewJob
+from upnext.store.records import Completion, NewJob, QueueBound
 from upnext.task import build_job
 
 
@@ -249,3 +249,16 @@ def test_an_expired_job_ends_in_one_slot_on_a_redis_cluster(cluster_url):
     assert queue.fields(job_id, "status", "failure_reason") == ["cancelled", "expired"]
     assert [r["job_id"] for r in list_jobs(queue, ["fn"], key="once")[0]] == [job_id]
     assert client.hget(keys.stats_total("upnext", "fn"), "cancelled") == "1"
+
+
+def test_a_full_queue_refuses_in_one_slot_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    cap = QueueBound(max_queued=2)
+    jobs = [NewJob(new_job_id("fn"), "[]", "{}", bound=cap, delay_s=60 * i) for i in range(2)]
+    assert queue.enqueue_many([*jobs, NewJob(new_job_id("other"), "[]", "{}", bound=cap)])
+    with pytest.raises(upnext.QueueFull, match="task 'fn' is full: 2 jobs queued"):
+        queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}", bound=cap))
+    ((delivery, reply),) = queue.take("w1", "w1", {"fn": 1})
+    assert reply[0] == "run" and queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}", bound=cap))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         ConfigError,
         JobNotFound,
         Permanent,
+        QueueFull,
         Retry,
         TaskExecutionError,
         TaskTimeoutError,
@@ -41,7 +42,7 @@ _HOMES = {
     "MissedRunPolicy": "upnext.cron", "Event": "upnext.events",
     "ConfigError": "upnext.errors", "JobNotFound": "upnext.errors", "TaskExecutionError": "upnext.errors",
     "TaskTimeoutError": "upnext.errors", "UpnextError": "upnext.errors", "Permanent": "upnext.errors",
-    "Retry": "upnext.errors",
+    "Retry": "upnext.errors", "QueueFull": "upnext.errors",
     "Future": "upnext.future", "TaskResult": "upnext.result",
     "drain": "upnext.runtime.drain", "run": "upnext.runtime.standalone",
     "TaskHandle": "upnext.task",
@@ -51,7 +52,7 @@ _HOMES = {
 }
 __all__ = [
     "ConfigError", "Context", "Event", "FailureReason", "Future", "JobContext", "JobNotFound", "JobStatus",
-    "MissedRunPolicy", "Permanent", "Retry", "SyncExecutor",
+    "MissedRunPolicy", "Permanent", "QueueFull", "Retry", "SyncExecutor",
     "TaskExecutionError", "TaskHandle", "TaskResult", "TaskTimeoutError", "UpnextError", "Worker",
     "WorkerQueueConfig", "drain", "first_completed", "gather", "get_current_context", "map_tasks", "run", "submit_many",
 ]

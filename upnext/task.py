@@ -16,7 +16,7 @@ from upnext.future import Future
 from upnext.job import check_function_name, encode_call, new_job_id
 from upnext.result import TaskResult
 from upnext.store.limits import NO_LIMITS, Limits
-from upnext.store.records import NewJob
+from upnext.store.records import NO_BOUND, ON_FULL, NewJob, QueueBound
 
 if TYPE_CHECKING:
     from upnext.worker import Worker
@@ -26,6 +26,7 @@ R = TypeVar("R")
 
 EXECUTORS = ("thread", "process")
 HOOK_NAMES = ("on_start", "on_success", "on_failure", "on_retry", "on_complete")
+ON_OPTIONS = ("on_full", "on_full_timeout")  # options, not hooks, despite their names
 MAX_KEY_LENGTH = 256
 
 
@@ -52,6 +53,9 @@ class TaskDef:
     retry_jitter: bool = True  # full jitter (AWS backoff study): failing jobs spread their retries
     retry_max_delay: float | None = None
     expires: float | None = None  # seconds from submit: a job not started by then ends cancelled ("expired")
+    max_queued: int | None = None  # back-pressure: jobs waiting (stream + scheduled) beyond which submits fail
+    on_full: str = "reject"  # or "block": poll for room up to on_full_timeout seconds
+    on_full_timeout: float = 30.0
     limits: Limits = field(init=False, default=NO_LIMITS)
 
     def __post_init__(self) -> None:
@@ -76,6 +80,7 @@ class TaskDef:
         self._check_retry_classes(where)
         if self.expires is not None:
             check_expires_s(self.expires, where)
+        self._check_bound(where)
         if self.executor not in (None, *EXECUTORS):
             raise ValueError(f"{where}: executor must be None, 'thread' or 'process', got {self.executor!r}")
         for hook_name, hook in self.hooks.items():
@@ -90,6 +95,22 @@ class TaskDef:
     @property
     def max_attempts(self) -> int:
         return self.retries + 1
+
+    @property
+    def bound(self) -> QueueBound:
+        if self.max_queued is None:
+            return NO_BOUND
+        return QueueBound(self.max_queued, self.on_full, float(self.on_full_timeout))
+
+    def _check_bound(self, where: str) -> None:
+        if self.max_queued is not None and (isinstance(self.max_queued, bool) or not isinstance(self.max_queued, int)
+                                            or self.max_queued < 1):
+            raise ValueError(f"{where}: max_queued must be an integer >= 1 or None, got {self.max_queued!r}")
+        if self.on_full not in ON_FULL:
+            raise ValueError(f"{where}: on_full must be one of {', '.join(map(repr, ON_FULL))}, got {self.on_full!r}")
+        if isinstance(self.on_full_timeout, bool) or not isinstance(self.on_full_timeout, (int, float)) or not (
+                self.on_full_timeout >= 0):
+            raise ValueError(f"{where}: on_full_timeout must be a number of seconds >= 0, got {self.on_full_timeout!r}")
 
     def _check_retry_classes(self, where: str) -> None:
         """retry_on and no_retry_on are tuples of exception classes; no class is in both (one in
@@ -138,7 +159,8 @@ class TaskDef:
                 "routing_group": self.routing_group, "group_max_concurrency": self.group_max_concurrency,
                 "hide_args": self.hide_args, "retry_on": _class_names(self.retry_on),
                 "no_retry_on": _class_names(self.no_retry_on), "retry_jitter": self.retry_jitter,
-                "retry_max_delay": self.retry_max_delay, "expires": self.expires}
+                "retry_max_delay": self.retry_max_delay, "expires": self.expires, "max_queued": self.max_queued,
+                "on_full": self.on_full, "on_full_timeout": self.on_full_timeout}
 
 
 def _class_names(classes: tuple[type[BaseException], ...] | None) -> list[str] | None:
@@ -232,16 +254,16 @@ class TaskHandle(Generic[P, R]):
         args_json, kwargs_json = encode_call(self.definition.fn, self.name, args, kwargs)
         if expires_s is None:
             expires_s = _expires_s(self.definition, None, delay_s)
-        return build_job(self.name, args_json, kwargs_json, delay_s, key, expires_s)
+        return build_job(self.name, args_json, kwargs_json, delay_s, key, expires_s, self.definition.bound)
 
 
 def build_job(function: str, args_json: str, kwargs_json: str, delay_s: float = 0.0, key: str = "",
-              expires_s: float = 0.0) -> NewJob:
+              expires_s: float = 0.0, bound: QueueBound | None = None) -> NewJob:
     """A job record with its lineage: submitted from inside a job, it becomes that job's child."""
     parent = current_or_none()
     return NewJob(job_id=new_job_id(function), args=args_json, kwargs=kwargs_json, delay_s=delay_s, key=key,
                   parent_id=parent.job_id if parent else "", root_id=parent.root_id if parent else "",
-                  expires_s=expires_s)
+                  expires_s=expires_s, bound=bound)
 
 
 @dataclass(frozen=True)

@@ -17,3 +17,9 @@ def noted(tag: str) -> str:
 def short_lived(tag: str) -> str:
     ledger().rpush("ledger:noted", tag)
     return tag
+
+
+@worker.task(max_queued=2, on_full="block", on_full_timeout=60)
+def bounded_block(tag: str) -> str:
+    ledger().rpush("ledger:noted", tag)
+    return tag

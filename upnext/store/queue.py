@@ -20,11 +20,11 @@ from redis.cluster import RedisCluster
 from redis.typing import KeyT, StreamIdT
 
 from upnext.job import function_of
-from upnext.store import groups, keys, settling, starting
+from upnext.store import bounds, groups, keys, settling, starting
 from upnext.store.connection import ClaimReply, PendingEntry, ReadReply, ScriptPipeline, Sequential
 from upnext.store.limits import Limits
 from upnext.store.pause import Pauses
-from upnext.store.records import SUSPECT_DELIVERIES, Completion, Delivery, NewJob, by_function
+from upnext.store.records import SUSPECT_DELIVERIES, Completion, Delivery, NewJob, QueueBound, by_function
 from upnext.store.registry import Registry
 from upnext.store.scripts import Scripts
 from upnext.store.waiter import Waiter
@@ -98,28 +98,39 @@ class Queue:
     def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]:
         """Write jobs with one enqueue.lua call per task and chunk, all in one pipeline; returns the
         id holding each (a live duplicate's id on dedup). Every job is checked first: one over
-        max_payload_bytes fails the call and writes nothing."""
+        max_payload_bytes fails the call and writes nothing. A task with a ``max_queued`` cap gets
+        one call for all its jobs, so they are written all or none (QueueFull, see bounds.py)."""
         for new in jobs:
             size = len(new.args.encode()) + len(new.kwargs.encode())
             if size > self.max_payload_bytes:
                 raise ValueError(f"{function_of(new.job_id)}(): arguments are {size} bytes encoded, over "
                                  f"max_payload_bytes={self.max_payload_bytes}; pass a reference (a key, a URL)")
-        chunks = [(function, group[i:i + ENQUEUE_CHUNK]) for function, group in by_function(jobs).items()
-                  for i in range(0, len(group), ENQUEUE_CHUNK)]
+        caps = bounds.bounds_of(self.client, self.prefix, jobs)
+        chunks = [(function, group[i:i + step]) for function, group in by_function(jobs).items()
+                  for step in [len(group) if caps[function].max_queued else ENQUEUE_CHUNK]
+                  for i in range(0, len(group), step)]
         if len(chunks) == 1:  # a single submit: no pipeline object to build
-            replies = [self._enqueue(self.client, *chunks[0])]
+            replies = [self._enqueue(self.client, *chunks[0], caps[chunks[0][0]])]
         else:
             pipe = self.pipeline()
             for function, chunk in chunks:
-                self._enqueue(pipe, function, chunk)
+                self._enqueue(pipe, function, chunk, caps[function])
             replies = pipe.execute()
+        for i, ((function, chunk), reply) in enumerate(zip(chunks, replies)):
+            if bounds.is_full(reply):
+                replies[i] = self._wait_for_room(function, chunk, caps[function], int(reply[1]))
         held = {new.job_id: holder for (_, chunk), reply in zip(chunks, replies) for new, holder in zip(chunk, reply)}
         return [held[new.job_id] for new in jobs]
 
-    def _enqueue(self, client: Any, function: str, chunk: Sequence[NewJob]) -> Any:
+    def _wait_for_room(self, function: str, chunk: Sequence[NewJob], bound: QueueBound, count: int) -> Any:
+        """The task's queue was full: QueueFull, or (on_full="block") its jobs once there is room."""
+        return bounds.wait_for_room(function, bound, len(chunk), count,
+                                    lambda: self._enqueue(self.client, function, chunk, bound))
+
+    def _enqueue(self, client: Any, function: str, chunk: Sequence[NewJob], bound: QueueBound) -> Any:
         job_keys = [keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)]
         job_prefix = keys.job_prefix(self.prefix, function)
-        args: list[Any] = [self.stream_maxlen, function, job_prefix]
+        args: list[Any] = [self.stream_maxlen, bound.max_queued, job_prefix]
         for new in chunk:
             job_keys += [job_prefix + new.job_id, keys.dedup(self.prefix, function, new.key)]
             args += [new.job_id, new.delay_s, new.key, new.args, new.kwargs, new.parent_id, new.root_id or new.job_id,
