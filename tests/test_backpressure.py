@@ -5,6 +5,8 @@ raises upnext.QueueFull or polls for room; enqueue.lua checks and writes in one 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -12,7 +14,7 @@ import pytest
 
 import upnext
 from tests.apps.queueing import bounded_block
-from tests.workers import wait_for
+from tests.workers import ROOT, wait_for
 from upnext.job import new_job_id
 from upnext.store import keys
 from upnext.store.records import NewJob
@@ -124,6 +126,9 @@ def test_a_producer_that_knows_the_task_only_by_name_uses_the_registered_cap(que
         queue.enqueue(build_job("by_name", "[]", "{}"))
     queue.enqueue(NewJob(new_job_id("uncapped"), "[]", "{}"))  # nothing registered: no cap
     queue.enqueue(NewJob(new_job_id("uncapped"), "[]", "{}"))
+    called = subprocess.run([sys.executable, "-m", "upnext.cli", "call", "by_name"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert called.returncode == 1 and "Error: queue of task 'by_name' is full: 1 jobs queued" in called.stderr
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [

@@ -87,14 +87,18 @@ def test_a_job_that_started_once_does_not_expire_on_its_retry(queue):
 
 def test_the_expiry_is_decided_once_at_start_and_an_operator_retry_runs_the_job(queue):
     job_id = new_job_id("fn")
-    queue.enqueue(NewJob(job_id, "[]", "{}", expires_s=0.2))
+    queue.enqueue(NewJob(job_id, "[]", "{}", key="k", expires_s=0.2))
     wait_for(lambda: _past_expiry(queue, job_id), message="expiry passed")
     ((delivery, reply),) = queue.take("w1", "w1", {"fn": 1})
-    assert reply[0] == "expired"
+    assert reply == ["expired", "k"]
     assert queue.start("w1", "w1", [delivery]) == [["stale"]]  # acked with the expiry: no second decision
     assert queue.client.xlen(keys.stream("upnext", "fn")) == 0
+    again = NewJob(new_job_id("fn"), "[]", "{}", key="k")
+    assert queue.enqueue(again) == again.job_id  # the expired job freed its idempotency key
+    assert queue.cancel(again.job_id)[0] == "cancelled"
     assert Admin(queue).retry(job_id) == "queued"
-    assert [reply[0] for _, reply in queue.take("w1", "w1", {"fn": 1})] == ["run"]
+    assert [(d.job_id, reply[0]) for d, reply in queue.take("w1", "w1", {"fn": 2})] == [
+        (again.job_id, "terminal"), (job_id, "run")]
 
 
 def test_a_job_due_after_its_expiry_is_refused_at_submit_and_nothing_is_written(redis_client):
