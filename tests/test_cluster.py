@@ -262,3 +262,20 @@ def test_a_full_queue_refuses_in_one_slot_on_a_redis_cluster(cluster_url):
         queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}", bound=cap))
     ((delivery, reply),) = queue.take("w1", "w1", {"fn": 1})
     assert reply[0] == "run" and queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}", bound=cap))
+
+
+def test_priorities_keep_every_stream_in_the_tasks_slot_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    assert len({client.keyslot(s) for s in keys.streams("upnext", "fn")}) == 1
+    ids = {level: queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}", priority=level)) for level in ("low", "high")}
+    ids["normal"] = queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}"))
+    taken = queue.take("w1", "w1", {"fn": 3})
+    assert [d.job_id for d, _ in taken] == [ids["high"], ids["normal"], ids["low"]]
+    assert queue.settle("w1", [Completion(taken[0][0], "retry"), Completion(taken[1][0], "complete")]) == ["ok", "ok"]
+    assert queue.release("w1", [taken[2][0]], started=True) == ["ok"]
+    assert [d.job_id for d, _ in queue.take("w1", "w1", {"fn": 2})] == [ids["high"], ids["low"]]
+    assert len(queue.reclaim("w2", "fn", 0, 5)) == 2 and Admin(queue).purge("fn") == 0
+    queue.ensure_groups(["fn", "other"])
+    assert queue.fetch("w1", ["fn", "other"], 1, None) == []

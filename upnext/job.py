@@ -39,6 +39,15 @@ class FailureReason(enum.StrEnum):
     EXPIRED = "expired"  # not started before its ``expires`` (ends cancelled, never run)
 
 
+class Priority(enum.StrEnum):
+    """``task.options(priority=...)`` (``upnext.Priority``): served strictly, high before normal
+    before low, FIFO within a level. Members equal the strings the option also accepts."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
 TERMINAL = frozenset({Status.COMPLETE, Status.FAILED, Status.CANCELLED})
 TERMINAL_NAMES = frozenset(s.value for s in TERMINAL)
 

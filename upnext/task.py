@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 from upnext.context import current_or_none, inline_context
 from upnext.errors import ConfigError, Permanent, Retry
 from upnext.future import Future
-from upnext.job import check_function_name, encode_call, new_job_id
+from upnext.job import Priority, check_function_name, encode_call, new_job_id
 from upnext.result import TaskResult
 from upnext.store.limits import NO_LIMITS, Limits
 from upnext.store.records import NO_BOUND, ON_FULL, NewJob, QueueBound
@@ -194,12 +194,15 @@ class TaskHandle(Generic[P, R]):
             return cast(R, task.fn(*args, **kwargs))
 
     def options(self, *, delay: float | None = None, eta: datetime | None = None,
-                expires: float | datetime | None = None) -> SubmitOptions:
+                expires: float | datetime | None = None, priority: Priority | str = Priority.NORMAL) -> SubmitOptions:
         """Per-submit options: ``delay`` seconds or an ``eta`` to run no earlier than; ``expires``
         (seconds from submit, or an aware datetime): not started by then, the job never runs and
-        ends cancelled with failure_reason ``expired``. Default: the task's ``expires``."""
+        ends cancelled with failure_reason ``expired`` (default: the task's ``expires``);
+        ``priority`` "high", "normal" or "low" (``upnext.Priority``): strictly, high before normal
+        before low, FIFO within a level."""
         delay_s = _delay_s(delay, eta)
-        return SubmitOptions(self, delay_s, _expires_s(self.definition, expires, delay_s))
+        return SubmitOptions(self, delay_s, _expires_s(self.definition, expires, delay_s),
+                             _priority(self.name, priority))
 
     def submit(self, /, *args: P.args, **kwargs: P.kwargs) -> Future:
         return self.options().submit(*args, **kwargs)
@@ -249,12 +252,14 @@ class TaskHandle(Generic[P, R]):
     wait_idempotent_sync = wait_idempotent
 
     def new_job(self, args: tuple[Any, ...], kwargs: dict[str, Any], delay_s: float = 0.0, key: str = "",
-                expires_s: float | None = None) -> NewJob:
+                expires_s: float | None = None, priority: str = Priority.NORMAL) -> NewJob:
         """Validate a call and build its record; nothing is written. ``expires_s`` None: the task's."""
         args_json, kwargs_json = encode_call(self.definition.fn, self.name, args, kwargs)
         if expires_s is None:
             expires_s = _expires_s(self.definition, None, delay_s)
-        return build_job(self.name, args_json, kwargs_json, delay_s, key, expires_s, self.definition.bound)
+        new = build_job(self.name, args_json, kwargs_json, delay_s, key, expires_s, self.definition.bound)
+        new.priority = priority
+        return new
 
 
 def build_job(function: str, args_json: str, kwargs_json: str, delay_s: float = 0.0, key: str = "",
@@ -273,20 +278,22 @@ class SubmitOptions:
     handle: TaskHandle[..., Any]
     delay_s: float
     expires_s: float = 0.0  # 0: never expires
+    priority: str = Priority.NORMAL
 
     def submit(self, /, *args: Any, **kwargs: Any) -> Future:
         queue = self.handle.worker.queue
-        return Future(queue.enqueue(self.handle.new_job(args, kwargs, self.delay_s, expires_s=self.expires_s)), queue)
+        new = self.handle.new_job(args, kwargs, self.delay_s, expires_s=self.expires_s, priority=self.priority)
+        return Future(queue.enqueue(new), queue)
 
     def submit_idempotent(self, key: str, /, *args: Any, **kwargs: Any) -> Future:
         """Submit unless a live job holds ``key``; then return that job's Future."""
         queue = self.handle.worker.queue
-        new = self.handle.new_job(args, kwargs, self.delay_s, check_key(key), self.expires_s)
+        new = self.handle.new_job(args, kwargs, self.delay_s, check_key(key), self.expires_s, self.priority)
         return Future(queue.enqueue(new), queue)
 
     def wait(self, /, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
         queue = self.handle.worker.queue
-        new = self.handle.new_job(args, kwargs, self.delay_s, expires_s=self.expires_s)
+        new = self.handle.new_job(args, kwargs, self.delay_s, expires_s=self.expires_s, priority=self.priority)
         future = Future(queue.enqueue(new, watch=True), queue)
         return future.result(self.handle._wait_s(wait_timeout))
 
@@ -340,3 +347,11 @@ def _expires_s(task: TaskDef, expires: float | datetime | None, delay_s: float) 
         raise ValueError(f"{where}: the job would be due in {delay_s:g}s (delay/eta) but expires in {expires_s:g}s: "
                          f"it could never start; give a later expires or an earlier run time")
     return expires_s
+
+
+def _priority(task: str, priority: Priority | str) -> str:
+    try:
+        return Priority(priority).value
+    except ValueError:
+        raise ValueError(f"{task}.options(): priority must be one of {', '.join(repr(p.value) for p in Priority)} "
+                         f"(or upnext.Priority.HIGH, ...), got {priority!r}") from None

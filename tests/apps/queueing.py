@@ -1,6 +1,8 @@
 """Tasks for the queueing tests (expiry, back-pressure, priorities): each run records its tag in
 the ledger, so tests read which jobs ran, and in what order, from the jobs themselves."""
 
+import time
+
 import upnext
 from tests.apps import ledger
 
@@ -23,3 +25,10 @@ def short_lived(tag: str) -> str:
 def bounded_block(tag: str) -> str:
     ledger().rpush("ledger:noted", tag)
     return tag
+
+
+@worker.task
+def gate() -> None:
+    """Holds the worker's only slot until the test sets ``gate:open``."""
+    while not ledger().exists("gate:open"):
+        time.sleep(0.01)

@@ -1,9 +1,9 @@
 """What ``status`` shows: every worker (live, or dead with its last record until it is pruned),
 per function what is queued, running, held by dead workers, scheduled and failed and whether it
 is paused, the notes that explain a stall, and each routing group with its cap and the leases
-held. Read-only, and bounded: three pipelined round trips at most (a fourth when there are
-routing groups), whose size grows with the number of functions, workers and groups, never with
-the number of jobs.
+held. Read-only, and bounded: four pipelined round trips at most (a fifth when there are
+routing groups; one counts the high and low priority streams), whose size grows with the number
+of functions, workers and groups, never with the number of jobs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from upnext import config
 from upnext.store import keys
+from upnext.store.depths import priority_depths
 from upnext.store.limits import RateLimit
 from upnext.store.queue import Queue
 
@@ -35,8 +36,9 @@ class Overview:
         live = [w for w in workers if w["alive"]]
         held = self._held(functions, counts, {w["id"] for w in live})
         groups = self._groups(functions)
-        rows = [_function_row(name, options, counts[name], held.get(name, {}), live, groups, name in paused)
-                for name, options in functions.items()]
+        levels = priority_depths(self.queue, list(functions))  # high and low priority streams
+        rows = [_function_row(name, options, counts[name], held.get(name, {}), live, groups, name in paused,
+                              levels[name]) for name, options in functions.items()]
         notes = [*_busy(rows, live), *_delayed(rows, counts), *_reclaims(rows, held, live)]
         workers.sort(key=lambda w: (not w["alive"], w["id"]))
         return {"workers": workers, "functions": rows, "notes": notes, "groups": list(groups.values())}
@@ -139,12 +141,14 @@ def _worker_row(worker_id: str, live: str | None, seen: str | None) -> dict[str,
 
 
 def _function_row(name: str, options: dict[str, Any], counts: list[Any], held: dict[str, tuple[int, int]],
-                  live: list[dict[str, Any]], groups: dict[str, dict[str, Any]], paused: bool) -> dict[str, Any]:
+                  live: list[dict[str, Any]], groups: dict[str, dict[str, Any]], paused: bool,
+                  levels: tuple[int, int]) -> dict[str, Any]:
     length, scheduled, _, failed, leases, bucket, next_at, summary = counts
     pending = 0 if isinstance(summary, Exception) else int(summary["pending"])
     awaiting = sum(count for count, _ in held.values())
-    row = {"function": name, "kind": options.get("kind", "task"), "queued": length - pending,
-           "active": pending - awaiting, "awaiting_reclaim": awaiting, "scheduled": scheduled, "failed": failed,
+    row = {"function": name, "kind": options.get("kind", "task"), "queued": length - pending + levels[0],
+           "active": pending - awaiting + levels[1], "awaiting_reclaim": awaiting, "scheduled": scheduled,
+           "failed": failed,
            "rate_limited": _rate_backlog(options.get("rate_limit"), bucket),
            "leases": leases, "max_concurrency": options.get("max_concurrency"),
            "next_run_at": float(next_at) if next_at else None, "routing_group": options.get("routing_group"),

@@ -90,6 +90,7 @@ class NewJob:
     root_id: str = ""
     expires_s: float = 0.0  # seconds from enqueue until it expires unstarted (0: never)
     bound: QueueBound | None = None  # None: the task's, as its workers registered it
+    priority: str = "normal"  # high | normal | low (keys.LEVELS): which of its task's streams it waits in
 
     @property
     def function(self) -> str:

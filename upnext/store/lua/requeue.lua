@@ -16,9 +16,8 @@
 local status, lease, key = unpack(redis.call('HMGET', KEYS[1], 'status', 'lease', 'key'))
 if not status then return {'missing'} end
 if status ~= 'failed' and status ~= 'cancelled' then return {'not_ended', status} end
-if lease and lease ~= '' then
-  local ok, pending = pcall(redis.call, 'XPENDING', KEYS[2], GROUP, lease, lease, 1)
-  if ok and #pending > 0 then return {'not_ended', status .. ', its run has not stopped yet'} end
+if lease and lease ~= '' and is_pending(KEYS[2], lease) then
+  return {'not_ended', status .. ', its run has not stopped yet'}
 end
 if key and key ~= '' then
   local holder = redis.call('GET', KEYS[5])
@@ -48,5 +47,5 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'run_at', now_s(), 'deliveries', 0)
 redis.call('HDEL', KEYS[1], 'rate_reserved', 'progress', 'progress_message', 'error', 'traceback', 'result',
   'completed_at', 'expires_at', 'failure_reason')
-add_entry(KEYS[2], ARGV[1], ARGV[2])
+add_entry(job_stream(KEYS[2], KEYS[1]), ARGV[1], ARGV[2])
 return {'queued'}

@@ -2,7 +2,9 @@
 -- task's cluster-wide limits (max_concurrency leases, rate-limit tokens). With a read count it
 -- first reads up to that many new entries itself (XREADGROUP, never blocking), so the hot path
 -- fetches and starts a batch in one round trip.
--- KEYS[1] stream   KEYS[2] scheduled zset   KEYS[3] leases zset   KEYS[4] rate bucket hash
+-- KEYS[1] stream (normal priority; its high and low streams are KEYS[1]:high and KEYS[1]:low, same
+-- slot, read in that order: high, normal, low; an entry is named by its token, see entry_of)
+-- KEYS[2] scheduled zset   KEYS[3] leases zset   KEYS[4] rate bucket hash
 -- KEYS[5] the task's pause flag   KEYS[5+i] job hash of listed entry i (none when reading)
 -- ARGV[1] consumer   ARGV[2] worker id   ARGV[3] max_deliveries   ARGV[4] max_concurrency (0: none)
 -- ARGV[5] lease ms   ARGV[6] rate count (0: none)   ARGV[7] rate period s   ARGV[8] stream maxlen
@@ -87,8 +89,7 @@ end
 -- run whose entry is gone, handed back or deferred, is not pending and blocks nothing.)
 local function running_elsewhere(status, lease, entry_id)
   if status ~= 'active' or not lease or lease == '' or lease == entry_id then return false end
-  local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], GROUP, lease, lease, 1)
-  return ok and #pending > 0
+  return is_pending(KEYS[1], lease)
 end
 
 local function start_entry(entry_id, job_id, job, fresh)
@@ -115,13 +116,13 @@ local function start_entry(entry_id, job_id, job, fresh)
     return {'expired', expire(job, job_id, f[5])}
   elseif paused then
     ack(KEYS[1], entry_id)
-    add_entry(KEYS[1], job_id, ARGV[8])
+    add_entry(job_stream(KEYS[1], job), job_id, ARGV[8])
     return {'paused'}
   elseif deliveries > max_deliveries then
     return {'poison', deliveries, redis.call('HGET', job, 'key') or ''}
   elseif not take_lease(job_id) then
     ack(KEYS[1], entry_id)
-    add_entry(KEYS[1], job_id, ARGV[8])
+    add_entry(job_stream(KEYS[1], job), job_id, ARGV[8])
     return {'busy'}
   end
   local wait = 0
@@ -153,21 +154,29 @@ if read_count == 0 then
   return out
 end
 if paused then return out end
-ensure_group(KEYS[1])
-local read = redis.call('XREADGROUP', 'GROUP', GROUP, ARGV[1], 'COUNT', read_count, 'STREAMS', KEYS[1], '>')
-for _, entry in ipairs(read and read[1] and read[1][2] or {}) do
-  local entry_id, fields, job_id = entry[1], entry[2], ''
-  for j = 1, #fields, 2 do
-    if fields[j] == 'id' then job_id = fields[j + 1] end
+-- Strict priority: high entries first, then normal, then low; FIFO within each stream.
+for _, level in ipairs({'high', 'normal', 'low'}) do
+  local stream = level == 'normal' and KEYS[1] or KEYS[1] .. ':' .. level
+  local left = read_count - #out
+  if left <= 0 then break end
+  if level == 'normal' or redis.call('EXISTS', stream) == 1 then
+    ensure_group(stream)
+    local read = redis.call('XREADGROUP', 'GROUP', GROUP, ARGV[1], 'COUNT', left, 'STREAMS', stream, '>')
+    for _, entry in ipairs(read and read[1] and read[1][2] or {}) do
+      local token, fields, job_id = token_of(level, entry[1]), entry[2], ''
+      for j = 1, #fields, 2 do
+        if fields[j] == 'id' then job_id = fields[j + 1] end
+      end
+      local reply
+      if string.sub(job_id, 1, #own) ~= own or not string.find(job_id, '^[0-9a-f]+$', #own + 1) then
+        ack(KEYS[1], token)
+        reply = {'garbage'}
+      else
+        reply = start_entry(token, job_id, prefix .. job_id, true)
+      end
+      out[#out + 1] = {token, job_id, reply}
+    end
   end
-  local reply
-  if string.sub(job_id, 1, #own) ~= own or not string.find(job_id, '^[0-9a-f]+$', #own + 1) then
-    ack(KEYS[1], entry_id)
-    reply = {'garbage'}
-  else
-    reply = start_entry(entry_id, job_id, prefix .. job_id, true)
-  end
-  out[#out + 1] = {entry_id, job_id, reply}
 end
 write_expired_stats()
 return out
