@@ -98,3 +98,12 @@ def test_a_bad_priority_is_refused_naming_the_argument_and_the_allowed_values(ba
 def test_the_priority_members_equal_the_option_strings():
     assert [p.value for p in upnext.Priority] == ["high", "normal", "low"]
     assert upnext.Priority.LOW == "low" and noted.options(priority=upnext.Priority.LOW).priority == "low"
+
+
+def test_the_oldest_queued_age_counts_the_high_and_low_streams_too(queue, redis_client):
+    queue.registry.register("w1", '{"id": "w1"}', 60, {"aged": "{}"})
+    queue.ensure_groups(["aged"])
+    minute_ago_ms = int((queue.redis_time() - 60) * 1000)
+    redis_client.xadd(keys.stream("upnext", "aged", "low"), {"id": new_job_id("aged")}, id=f"{minute_ago_ms}-0")
+    (gauges,) = read_scrape(queue).functions
+    assert gauges.depth["queued"] == 1 and 59 <= gauges.oldest_age_s < 120

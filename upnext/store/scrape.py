@@ -2,7 +2,7 @@
 the stats totals, the queue depth by state, the oldest queued job's age and the pause flag, plus
 the live workers and their slots. Read-only.
 
-Bounded: four pipelined round trips whose size grows with the number of functions and workers,
+Bounded: five pipelined round trips whose size grows with the number of functions and workers,
 never with the number of jobs (XLEN, ZCARD, ZCOUNT, XINFO GROUPS and one XRANGE ... COUNT 1 are
 O(1) or O(log n) each).
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from upnext.store import keys
-from upnext.store.depths import priority_depths
+from upnext.store.depths import OTHER_LEVELS, priority_depths
 from upnext.store.queue import Queue
 from upnext.store.stats import Counts
 
@@ -114,16 +114,25 @@ def _gauges(name: str, reply: list[Any], paused: bool, now_s: float, levels: tup
 
 
 def _oldest_queued(queue: Queue, gauges: list[FunctionGauges], replies: list[list[Any]], now_s: float) -> None:
-    """The first entry after each group's last delivered one is the oldest queued job: its id
-    holds the ms it was added (one round trip, only for functions with queued jobs)."""
+    """The first entry after each group's last delivered one is the oldest queued job of its
+    stream: its id holds the ms it was added. One round trip for the normal streams, one more for
+    the high and low ones' groups; only for functions with queued jobs."""
     waiting = [(g, _group(r[-1])) for g, r in zip(gauges, replies) if g.depth["queued"]]
     if not waiting:
         return
     pipe = queue.pipeline()
-    for g, group in waiting:
+    for g, _ in waiting:
+        for level in OTHER_LEVELS:
+            pipe.xinfo_groups(keys.stream(queue.prefix, g.function, level))
+    others = iter(pipe.execute(raise_on_error=False))
+    reads = [(g, keys.stream(queue.prefix, g.function, level), group) for g, normal in waiting
+             for level, group in [(keys.NORMAL, normal), *((level, _group(next(others))) for level in OTHER_LEVELS)]
+             if level == keys.NORMAL or group]
+    pipe = queue.pipeline()
+    for _, stream, group in reads:
         after = str(group["last-delivered-id"]) if group else "0-0"
-        pipe.xrange(keys.stream(queue.prefix, g.function), f"({after}", "+", count=1)
-    for (g, _), entries in zip(waiting, pipe.execute()):
+        pipe.xrange(stream, f"({after}", "+", count=1)
+    for (g, _, _), entries in zip(reads, pipe.execute()):
         if entries:
             added_s = int(str(entries[0][0]).split("-")[0]) / 1000
             g.oldest_age_s = max(g.oldest_age_s, now_s - added_s)
