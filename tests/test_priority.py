@@ -76,17 +76,20 @@ def test_purge_counts_and_the_views_cover_every_level(queue, redis_client):
     for level in ("high", "high", "normal", "low"):
         _job(queue, level)
     queue.take("w1", "w1", {"fn": 1})  # one high job running
-    assert queue.backlog(["fn"]) == 4
+    ghost = queue.fetch_counts("ghost", {"fn": 1, "other": 1})  # a worker with no record: a dead one
+    assert [keys.split_token(d.entry_id)[0] for d in ghost] == ["high", "normal", "low"]
+    _job(queue, "low")
+    assert queue.backlog(["fn"]) == 5
     (row,) = Overview(queue).read()["functions"]
-    assert (row["queued"], row["active"]) == (3, 1)
+    assert (row["queued"], row["active"], row["awaiting_reclaim"]) == (1, 1, 3)
     (gauges,) = read_scrape(queue).functions
-    assert (gauges.depth["queued"], gauges.depth["active"]) == (3, 1)
-    assert Admin(queue).purge("fn") == 3
+    assert (gauges.depth["queued"], gauges.depth["active"]) == (1, 4)
+    assert Admin(queue).purge("fn") == 1
     _job(queue, "low")
     redis_client.delete(keys.functions("upnext"), keys.stream("upnext", "fn"))
     assert Admin(queue).is_known("fn")  # only its low stream holds a job now
     queue.ensure_groups(["fn"])
-    assert queue.backlog(["fn"]) == 2
+    assert queue.backlog(["fn"]) == 4  # high: 2 held; low: the ghost's and the new one
 
 
 @pytest.mark.parametrize("bad", ["urgent", 1, None, "HIGH"])

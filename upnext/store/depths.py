@@ -17,24 +17,33 @@ OTHER_LEVELS = tuple(level for level in keys.LEVELS if level != keys.NORMAL)
 
 def priority_depths(queue: Queue, names: Sequence[str]) -> dict[str, tuple[int, int]]:
     """Per function, (queued, active) in its high and low priority streams together."""
-    counts = _counts(queue, [(name, level) for name in names for level in OTHER_LEVELS])
-    depths: dict[str, tuple[int, int]] = {}
-    for (name, _), (queued, active) in counts:
-        before = depths.get(name, (0, 0))
-        depths[name] = (before[0] + queued, before[1] + active)
-    return {name: depths.get(name, (0, 0)) for name in names}
+    return {name: summed(levels) for name, levels in level_summaries(queue, names).items()}
+
+
+def level_summaries(queue: Queue, names: Sequence[str]) -> dict[str, dict[str, tuple[int, Any]]]:
+    """Per function and high/low level: (entries not read yet, its XPENDING summary, or the
+    error of a stream that does not exist)."""
+    out: dict[str, dict[str, tuple[int, Any]]] = {name: {} for name in names}
+    for (name, level), queued, summary in _counts(queue, [(n, level) for n in names for level in OTHER_LEVELS]):
+        out[name][level] = (queued, summary)
+    return out
+
+
+def summed(levels: dict[str, tuple[int, Any]]) -> tuple[int, int]:
+    return (sum(queued for queued, _ in levels.values()),
+            sum(_pending(summary) for _, summary in levels.values()))
 
 
 def unread(queue: Queue, functions: Sequence[str]) -> list[str]:
     """The tasks with entries no worker has read yet, in any priority's stream."""
     counts = _counts(queue, [(f, level) for f in functions for level in keys.LEVELS])
-    found = {name for (name, _), (queued, _) in counts if queued > 0}
+    found = {name for (name, _), queued, _ in counts if queued > 0}
     return [f for f in functions if f in found]
 
 
-def _counts(queue: Queue, streams: list[tuple[str, str]]) -> list[tuple[tuple[str, str], tuple[int, int]]]:
-    """(entries not read yet, entries pending) of each (task, level) stream; 0 for a missing one
-    (acked entries are deleted, so XLEN - pending counts the unread)."""
+def _counts(queue: Queue, streams: list[tuple[str, str]]) -> list[tuple[tuple[str, str], int, Any]]:
+    """(entries not read yet, XPENDING summary) of each (task, level) stream; 0 and an error for a
+    missing one (acked entries are deleted, so XLEN - pending counts the unread)."""
     if not streams:
         return []
     pipe = queue.pipeline()
@@ -45,9 +54,12 @@ def _counts(queue: Queue, streams: list[tuple[str, str]]) -> list[tuple[tuple[st
     out = []
     for stream in streams:
         length, summary = next(replies), next(replies)
-        pending = 0 if isinstance(summary, Exception) else int(summary["pending"])
-        out.append((stream, (_int(length) - pending, pending)))
+        out.append((stream, _int(length) - _pending(summary), summary))
     return out
+
+
+def _pending(summary: Any) -> int:
+    return 0 if isinstance(summary, Exception) else int(summary["pending"])
 
 
 def _int(reply: Any) -> int:

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from upnext import config
 from upnext.store import keys
-from upnext.store.depths import priority_depths
+from upnext.store.depths import level_summaries, summed
 from upnext.store.limits import RateLimit
 from upnext.store.queue import Queue
 
@@ -34,9 +34,10 @@ class Overview:
         records, counts = self._count(everyone, list(functions))
         workers = [row for w, live in zip(everyone, records) if (row := _worker_row(w, live, seen.get(w)))]
         live = [w for w in workers if w["alive"]]
-        held = self._held(functions, counts, {w["id"] for w in live})
+        others = level_summaries(self.queue, list(functions))  # the high and low priority streams
+        held = self._held(functions, counts, {w["id"] for w in live}, others)
         groups = self._groups(functions)
-        levels = priority_depths(self.queue, list(functions))  # high and low priority streams
+        levels = {name: summed(summaries) for name, summaries in others.items()}
         rows = [_function_row(name, options, counts[name], held.get(name, {}), live, groups, name in paused,
                               levels[name]) for name, options in functions.items()]
         notes = [*_busy(rows, live), *_delayed(rows, counts), *_reclaims(rows, held, live)]
@@ -99,22 +100,25 @@ class Overview:
         return records, {name: replies[first + PER_FUNCTION * i: first + PER_FUNCTION * (i + 1)]
                          for i, name in enumerate(functions)}
 
-    def _held(self, functions: dict[str, Any], counts: dict[str, list[Any]],
-              live: set[str]) -> dict[str, dict[str, tuple[int, int]]]:
-        """Per function, the consumers that are no live worker and hold pending entries:
-        consumer -> (entries, idle ms of its first entry). One round trip, only when there are any."""
-        dead = {name: {c["name"]: int(c["pending"]) for c in _consumers(counts[name][-1]) if c["name"] not in live}
-                for name in functions}
-        dead = {name: consumers for name, consumers in dead.items() if consumers}
+    def _held(self, functions: dict[str, Any], counts: dict[str, list[Any]], live: set[str],
+              others: dict[str, dict[str, tuple[int, Any]]]) -> dict[str, dict[str, tuple[int, int]]]:
+        """Per function, the consumers that are no live worker and hold pending entries, in any
+        priority's stream: consumer -> (entries, idle ms of its first entry, the most idle of its
+        streams'). One round trip, only when there are any."""
+        summaries = {name: [(keys.NORMAL, counts[name][-1]), *((lv, s) for lv, (_, s) in others[name].items())]
+                     for name in functions}
+        dead = [(name, level, c["name"], int(c["pending"])) for name in functions for level, summary in summaries[name]
+                for c in _consumers(summary) if c["name"] not in live]
         if not dead:
             return {}
         pipe = self.queue.pipeline()
-        for name, consumers in dead.items():
-            for consumer in consumers:
-                pipe.xpending_range(keys.stream(self.prefix, name), keys.GROUP, "-", "+", 1, consumername=consumer)
-        firsts = iter(pipe.execute(raise_on_error=False))
-        return {name: {consumer: (count, _idle_ms(next(firsts))) for consumer, count in consumers.items()}
-                for name, consumers in dead.items()}
+        for name, level, consumer, _ in dead:
+            pipe.xpending_range(keys.stream(self.prefix, name, level), keys.GROUP, "-", "+", 1, consumername=consumer)
+        held: dict[str, dict[str, tuple[int, int]]] = {}
+        for (name, _, consumer, count), first in zip(dead, pipe.execute(raise_on_error=False)):
+            before = held.setdefault(name, {}).get(consumer, (0, 0))
+            held[name][consumer] = (before[0] + count, max(before[1], _idle_ms(first)))
+        return held
 
 
 def _consumers(summary: Any) -> list[dict[str, Any]]:
