@@ -64,6 +64,8 @@ def test_an_expired_job_never_runs_ends_cancelled_expired_and_wakes_its_waiter(r
     listed = json.loads(_cli("jobs", "--status", "cancelled", "--json", url=redis_url))
     assert {row["failure_reason"] for row in listed["jobs"]} == {"expired"}
     assert "expired" in _cli("show", late.job_id, url=redis_url)
+    shown = json.loads(_cli("show", late.job_id, "--json", url=redis_url))
+    assert shown["expires_at"] == float(queue.fields(late.job_id, "expires_at")[0]) and shown["priority"] == "normal"
     assert redis_client.hget(keys.stats_total("upnext", "noted"), "cancelled") == "1"
 
 

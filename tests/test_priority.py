@@ -11,6 +11,7 @@ from tests.workers import wait_for
 from upnext.job import new_job_id
 from upnext.store import keys
 from upnext.store.admin import Admin
+from upnext.store.jobdetail import read_detail
 from upnext.store.overview import Overview
 from upnext.store.records import Completion, NewJob
 from upnext.store.scrape import read_scrape
@@ -46,6 +47,7 @@ def test_each_level_has_its_own_stream_and_normal_is_the_plain_one(queue, redis_
         level: redis_client.xrange(keys.stream("upnext", "fn", level))[0][1]["id"] for level in keys.LEVELS} == jobs
     assert keys.stream("upnext", "fn", "normal") == "upnext:{fn}:stream"
     assert queue.fields(jobs["high"], "priority") == ["high"] and queue.fields(jobs["normal"], "priority") == [None]
+    assert [read_detail(queue, jobs[level]).to_dict()["priority"] for level in keys.LEVELS] == list(keys.LEVELS)
     assert _taken(queue, 3) == [jobs["high"], jobs["normal"], jobs["low"]]
 
 
