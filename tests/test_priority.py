@@ -112,3 +112,27 @@ def test_the_oldest_queued_age_counts_the_high_and_low_streams_too(queue, redis_
     redis_client.xadd(keys.stream("upnext", "aged", "low"), {"id": new_job_id("aged")}, id=f"{minute_ago_ms}-0")
     (gauges,) = read_scrape(queue).functions
     assert gauges.depth["queued"] == 1 and 59 <= gauges.oldest_age_s < 120
+
+
+def test_a_paused_tasks_entry_handed_back_stays_in_its_level(queue, redis_client):
+    high = _job(queue, "high")
+    (delivery,) = queue.fetch("w1", ["fn"], 1, None)
+    queue.pauses.pause("fn")
+    assert queue.start("w1", "w1", [delivery]) == [["paused"]]
+    assert [e[1]["id"] for e in redis_client.xrange(keys.stream("upnext", "fn", "high"))] == [high]
+    queue.pauses.resume("fn")
+    assert _taken(queue) == [high]
+
+
+def test_drain_runs_a_backlog_in_priority_order(redis_client):
+    app = upnext.Worker("drained")
+    ran: list[str] = []
+
+    @app.task
+    def step(tag: str) -> None:
+        ran.append(tag)
+
+    for level, tag in BACKLOG:
+        step.options(priority=level).submit(tag)
+    assert upnext.drain(app) == len(BACKLOG)
+    assert ran == ["h1", "h2", "h3", "n1", "n2", "l1", "l2", "l3"]
