@@ -23,7 +23,7 @@ from upnext.store.history import list_jobs
 from upnext.store.jobdetail import read_detail
 from upnext.store.overview import Overview
 from upnext.store.queue import Queue
-from upnext.store.records import Completion, NewJob
+from upnext.store.records import Completion, NewJob, QueueBound
 from upnext.task import build_job
 
 
@@ -268,3 +268,45 @@ def test_cron_options_and_run_time_crons_on_a_redis_cluster(cluster_url, tmp_pat
     finally:
         worker.stop()
         print(worker.output())
+
+
+def test_an_expired_job_ends_in_one_slot_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    job_id = queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}", key="once", expires_s=0.2))
+    wait_for(lambda: queue.redis_time() > float(queue.fields(job_id, "expires_at")[0]), message="expiry passed")
+    assert [(d.job_id, reply[0]) for d, reply in queue.take("w1", "w1", {"fn": 1})] == [(job_id, "expired")]
+    assert queue.fields(job_id, "status", "failure_reason") == ["cancelled", "expired"]
+    assert [r["job_id"] for r in list_jobs(queue, ["fn"], key="once")[0]] == [job_id]
+    assert client.hget(keys.stats_total("upnext", "fn"), "cancelled") == "1"
+
+
+def test_a_full_queue_refuses_in_one_slot_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    cap = QueueBound(max_queued=2)
+    jobs = [NewJob(new_job_id("fn"), "[]", "{}", bound=cap, delay_s=60 * i) for i in range(2)]
+    assert queue.enqueue_many([*jobs, NewJob(new_job_id("other"), "[]", "{}", bound=cap)])
+    with pytest.raises(upnext.QueueFull, match="task 'fn' is full: 2 jobs queued"):
+        queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}", bound=cap))
+    ((delivery, reply),) = queue.take("w1", "w1", {"fn": 1})
+    assert reply[0] == "run" and queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}", bound=cap))
+
+
+def test_priorities_keep_every_stream_in_the_tasks_slot_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    assert len({client.keyslot(s) for s in keys.streams("upnext", "fn")}) == 1
+    ids = {level: queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}", priority=level)) for level in ("low", "high")}
+    ids["normal"] = queue.enqueue(NewJob(new_job_id("fn"), "[]", "{}"))
+    taken = queue.take("w1", "w1", {"fn": 3})
+    assert [d.job_id for d, _ in taken] == [ids["high"], ids["normal"], ids["low"]]
+    assert queue.settle("w1", [Completion(taken[0][0], "retry"), Completion(taken[1][0], "complete")]) == ["ok", "ok"]
+    assert queue.release("w1", [taken[2][0]], started=True) == ["ok"]
+    assert [d.job_id for d, _ in queue.take("w1", "w1", {"fn": 2})] == [ids["high"], ids["low"]]
+    assert len(queue.reclaim("w2", "fn", 0, 5)) == 2 and Admin(queue).purge("fn") == 0
+    queue.ensure_groups(["fn", "other"])
+    assert queue.fetch("w1", ["fn", "other"], 1, None) == []

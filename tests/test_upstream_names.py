@@ -44,10 +44,11 @@ def test_failure_reason_members_equal_every_reason_the_code_writes():
         text = path.read_text()
         written |= set(re.findall(r"failure_reason=\"([a-z_]+)\"", text))  # Completion(...)
         written |= set(re.findall(r"'failure_reason', '([a-z_]+)'", text))  # Lua
+        written |= set(re.findall(r"cancel_job\([^()]*(?:\([^()]*\)[^()]*)*, '([a-z_]+)',", text))  # Lua
         written |= set(re.findall(r"ChildFailed\([^()]*(?:\([^()]*\)[^()]*)*reason=\"([a-z_]+)\"", text))
         written |= set(re.findall(r"_Failure\([^()]*(?:\([^()]*\)[^()]*)*, \"([a-z]+)\"", text))
     assert written and written <= {r.value for r in upnext.FailureReason}
-    assert {r.value for r in upnext.FailureReason} == {"timeout", "exception", "cancelled", "lost"}
+    assert {r.value for r in upnext.FailureReason} == {"timeout", "exception", "cancelled", "lost", "expired"}
     assert upnext.FailureReason.TIMEOUT == "timeout"
 
 

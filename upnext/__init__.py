@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         ConfigError,
         JobNotFound,
         Permanent,
+        QueueFull,
         Retry,
         TaskExecutionError,
         TaskTimeoutError,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     )
     from upnext.events import Event
     from upnext.future import Future
-    from upnext.job import FailureReason, JobStatus
+    from upnext.job import FailureReason, JobStatus, Priority
     from upnext.result import TaskResult
     from upnext.runtime.drain import drain
     from upnext.runtime.standalone import run
@@ -37,11 +38,11 @@ if TYPE_CHECKING:
 _HOMES = {
     "WorkerQueueConfig": "upnext.config",
     "Context": "upnext.context:JobContext", "JobContext": "upnext.context", "get_current_context": "upnext.context",
-    "FailureReason": "upnext.job", "JobStatus": "upnext.job",
+    "FailureReason": "upnext.job", "JobStatus": "upnext.job", "Priority": "upnext.job",
     "MissedRunPolicy": "upnext.cron", "Event": "upnext.events",
     "ConfigError": "upnext.errors", "JobNotFound": "upnext.errors", "TaskExecutionError": "upnext.errors",
     "TaskTimeoutError": "upnext.errors", "UpnextError": "upnext.errors", "Permanent": "upnext.errors",
-    "Retry": "upnext.errors",
+    "Retry": "upnext.errors", "QueueFull": "upnext.errors",
     "Future": "upnext.future", "TaskResult": "upnext.result",
     "drain": "upnext.runtime.drain", "run": "upnext.runtime.standalone",
     "TaskHandle": "upnext.task",
@@ -51,7 +52,7 @@ _HOMES = {
 }
 __all__ = [
     "ConfigError", "Context", "Event", "FailureReason", "Future", "JobContext", "JobNotFound", "JobStatus",
-    "MissedRunPolicy", "Permanent", "Retry", "SyncExecutor",
+    "MissedRunPolicy", "Permanent", "Priority", "QueueFull", "Retry", "SyncExecutor",
     "TaskExecutionError", "TaskHandle", "TaskResult", "TaskTimeoutError", "UpnextError", "Worker",
     "WorkerQueueConfig", "drain", "first_completed", "gather", "get_current_context", "map_tasks", "run", "submit_many",
 ]

@@ -36,6 +36,20 @@ class TaskTimeoutError(TaskExecutionError):
     """The job ran longer than its own ``timeout`` and was stopped."""
 
 
+class QueueFull(UpnextError):
+    """A task's queue holds ``max_queued`` jobs: the submit was refused (or waited in vain)."""
+
+    def __init__(self, function: str, limit: int, count: int, adding: int = 1, waited_s: float | None = None):
+        self.function, self.limit, self.count, self.adding = function, limit, count, adding
+        if adding > limit:
+            why = f"a batch of {adding} jobs can never fit under max_queued={limit}"
+        else:
+            why = f"{count} jobs queued (waiting in its stream + scheduled), max_queued={limit}"
+            if waited_s is not None:
+                why += f"; still full after waiting {waited_s:g}s (on_full='block', on_full_timeout)"
+        super().__init__(f"queue of task {function!r} is full: {why}; submit later or raise max_queued")
+
+
 class JobNotFound(UpnextError, LookupError):
     """No record exists for this job id (never submitted, or expired after its TTL)."""
 

@@ -58,7 +58,9 @@ class Event:
         kwargs_json = _encode(self.name, data)
         queue = self.worker.queue
         names = sorted(set(queue.registry.handlers(self.name)) | {h.name for h in self.handlers})
-        ids = queue.enqueue_many([build_job(name, "[]", kwargs_json, key=key) for name in names])
+        bounds = {h.name: h.definition.bound for h in self.handlers}  # others: as their workers registered them
+        ids = queue.enqueue_many([build_job(name, "[]", kwargs_json, key=key, bound=bounds.get(name))
+                                  for name in names])
         return [Future(job_id, queue) for job_id in ids]
 
 

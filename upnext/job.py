@@ -36,6 +36,16 @@ class FailureReason(enum.StrEnum):
     EXCEPTION = "exception"  # the job raised (or its result could not be stored)
     CANCELLED = "cancelled"  # cancelled by an operator or a Future.cancel()
     LOST = "lost"  # its worker (or process-pool child) died under it
+    EXPIRED = "expired"  # not started before its ``expires`` (ends cancelled, never run)
+
+
+class Priority(enum.StrEnum):
+    """``task.options(priority=...)`` (``upnext.Priority``): served strictly, high before normal
+    before low, FIFO within a level. Members equal the strings the option also accepts."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
 
 
 TERMINAL = frozenset({Status.COMPLETE, Status.FAILED, Status.CANCELLED})

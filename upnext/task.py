@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 from upnext.context import current_or_none, inline_context
 from upnext.errors import ConfigError, Permanent, Retry
 from upnext.future import Future
-from upnext.job import check_function_name, encode_call, new_job_id
+from upnext.job import Priority, check_function_name, encode_call, new_job_id
 from upnext.result import TaskResult
 from upnext.store.limits import NO_LIMITS, Limits
-from upnext.store.records import NewJob
+from upnext.store.records import NO_BOUND, ON_FULL, NewJob, QueueBound
 
 if TYPE_CHECKING:
     from upnext.worker import Worker
@@ -26,6 +26,7 @@ R = TypeVar("R")
 
 EXECUTORS = ("thread", "process")
 HOOK_NAMES = ("on_start", "on_success", "on_failure", "on_retry", "on_complete")
+ON_OPTIONS = ("on_full", "on_full_timeout")  # options, not hooks, despite their names
 MAX_KEY_LENGTH = 256
 
 
@@ -51,6 +52,10 @@ class TaskDef:
     no_retry_on: tuple[type[BaseException], ...] = ()
     retry_jitter: bool = True  # full jitter (AWS backoff study): failing jobs spread their retries
     retry_max_delay: float | None = None
+    expires: float | None = None  # seconds from submit: a job not started by then ends cancelled ("expired")
+    max_queued: int | None = None  # back-pressure: jobs waiting (stream + scheduled) beyond which submits fail
+    on_full: str = "reject"  # or "block": poll for room up to on_full_timeout seconds
+    on_full_timeout: float = 30.0
     limits: Limits = field(init=False, default=NO_LIMITS)
 
     def __post_init__(self) -> None:
@@ -73,6 +78,9 @@ class TaskDef:
                 self.retry_max_delay, (int, float)) or not self.retry_max_delay >= 0):
             raise ValueError(f"{where}: retry_max_delay must be a number >= 0 or None, got {self.retry_max_delay!r}")
         self._check_retry_classes(where)
+        if self.expires is not None:
+            check_expires_s(self.expires, where)
+        self._check_bound(where)
         if self.executor not in (None, *EXECUTORS):
             raise ValueError(f"{where}: executor must be None, 'thread' or 'process', got {self.executor!r}")
         for hook_name, hook in self.hooks.items():
@@ -87,6 +95,22 @@ class TaskDef:
     @property
     def max_attempts(self) -> int:
         return self.retries + 1
+
+    @property
+    def bound(self) -> QueueBound:
+        if self.max_queued is None:
+            return NO_BOUND
+        return QueueBound(self.max_queued, self.on_full, float(self.on_full_timeout))
+
+    def _check_bound(self, where: str) -> None:
+        if self.max_queued is not None and (isinstance(self.max_queued, bool) or not isinstance(self.max_queued, int)
+                                            or self.max_queued < 1):
+            raise ValueError(f"{where}: max_queued must be an integer >= 1 or None, got {self.max_queued!r}")
+        if self.on_full not in ON_FULL:
+            raise ValueError(f"{where}: on_full must be one of {', '.join(map(repr, ON_FULL))}, got {self.on_full!r}")
+        if isinstance(self.on_full_timeout, bool) or not isinstance(self.on_full_timeout, (int, float)) or not (
+                self.on_full_timeout >= 0):
+            raise ValueError(f"{where}: on_full_timeout must be a number of seconds >= 0, got {self.on_full_timeout!r}")
 
     def _check_retry_classes(self, where: str) -> None:
         """retry_on and no_retry_on are tuples of exception classes; no class is in both (one in
@@ -135,7 +159,8 @@ class TaskDef:
                 "routing_group": self.routing_group, "group_max_concurrency": self.group_max_concurrency,
                 "hide_args": self.hide_args, "retry_on": _class_names(self.retry_on),
                 "no_retry_on": _class_names(self.no_retry_on), "retry_jitter": self.retry_jitter,
-                "retry_max_delay": self.retry_max_delay}
+                "retry_max_delay": self.retry_max_delay, "expires": self.expires, "max_queued": self.max_queued,
+                "on_full": self.on_full, "on_full_timeout": self.on_full_timeout}
 
 
 def _class_names(classes: tuple[type[BaseException], ...] | None) -> list[str] | None:
@@ -168,8 +193,16 @@ class TaskHandle(Generic[P, R]):
             # TaskDef keeps fn as Callable[..., Any]; P and R were taken from that same function
             return cast(R, task.fn(*args, **kwargs))
 
-    def options(self, *, delay: float | None = None, eta: datetime | None = None) -> SubmitOptions:
-        return SubmitOptions(self, _delay_s(delay, eta))
+    def options(self, *, delay: float | None = None, eta: datetime | None = None,
+                expires: float | datetime | None = None, priority: Priority | str = Priority.NORMAL) -> SubmitOptions:
+        """Per-submit options: ``delay`` seconds or an ``eta`` to run no earlier than; ``expires``
+        (seconds from submit, or an aware datetime): not started by then, the job never runs and
+        ends cancelled with failure_reason ``expired`` (default: the task's ``expires``);
+        ``priority`` "high", "normal" or "low" (``upnext.Priority``): strictly, high before normal
+        before low, FIFO within a level."""
+        delay_s = _delay_s(delay, eta)
+        return SubmitOptions(self, delay_s, _expires_s(self.definition, expires, delay_s),
+                             _priority(self.name, priority))
 
     def submit(self, /, *args: P.args, **kwargs: P.kwargs) -> Future:
         return self.options().submit(*args, **kwargs)
@@ -218,17 +251,24 @@ class TaskHandle(Generic[P, R]):
     wait_sync = wait
     wait_idempotent_sync = wait_idempotent
 
-    def new_job(self, args: tuple[Any, ...], kwargs: dict[str, Any], delay_s: float = 0.0, key: str = "") -> NewJob:
-        """Validate a call and build its record; nothing is written."""
+    def new_job(self, args: tuple[Any, ...], kwargs: dict[str, Any], delay_s: float = 0.0, key: str = "",
+                expires_s: float | None = None, priority: str = Priority.NORMAL) -> NewJob:
+        """Validate a call and build its record; nothing is written. ``expires_s`` None: the task's."""
         args_json, kwargs_json = encode_call(self.definition.fn, self.name, args, kwargs)
-        return build_job(self.name, args_json, kwargs_json, delay_s, key)
+        if expires_s is None:
+            expires_s = _expires_s(self.definition, None, delay_s)
+        new = build_job(self.name, args_json, kwargs_json, delay_s, key, expires_s, self.definition.bound)
+        new.priority = priority
+        return new
 
 
-def build_job(function: str, args_json: str, kwargs_json: str, delay_s: float = 0.0, key: str = "") -> NewJob:
+def build_job(function: str, args_json: str, kwargs_json: str, delay_s: float = 0.0, key: str = "",
+              expires_s: float = 0.0, bound: QueueBound | None = None) -> NewJob:
     """A job record with its lineage: submitted from inside a job, it becomes that job's child."""
     parent = current_or_none()
     return NewJob(job_id=new_job_id(function), args=args_json, kwargs=kwargs_json, delay_s=delay_s, key=key,
-                  parent_id=parent.job_id if parent else "", root_id=parent.root_id if parent else "")
+                  parent_id=parent.job_id if parent else "", root_id=parent.root_id if parent else "",
+                  expires_s=expires_s, bound=bound)
 
 
 @dataclass(frozen=True)
@@ -237,20 +277,24 @@ class SubmitOptions:
 
     handle: TaskHandle[..., Any]
     delay_s: float
+    expires_s: float = 0.0  # 0: never expires
+    priority: str = Priority.NORMAL
 
     def submit(self, /, *args: Any, **kwargs: Any) -> Future:
         queue = self.handle.worker.queue
-        return Future(queue.enqueue(self.handle.new_job(args, kwargs, self.delay_s)), queue)
+        new = self.handle.new_job(args, kwargs, self.delay_s, expires_s=self.expires_s, priority=self.priority)
+        return Future(queue.enqueue(new), queue)
 
     def submit_idempotent(self, key: str, /, *args: Any, **kwargs: Any) -> Future:
         """Submit unless a live job holds ``key``; then return that job's Future."""
         queue = self.handle.worker.queue
-        new = self.handle.new_job(args, kwargs, self.delay_s, check_key(key))
+        new = self.handle.new_job(args, kwargs, self.delay_s, check_key(key), self.expires_s, self.priority)
         return Future(queue.enqueue(new), queue)
 
     def wait(self, /, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> TaskResult:
         queue = self.handle.worker.queue
-        future = Future(queue.enqueue(self.handle.new_job(args, kwargs, self.delay_s), watch=True), queue)
+        new = self.handle.new_job(args, kwargs, self.delay_s, expires_s=self.expires_s, priority=self.priority)
+        future = Future(queue.enqueue(new, watch=True), queue)
         return future.result(self.handle._wait_s(wait_timeout))
 
     submit_sync = submit  # upstream's names (see TaskHandle)
@@ -275,3 +319,39 @@ def _delay_s(delay: float | None, eta: datetime | None) -> float:
     if delay is not None and (not isinstance(delay, (int, float)) or delay < 0):
         raise ValueError(f"options(): delay must be a number of seconds >= 0, got {delay!r}")
     return float(delay or 0.0)
+
+
+def check_expires_s(expires: Any, where: str) -> float:
+    """``expires`` as seconds (a number > 0), else ValueError naming ``where``."""
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not expires > 0:
+        raise ValueError(f"{where}: expires must be a number of seconds > 0 (or, per submit, a timezone-aware "
+                         f"datetime), got {expires!r}")
+    return float(expires)
+
+
+def _expires_s(task: TaskDef, expires: float | datetime | None, delay_s: float) -> float:
+    """Seconds from now until the job expires (0: never): ``expires`` or the task's. A job that
+    would become due at or after its expiry could never start: refused here, before any write."""
+    where = f"{task.name}.options()"
+    if expires is None:
+        expires_s = task.expires or 0.0
+    elif isinstance(expires, datetime):
+        if expires.tzinfo is None:
+            raise ValueError(f"{where}: expires must be a timezone-aware datetime or seconds, got {expires!r}")
+        expires_s = expires.timestamp() - time.time()
+        if expires_s <= 0:
+            raise ValueError(f"{where}: expires={expires.isoformat()} is in the past")
+    else:
+        expires_s = check_expires_s(expires, where)
+    if expires_s and delay_s >= expires_s:
+        raise ValueError(f"{where}: the job would be due in {delay_s:g}s (delay/eta) but expires in {expires_s:g}s: "
+                         f"it could never start; give a later expires or an earlier run time")
+    return expires_s
+
+
+def _priority(task: str, priority: Priority | str) -> str:
+    try:
+        return Priority(priority).value
+    except ValueError:
+        raise ValueError(f"{task}.options(): priority must be one of {', '.join(repr(p.value) for p in Priority)} "
+                         f"(or upnext.Priority.HIGH, ...), got {priority!r}") from None

@@ -26,7 +26,7 @@ from upnext.job import check_function_name, encode_call
 from upnext.store.connection import connect
 from upnext.store.crons import RuntimeCrons
 from upnext.store.queue import Queue
-from upnext.task import HOOK_NAMES, TaskDef, TaskHandle
+from upnext.task import HOOK_NAMES, ON_OPTIONS, TaskDef, TaskHandle
 
 H = TypeVar("H", bound=TaskHandle[..., Any])
 
@@ -67,7 +67,9 @@ class Worker:
              rate_limit: str | None = None, max_concurrency: int | None = None, executor: str | None = None,
              routing_group: str | None = None, group_max_concurrency: int | None = None, hide_args: bool = False,
              retry_on: tuple[type[BaseException], ...] | None = None, no_retry_on: tuple[type[BaseException], ...] = (),
-             retry_jitter: bool = True, retry_max_delay: float | None = None, **hooks: Callable[..., Any]) -> Any:
+             retry_jitter: bool = True, retry_max_delay: float | None = None, expires: float | None = None,
+             max_queued: int | None = None, on_full: str = "reject", on_full_timeout: float = 30.0,
+             **hooks: Callable[..., Any]) -> Any:
         """Register a plain function as a task: ``@worker.task`` or ``@worker.task(retries=3, ...)``.
 
         ``rate_limit`` ("10/s", "100/minute", "5/10s", ...), ``max_concurrency`` and the
@@ -77,12 +79,16 @@ class Worker:
 
         Only exceptions of ``retry_on`` classes are retried (default: every one), never those of
         ``no_retry_on``; the wait is ``retry_delay * retry_backoff**(n-1)`` capped at
-        ``retry_max_delay``, and with ``retry_jitter`` (the default) a random wait between 0 and that."""
+        ``retry_max_delay``, and with ``retry_jitter`` (the default) a random wait between 0 and that.
+        ``expires`` (seconds from submit): a job not started by then never runs; it ends cancelled.
+        ``max_queued``: a submit that would leave more jobs waiting (stream + scheduled) raises
+        QueueFull (``on_full="reject"``) or polls for room up to ``on_full_timeout`` s ("block")."""
         options = dict(name=name, retries=retries, retry_delay=retry_delay, retry_backoff=retry_backoff,
                        timeout=timeout, rate_limit=rate_limit, max_concurrency=max_concurrency, executor=executor,
                        routing_group=routing_group, group_max_concurrency=group_max_concurrency, hide_args=hide_args,
                        retry_on=retry_on, no_retry_on=no_retry_on, retry_jitter=retry_jitter,
-                       retry_max_delay=retry_max_delay, **hooks)
+                       retry_max_delay=retry_max_delay, expires=expires, max_queued=max_queued, on_full=on_full,
+                       on_full_timeout=on_full_timeout, **hooks)
         return self._decorator(fn, options, TaskHandle)
 
     def cron(self, schedule: str, *, name: str | None = None, timeout: float = 1800.0,
@@ -124,7 +130,7 @@ class Worker:
     def _register(self, fn: Callable[..., Any], options: dict[str, Any], handle_class: type[H], kind: str) -> H:
         options = {k: v for k, v in options.items() if v is not None}
         name = options.pop("name", None) or fn.__name__
-        hooks = {k: options.pop(k) for k in list(options) if k.startswith("on_")}
+        hooks = {k: options.pop(k) for k in list(options) if k.startswith("on_") and k not in ON_OPTIONS}
         unknown = set(hooks) - set(HOOK_NAMES)
         if unknown:
             raise TypeError(f"{kind} {name!r}: unexpected option(s): {', '.join(sorted(unknown))}")

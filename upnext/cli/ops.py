@@ -32,7 +32,7 @@ from upnext.cli.pause import pause, resume
 from upnext.cli.show import show
 from upnext.cli.stats import stats
 from upnext.cli.status import status
-from upnext.errors import ConfigError, JobNotFound, TaskExecutionError
+from upnext.errors import ConfigError, JobNotFound, QueueFull, TaskExecutionError
 from upnext.future import Future
 from upnext.job import check_function_name, dumps, function_of, signature_from
 from upnext.store.admin import Admin
@@ -105,7 +105,10 @@ def call(function: str, kwargs_json: str, wait_s: float | None, redis_url: str |
         raise click.ClickException(f"no worker has registered a function named {function!r} (see `list`)")
     _check_call(function, options.get("params"), kwargs)
     new: NewJob = build_job(function, "[]", dumps(kwargs))
-    future = Future(queue.enqueue(new), queue)
+    try:
+        future = Future(queue.enqueue(new), queue)
+    except QueueFull as exc:  # the cap its workers registered (max_queued)
+        raise click.ClickException(str(exc)) from None
     out: dict[str, Any] = {"job_id": future.job_id}
     if not as_json:  # first, so a wait that times out still leaves the id on the screen
         click.echo(f"job_id: {future.job_id}")

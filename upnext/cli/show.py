@@ -45,8 +45,8 @@ def as_text(view: dict[str, Any]) -> str:
             ("error", view["error"]), ("progress", _progress(view)),
             ("checkpoint", _checkpoint(view)), ("parent", view["parent_id"]),
             ("root", "itself" if view["root_id"] in (None, view["job_id"]) else view["root_id"]),
-            ("key", view["key"]), ("worker", view["worker"]),
-            *((name, _when(view[f"{name}_at"])) for name in ("enqueued", "started", "completed"))]
+            ("key", view["key"]), ("worker", view["worker"]), ("priority", view["priority"]),
+            *((name, _when(view[f"{name}_at"])) for name in ("enqueued", "expires", "started", "completed"))]
     lines = [f"{name:<11} {'-' if value is None or value == '' else value}" for name, value in rows]
     if view["traceback"]:
         lines += ["traceback", *_indented(view["traceback"].rstrip("\n").splitlines())]
@@ -65,7 +65,8 @@ _EMPTY_VIEW: dict[str, Any] = {
     "job_id": "-", "function": "-", "status": "-", "failure_reason": None, "attempts": None, "args": None,
     "kwargs": None, "result": None, "error": None, "progress": 0.0, "progress_message": "", "checkpoint": None,
     "checkpoint_at": None, "parent_id": None, "root_id": None, "key": None, "worker": None, "enqueued_at": None,
-    "started_at": None, "completed_at": None, "traceback": None, "runs": [], "children": [], "logs": []}
+    "started_at": None, "completed_at": None, "expires_at": None, "priority": "normal", "traceback": None, "runs": [],
+    "children": [], "logs": []}
 
 
 def _run_line(run: dict[str, Any]) -> str:

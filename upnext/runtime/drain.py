@@ -5,7 +5,8 @@ non-JSON argument or result fails here as it would in production), with no worke
 Process-executor tasks run inline. Jobs waiting in the scheduled set are left there unless
 asked for: ``retries=True`` runs each retry at once instead of after its backoff (so a retrying
 task is tested with no sleep), ``delayed=True`` likewise runs jobs submitted with ``delay``/``eta``.
-A paused function's jobs are left queued, as workers leave them.
+A paused function's jobs are left queued, as workers leave them. Each job is read and started
+by one start.lua call (a take), so priorities hold as they do in a worker: high, normal, low.
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ def drain(worker: Worker, max_jobs: int | None = None, *, retries: bool = False,
                 queue.promote(function)
                 if early:
                     queue.promote_now(function, early)
-            got = queue.fetch(consumer, serving, 1, None) if serving else []
-            if not got:
+            taken = next((t for f in serving for t in queue.take(consumer, consumer, {f: 1}, limits)), None)
+            if taken is None:
                 return ran
-            delivery, (reply,) = got[0], queue.start(consumer, consumer, got[:1], limits)
+            delivery, reply = taken
             if reply[0] == "run":
                 task = worker.tasks[delivery.function]
                 started = Started.from_reply(delivery, reply)
@@ -58,7 +59,6 @@ def drain(worker: Worker, max_jobs: int | None = None, *, retries: bool = False,
                              limits)
             elif reply[0] == "paused":  # paused since the drain began: start.lua handed it back
                 paused.add(delivery.function)
-            queue.release(consumer, got[1:], started=False)
     finally:
         queue.registry.forget_consumer(consumer, functions)
     return ran

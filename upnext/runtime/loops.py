@@ -26,7 +26,7 @@ import structlog
 
 from upnext.job import printable
 from upnext.runtime import crons
-from upnext.store import groups
+from upnext.store import depths, groups
 from upnext.store.records import Completion
 
 if TYPE_CHECKING:
@@ -87,7 +87,9 @@ def _spawn(rt: Runtime, name: str, tick: Callable[[], float], until_stop: bool) 
 def fetch_tick(rt: Runtime) -> float:
     """Read only as many entries as there are free slots (and free concurrency leases of capped
     tasks), and start every one returned: fetch and start are one call (``Runtime.take``) while
-    there is work; a blocking XREADGROUP, then a start, once the streams were drained.
+    there is work; a blocking XREADGROUP, then a start, once the streams were drained (checked
+    first: a take that read other tasks is no proof, and a read that returns entries of several
+    priorities of a task would hand the extra ones back behind the others of their level).
 
     Reads go to the tasks whose streams had entries last time ("hot"), so one busy task among
     idle ones gets full batches; every PROBE_INTERVAL_S (and whenever none is hot) a read is
@@ -111,13 +113,21 @@ def fetch_tick(rt: Runtime) -> float:
     candidates = [f for f in serving if room.get(f, want) > 0]
     if not candidates:
         return 0.05  # every task of this worker is at its max_concurrency: nothing to start
-    if rt.drained:
+    unread = depths.unread(rt.fetch_queue, candidates) if rt.drained else []
+    if rt.drained and not unread:
         # Nothing was left last time: block until entries arrive, then start them (two calls,
         # but a lone job is not delayed by a take that would find nothing).
         count = 1 if len(candidates) > 1 else min(want, room.get(candidates[0], want))
         got = rt.fetch_queue.fetch(rt.worker_id, candidates, count, 100 if s.burst else FETCH_BLOCK_MS)
         rt.dispatch(got, limit=want, queue=rt.fetch_queue)
         rt.drained = len(got) < count
+    elif unread:
+        # The last take read other tasks: take from these instead of a blocking read, which would
+        # return an entry of each priority's stream and hand the extra ones back behind the rest.
+        got = rt.take(_spread(want, unread, room))
+        rt.drained = len(got) < want
+        if not got:
+            return PAUSED_WAIT_S  # refused (leases, a pause landing): do not spin
     else:
         hot = [f for f in candidates if f in rt.hot]
         now = time.monotonic()

@@ -203,6 +203,8 @@ class Runtime:
                 self.log.info("function_paused", function=delivery.function)  # before the paused set said so
                 self.paused.add(delivery.function)  # fetch no more of it until the next read of that set
             self.log.debug("job_held_back", job_id=delivery.job_id, reason=kind)
+        elif kind == "expired":
+            self.log.info("job_expired", job_id=delivery.job_id, function=delivery.function)
         elif kind == "poison":
             error = (f"job {delivery.job_id} was delivered {reply[1]} times and its worker died each time; "
                      f"failed after max_deliveries={self.settings.max_deliveries}")

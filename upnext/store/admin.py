@@ -28,7 +28,7 @@ class Admin:
         """Registered by a worker, or holding jobs (a submitter may queue before any worker runs it)."""
         if self.client.hexists(keys.functions(self.prefix), function):
             return True
-        return bool(self.client.exists(keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)))
+        return bool(self.client.exists(*keys.streams(self.prefix, function), keys.scheduled(self.prefix, function)))
 
     def failed(self, function: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The latest failed jobs, newest first, with their error (entries past their TTL dropped)."""

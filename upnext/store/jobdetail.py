@@ -22,7 +22,7 @@ from upnext.store.queue import Queue
 JSON_FIELDS = ("args", "kwargs", "result", "checkpoint")
 TEXT_FIELDS = ("function", "status", "error", "traceback", "failure_reason", "progress_message", "parent_id",
                "root_id", "key", "worker")
-INSTANT_FIELDS = ("enqueued_at", "run_at", "started_at", "completed_at", "checkpoint_at")
+INSTANT_FIELDS = ("enqueued_at", "run_at", "started_at", "completed_at", "checkpoint_at", "expires_at")
 HIDDEN = "hidden"
 PRIVATE_FIELDS = ("args", "kwargs", "result")
 
@@ -47,6 +47,7 @@ class JobDetail:
         out["function"] = out["function"] or function_of(self.job_id)
         out["root_id"] = out["root_id"] or self.job_id  # a job with no workflow root stores none: its own
         out["attempts"] = int(record.get("attempts") or 0)
+        out["priority"] = record.get("priority") or "normal"  # stored only when not normal
         out["progress"] = _number(record.get("progress")) or 0.0
         out["progress_message"] = out["progress_message"] or ""
         out.update({name: _decoded(record.get(name)) for name in JSON_FIELDS})

@@ -5,7 +5,8 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 
 | key                          | type   | holds                                                   |
 |------------------------------|--------|---------------------------------------------------------|
-| P:{fn}:stream                | stream | one entry per runnable job (field ``id``); group ``workers`` |
+| P:{fn}:stream                | stream | one entry per runnable normal-priority job (field ``id``); group ``workers`` |
+| P:{fn}:stream:<level>        | stream | the same for priority ``high`` / ``low``; entries named ``<level>/<id>`` |
 | P:{fn}:scheduled             | zset   | delayed and retrying job ids, score = run-at (unix s)   |
 | P:{fn}:job:<id>              | hash   | the job record; no TTL until it is terminal             |
 | P:{fn}:logs:<id>             | list   | ``send_log`` entries (JSON), expire with the job        |
@@ -47,6 +48,8 @@ from __future__ import annotations
 from upnext.job import function_of
 
 GROUP = "workers"
+LEVELS = ("high", "normal", "low")  # priorities, in the order workers serve them (strictly)
+NORMAL = "normal"
 
 STAT_BUCKETS_S: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, float("inf"),
@@ -67,8 +70,31 @@ def tag(prefix: str, function: str) -> str:
     return f"{prefix}:{{{function}}}"
 
 
-def stream(prefix: str, function: str) -> str:
-    return f"{tag(prefix, function)}:stream"
+def stream(prefix: str, function: str, level: str = NORMAL) -> str:
+    """The stream of one priority level: normal is the plain ``:stream`` (so older releases read it)."""
+    return f"{tag(prefix, function)}:stream" + ("" if level == NORMAL else f":{level}")
+
+
+def streams(prefix: str, function: str) -> list[str]:
+    """The task's streams, highest priority first."""
+    return [stream(prefix, function, level) for level in LEVELS]
+
+
+def level_of_stream(name: str) -> str:
+    head, _, last = name.rpartition(":")
+    return last if last in LEVELS and head.endswith("}:stream") else NORMAL
+
+
+def entry_token(level: str, entry_id: str) -> str:
+    """How a delivery names its stream entry (its fencing token and a job's ``lease``): the entry
+    id itself in the normal stream, ``<level>/<id>`` in another (``entry_of`` in _lib.lua reads it)."""
+    return entry_id if level == NORMAL else f"{level}/{entry_id}"
+
+
+def split_token(token: str) -> tuple[str, str]:
+    """(level, entry id) of an ``entry_token``."""
+    level, sep, entry_id = token.partition("/")
+    return (level, entry_id) if sep else (NORMAL, token)
 
 
 def scheduled(prefix: str, function: str) -> str:

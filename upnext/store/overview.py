@@ -1,9 +1,9 @@
 """What ``status`` shows: every worker (live, or dead with its last record until it is pruned),
 per function what is queued, running, held by dead workers, scheduled and failed and whether it
 is paused, the notes that explain a stall, and each routing group with its cap and the leases
-held. Read-only, and bounded: three pipelined round trips at most (a fourth when there are
-routing groups), whose size grows with the number of functions, workers and groups, never with
-the number of jobs.
+held. Read-only, and bounded: four pipelined round trips at most (a fifth when there are
+routing groups; one counts the high and low priority streams), whose size grows with the number
+of functions, workers and groups, never with the number of jobs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from upnext import config
 from upnext.store import keys
+from upnext.store.depths import level_summaries, summed
 from upnext.store.limits import RateLimit
 from upnext.store.queue import Queue
 
@@ -33,10 +34,12 @@ class Overview:
         records, counts = self._count(everyone, list(functions))
         workers = [row for w, live in zip(everyone, records) if (row := _worker_row(w, live, seen.get(w)))]
         live = [w for w in workers if w["alive"]]
-        held = self._held(functions, counts, {w["id"] for w in live})
+        others = level_summaries(self.queue, list(functions))  # the high and low priority streams
+        held = self._held(functions, counts, {w["id"] for w in live}, others)
         groups = self._groups(functions)
-        rows = [_function_row(name, options, counts[name], held.get(name, {}), live, groups, name in paused)
-                for name, options in functions.items()]
+        levels = {name: summed(summaries) for name, summaries in others.items()}
+        rows = [_function_row(name, options, counts[name], held.get(name, {}), live, groups, name in paused,
+                              levels[name]) for name, options in functions.items()]
         notes = [*_busy(rows, live), *_delayed(rows, counts), *_reclaims(rows, held, live)]
         workers.sort(key=lambda w: (not w["alive"], w["id"]))
         return {"workers": workers, "functions": rows, "notes": notes, "groups": list(groups.values())}
@@ -97,22 +100,25 @@ class Overview:
         return records, {name: replies[first + PER_FUNCTION * i: first + PER_FUNCTION * (i + 1)]
                          for i, name in enumerate(functions)}
 
-    def _held(self, functions: dict[str, Any], counts: dict[str, list[Any]],
-              live: set[str]) -> dict[str, dict[str, tuple[int, int]]]:
-        """Per function, the consumers that are no live worker and hold pending entries:
-        consumer -> (entries, idle ms of its first entry). One round trip, only when there are any."""
-        dead = {name: {c["name"]: int(c["pending"]) for c in _consumers(counts[name][-1]) if c["name"] not in live}
-                for name in functions}
-        dead = {name: consumers for name, consumers in dead.items() if consumers}
+    def _held(self, functions: dict[str, Any], counts: dict[str, list[Any]], live: set[str],
+              others: dict[str, dict[str, tuple[int, Any]]]) -> dict[str, dict[str, tuple[int, int]]]:
+        """Per function, the consumers that are no live worker and hold pending entries, in any
+        priority's stream: consumer -> (entries, idle ms of its first entry, the most idle of its
+        streams'). One round trip, only when there are any."""
+        summaries = {name: [(keys.NORMAL, counts[name][-1]), *((lv, s) for lv, (_, s) in others[name].items())]
+                     for name in functions}
+        dead = [(name, level, c["name"], int(c["pending"])) for name in functions for level, summary in summaries[name]
+                for c in _consumers(summary) if c["name"] not in live]
         if not dead:
             return {}
         pipe = self.queue.pipeline()
-        for name, consumers in dead.items():
-            for consumer in consumers:
-                pipe.xpending_range(keys.stream(self.prefix, name), keys.GROUP, "-", "+", 1, consumername=consumer)
-        firsts = iter(pipe.execute(raise_on_error=False))
-        return {name: {consumer: (count, _idle_ms(next(firsts))) for consumer, count in consumers.items()}
-                for name, consumers in dead.items()}
+        for name, level, consumer, _ in dead:
+            pipe.xpending_range(keys.stream(self.prefix, name, level), keys.GROUP, "-", "+", 1, consumername=consumer)
+        held: dict[str, dict[str, tuple[int, int]]] = {}
+        for (name, _, consumer, count), first in zip(dead, pipe.execute(raise_on_error=False)):
+            before = held.setdefault(name, {}).get(consumer, (0, 0))
+            held[name][consumer] = (before[0] + count, max(before[1], _idle_ms(first)))
+        return held
 
 
 def _consumers(summary: Any) -> list[dict[str, Any]]:
@@ -139,12 +145,14 @@ def _worker_row(worker_id: str, live: str | None, seen: str | None) -> dict[str,
 
 
 def _function_row(name: str, options: dict[str, Any], counts: list[Any], held: dict[str, tuple[int, int]],
-                  live: list[dict[str, Any]], groups: dict[str, dict[str, Any]], paused: bool) -> dict[str, Any]:
+                  live: list[dict[str, Any]], groups: dict[str, dict[str, Any]], paused: bool,
+                  levels: tuple[int, int]) -> dict[str, Any]:
     length, scheduled, _, failed, leases, bucket, next_at, summary = counts
     pending = 0 if isinstance(summary, Exception) else int(summary["pending"])
     awaiting = sum(count for count, _ in held.values())
-    row = {"function": name, "kind": options.get("kind", "task"), "queued": length - pending,
-           "active": pending - awaiting, "awaiting_reclaim": awaiting, "scheduled": scheduled, "failed": failed,
+    row = {"function": name, "kind": options.get("kind", "task"), "queued": length - pending + levels[0],
+           "active": pending - awaiting + levels[1], "awaiting_reclaim": awaiting, "scheduled": scheduled,
+           "failed": failed,
            "rate_limited": _rate_backlog(options.get("rate_limit"), bucket),
            "leases": leases, "max_concurrency": options.get("max_concurrency"),
            "next_run_at": float(next_at) if next_at else None, "routing_group": options.get("routing_group"),

@@ -20,11 +20,11 @@ from redis.cluster import RedisCluster
 from redis.typing import KeyT, StreamIdT
 
 from upnext.job import function_of
-from upnext.store import groups, keys, settling, starting
-from upnext.store.connection import ClaimReply, PendingEntry, ReadReply, ScriptPipeline, Sequential
+from upnext.store import bounds, groups, keys, reclaiming, settling, starting
+from upnext.store.connection import ReadReply, ScriptPipeline, Sequential
 from upnext.store.limits import Limits
 from upnext.store.pause import Pauses
-from upnext.store.records import SUSPECT_DELIVERIES, Completion, Delivery, NewJob, by_function
+from upnext.store.records import Completion, Delivery, NewJob, QueueBound, by_function
 from upnext.store.registry import Registry
 from upnext.store.scripts import Scripts
 from upnext.store.waiter import Waiter
@@ -98,31 +98,43 @@ class Queue:
     def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]:
         """Write jobs with one enqueue.lua call per task and chunk, all in one pipeline; returns the
         id holding each (a live duplicate's id on dedup). Every job is checked first: one over
-        max_payload_bytes fails the call and writes nothing."""
+        max_payload_bytes fails the call and writes nothing. A task with a ``max_queued`` cap gets
+        one call for all its jobs, so they are written all or none (QueueFull, see bounds.py)."""
         for new in jobs:
             size = len(new.args.encode()) + len(new.kwargs.encode())
             if size > self.max_payload_bytes:
                 raise ValueError(f"{function_of(new.job_id)}(): arguments are {size} bytes encoded, over "
                                  f"max_payload_bytes={self.max_payload_bytes}; pass a reference (a key, a URL)")
-        chunks = [(function, group[i:i + ENQUEUE_CHUNK]) for function, group in by_function(jobs).items()
-                  for i in range(0, len(group), ENQUEUE_CHUNK)]
+        caps = bounds.bounds_of(self.client, self.prefix, jobs)
+        chunks = [(function, group[i:i + step]) for function, group in by_function(jobs).items()
+                  for step in [len(group) if caps[function].max_queued else ENQUEUE_CHUNK]
+                  for i in range(0, len(group), step)]
         if len(chunks) == 1:  # a single submit: no pipeline object to build
-            replies = [self._enqueue(self.client, *chunks[0])]
+            replies = [self._enqueue(self.client, *chunks[0], caps[chunks[0][0]])]
         else:
             pipe = self.pipeline()
             for function, chunk in chunks:
-                self._enqueue(pipe, function, chunk)
+                self._enqueue(pipe, function, chunk, caps[function])
             replies = pipe.execute()
+        for i, ((function, chunk), reply) in enumerate(zip(chunks, replies)):
+            if bounds.is_full(reply):
+                replies[i] = self._wait_for_room(function, chunk, caps[function], int(reply[1]))
         held = {new.job_id: holder for (_, chunk), reply in zip(chunks, replies) for new, holder in zip(chunk, reply)}
         return [held[new.job_id] for new in jobs]
 
-    def _enqueue(self, client: Any, function: str, chunk: Sequence[NewJob]) -> Any:
+    def _wait_for_room(self, function: str, chunk: Sequence[NewJob], bound: QueueBound, count: int) -> Any:
+        """The task's queue was full: QueueFull, or (on_full="block") its jobs once there is room."""
+        return bounds.wait_for_room(function, bound, len(chunk), count,
+                                    lambda: self._enqueue(self.client, function, chunk, bound))
+
+    def _enqueue(self, client: Any, function: str, chunk: Sequence[NewJob], bound: QueueBound) -> Any:
         job_keys = [keys.stream(self.prefix, function), keys.scheduled(self.prefix, function)]
         job_prefix = keys.job_prefix(self.prefix, function)
-        args: list[Any] = [self.stream_maxlen, function, job_prefix]
+        args: list[Any] = [self.stream_maxlen, bound.max_queued, job_prefix]
         for new in chunk:
             job_keys += [job_prefix + new.job_id, keys.dedup(self.prefix, function, new.key)]
-            args += [new.job_id, new.delay_s, new.key, new.args, new.kwargs, new.parent_id, new.root_id or new.job_id]
+            args += [new.job_id, new.delay_s, new.key, new.args, new.kwargs, new.parent_id, new.root_id or new.job_id,
+                     new.expires_s, new.priority]
         return self.scripts.enqueue(keys=job_keys, args=args, client=client)
 
     def cancel(self, job_id: str) -> tuple[str, str | None]:
@@ -175,27 +187,31 @@ class Queue:
 
     # -- workers: fetching ---------------------------------------------------------------
     def ensure_groups(self, functions: Iterable[str]) -> None:
+        """The group of every priority's stream of each task (so one XREADGROUP can name them all)."""
         for function in functions:
-            try:
-                self.client.xgroup_create(keys.stream(self.prefix, function), keys.GROUP, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            for stream in keys.streams(self.prefix, function):
+                try:
+                    self.client.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
+                except redis.ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
 
     def fetch(self, consumer: str, functions: Sequence[str], count: int, block_ms: int | None) -> list[Delivery]:
-        """XREADGROUP new entries; ``count`` applies per stream (Redis semantics)."""
+        """XREADGROUP new entries; ``count`` applies per stream (Redis semantics: each priority's
+        stream too), highest priority first."""
         if self.cluster and len(functions) > 1:
             return self._fetch_each(consumer, functions, count, block_ms)
-        streams: dict[KeyT, StreamIdT] = {keys.stream(self.prefix, f): ">" for f in functions}
+        streams: dict[KeyT, StreamIdT] = {s: ">" for f in functions for s in keys.streams(self.prefix, f)}
         try:
             reply = cast(ReadReply, self.client.xreadgroup(keys.GROUP, consumer, streams, count=count, block=block_ms))
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
+            # A stream or group missing (a priority's stream no submit made yet, a FLUSHALL):
+            # make them all, then read once more (a submit may have made only the one it used).
             self.ensure_groups(functions)
-            return []
-        return [Delivery(_function_of_stream(stream), entry_id, fields.get("id", ""))
-                for stream, entries in reply or () for entry_id, fields in entries]
+            reply = cast(ReadReply, self.client.xreadgroup(keys.GROUP, consumer, streams, count=count, block=block_ms))
+        return _deliveries(reply)
 
     def _fetch_each(self, consumer: str, functions: Sequence[str], count: int, block_ms: int | None
                     ) -> list[Delivery]:
@@ -211,49 +227,25 @@ class Queue:
         if len(counts) == 1:
             ((function, count),) = counts.items()
             return self.fetch(consumer, [function], count, None)
-        pipe = self.pipeline()
-        for function, count in counts.items():
-            pipe.xreadgroup(keys.GROUP, consumer, {keys.stream(self.prefix, function): ">"}, count=count)
-        replies = pipe.execute(raise_on_error=False)
-        if any(isinstance(r, redis.ResponseError) for r in replies):
-            self.ensure_groups(list(counts))
-        return [Delivery(_function_of_stream(stream), entry_id, fields.get("id", ""))
-                for reply in replies if not isinstance(reply, Exception)
-                for stream, entries in reply or () for entry_id, fields in entries]
+        missing = [f for f in counts]  # read every task; again, once, those whose streams were missing
+        got: list[Delivery] = []
+        for _ in range(2):
+            pipe = self.pipeline()
+            for function in missing:
+                pipe.xreadgroup(keys.GROUP, consumer, {s: ">" for s in keys.streams(self.prefix, function)},
+                                count=counts[function])
+            replies = pipe.execute(raise_on_error=False)
+            got += [d for reply in replies if not isinstance(reply, Exception) for d in _deliveries(reply)]
+            missing = [f for f, r in zip(missing, replies) if isinstance(r, redis.ResponseError)]
+            if not missing:
+                break
+            self.ensure_groups(missing)
+        return got
 
     def reclaim(self, consumer: str, function: str, min_idle_ms: int, count: int, suspects: int = 1,
                 running: Collection[str] = ()) -> list[Delivery]:
-        """Take over entries idle past ``min_idle_ms`` (their worker died). A *suspect* (its worker
-        died under it twice already: perhaps it is what kills them) is taken at most ``suspects``
-        at a time, so innocent jobs stop dying beside a poison one and reaching max_deliveries.
-        Entries of ours that we are ``running`` are never taken; ours that we are not (read by a
-        start that Redis then refused) are."""
-        stream = keys.stream(self.prefix, function)
-        try:
-            pending = cast(list[PendingEntry],
-                           self.client.xpending_range(stream, keys.GROUP, "-", "+", 2 * count + 10, idle=min_idle_ms))
-        except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            self.ensure_groups([function])
-            return []
-        delivered: dict[str, int] = {}
-        for entry in pending:
-            if entry["consumer"] == consumer and entry["message_id"] in running:
-                continue  # our own run (kept fresh by us, unless the hub was blocked): never a second one
-            times = entry["times_delivered"] + 1  # counting the claim about to be made
-            if times >= SUSPECT_DELIVERIES:
-                if suspects <= 0:
-                    continue
-                suspects -= 1
-            delivered[entry["message_id"]] = times
-            if len(delivered) >= count:
-                break
-        if not delivered:
-            return []
-        claimed = cast(ClaimReply, self.client.xclaim(stream, keys.GROUP, consumer, min_idle_ms, list(delivered)))
-        return [Delivery(function, entry_id, (fields or {}).get("id", ""), delivered.get(entry_id, 1))
-                for entry_id, fields in claimed]
+        """Take over entries idle past ``min_idle_ms`` (their worker died); see reclaiming.py."""
+        return reclaiming.reclaim(self, consumer, function, min_idle_ms, count, suspects, running)
 
     def start(self, consumer: str, worker_id: str, deliveries: Sequence[Delivery],
               limits: Mapping[str, Limits] | None = None, lease_ms: int = 30000) -> list[list[Any]]:
@@ -337,7 +329,7 @@ class Queue:
         """Move due scheduled jobs into the stream; returns (moved, seconds until the next is due)."""
         moved, wait_s = self.scripts.promote(
             keys=[keys.scheduled(self.prefix, function), keys.stream(self.prefix, function)],
-            args=[limit, self.stream_maxlen])
+            args=[limit, self.stream_maxlen, keys.job_prefix(self.prefix, function)])
         return int(moved), (float(wait_s) if wait_s else None)
 
     def promote_now(self, function: str, statuses: Collection[str]) -> int:
@@ -350,14 +342,15 @@ class Queue:
         if not chosen:
             return 0
         moved, _ = self.scripts.promote(keys=[scheduled, keys.stream(self.prefix, function)],
-                                        args=[len(chosen), self.stream_maxlen, *chosen])
+                                        args=[len(chosen), self.stream_maxlen, keys.job_prefix(self.prefix, function),
+                                              *chosen])
         return int(moved)
 
     def drop(self, delivery: Delivery) -> None:
         """Ack and delete an entry that names no job of its stream's task (garbage)."""
-        stream = keys.stream(self.prefix, delivery.function)
-        self.pipeline().xack(stream, keys.GROUP, delivery.entry_id).xdel(
-            stream, delivery.entry_id).execute()
+        level, entry_id = keys.split_token(delivery.entry_id)
+        stream = keys.stream(self.prefix, delivery.function, level)
+        self.pipeline().xack(stream, keys.GROUP, entry_id).xdel(stream, entry_id).execute()
 
     def statuses(self, job_ids: Sequence[str]) -> list[str | None]:
         pipe = self.pipeline()
@@ -371,12 +364,13 @@ class Queue:
         now = self.redis_time()
         pipe = self.pipeline()
         for function in functions:
-            pipe.xlen(keys.stream(self.prefix, function))
+            for stream in keys.streams(self.prefix, function):
+                pipe.xlen(stream)
             pipe.zcount(keys.scheduled(self.prefix, function), "-inf", now)
         for job_id in scheduled_ids:
             pipe.zscore(keys.scheduled(self.prefix, function_of(job_id)), job_id)
         replies = pipe.execute()
-        counts: list[int] = replies[: 2 * len(functions)]  # XLEN and ZCOUNT replies
+        counts: list[int] = replies[: (len(keys.LEVELS) + 1) * len(functions)]  # XLEN and ZCOUNT replies
         return sum(counts) + sum(1 for score in replies[len(counts):] if score is not None)
 
     def annotate(self, job_id: str, /, log_entry: str = "", lease: tuple[str, str] = ("", ""), **fields: Any) -> bool:
@@ -392,3 +386,10 @@ class Queue:
 
 def _function_of_stream(stream: str) -> str:
     return stream[stream.index("{") + 1: stream.rindex("}")]
+
+
+def _deliveries(reply: ReadReply | None) -> list[Delivery]:
+    """An XREADGROUP reply as deliveries, each naming its entry by its priority's token."""
+    return [Delivery(_function_of_stream(stream), keys.entry_token(keys.level_of_stream(stream), entry_id),
+                     fields.get("id", ""))
+            for stream, entries in reply or () for entry_id, fields in entries]

@@ -61,6 +61,22 @@ class Completion:
                           idem_key=self.idem_key, root_id=self.root_id, run_s=self.run_s)
 
 
+ON_FULL = ("reject", "block")
+
+
+@dataclass(frozen=True)
+class QueueBound:
+    """A task's back-pressure: at most ``max_queued`` jobs waiting (0: no cap); a submit beyond it
+    raises QueueFull ("reject") or polls for room up to ``timeout_s`` ("block")."""
+
+    max_queued: int = 0
+    on_full: str = "reject"
+    timeout_s: float = 30.0
+
+
+NO_BOUND = QueueBound()
+
+
 @dataclass
 class NewJob:
     """A job about to be written by enqueue."""
@@ -72,6 +88,9 @@ class NewJob:
     key: str = ""
     parent_id: str = ""
     root_id: str = ""
+    expires_s: float = 0.0  # seconds from enqueue until it expires unstarted (0: never)
+    bound: QueueBound | None = None  # None: the task's, as its workers registered it
+    priority: str = "normal"  # high | normal | low (keys.LEVELS): which of its task's streams it waits in
 
     @property
     def function(self) -> str:

@@ -93,8 +93,7 @@ class Registry:
 
     def forget_consumer(self, consumer: str, functions: Iterable[str]) -> None:
         """Delete our consumer from each group, but only where it holds no pending entry."""
-        for function in functions:
-            stream = keys.stream(self.queue.prefix, function)
+        for stream in (s for function in functions for s in keys.streams(self.queue.prefix, function)):
             try:
                 if self.queue.client.xpending_range(stream, keys.GROUP, "-", "+", 1, consumername=consumer):
                     continue
@@ -106,9 +105,8 @@ class Registry:
         """Delete consumers with no pending entry, idle for ``min_idle_ms``, from each task's group
         (those of dead workers; a live one idle that long is simply re-made by its next read)."""
         pipe = self.queue.pipeline()
-        for function in functions:
-            self.queue.scripts.sweep(keys=[keys.stream(self.queue.prefix, function)], args=[min_idle_ms],
-                                     client=pipe)
+        for stream in (s for function in functions for s in keys.streams(self.queue.prefix, function)):
+            self.queue.scripts.sweep(keys=[stream], args=[min_idle_ms], client=pipe)
         return sorted({name for names in pipe.execute() for name in names})
 
     def cron_cursors(self, functions: Sequence[str]) -> list[tuple[str, str, float]]:

@@ -2,7 +2,7 @@
 the stats totals, the queue depth by state, the oldest queued job's age and the pause flag, plus
 the live workers and their slots. Read-only.
 
-Bounded: three pipelined round trips whose size grows with the number of functions and workers,
+Bounded: five pipelined round trips whose size grows with the number of functions and workers,
 never with the number of jobs (XLEN, ZCARD, ZCOUNT, XINFO GROUPS and one XRANGE ... COUNT 1 are
 O(1) or O(log n) each).
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from upnext.store import keys
+from upnext.store.depths import OTHER_LEVELS, priority_depths
 from upnext.store.queue import Queue
 from upnext.store.stats import Counts
 
@@ -49,7 +50,9 @@ def read_scrape(queue: Queue) -> Scrape:
     names = sorted(set(cast(list[str], registered)) | cast(set[str], paused))
     workers = sorted(cast(set[str], worker_ids))
     records, replies = _depths(queue, names, workers, now_s)
-    gauges = [_gauges(name, reply, name in paused, now_s) for name, reply in zip(names, replies)]
+    levels = priority_depths(queue, names)  # the high and low priority streams: one more round trip
+    gauges = [_gauges(name, reply, name in paused, now_s, levels[name]) for name, reply in zip(names, replies)]
+
     _oldest_queued(queue, gauges, replies, now_s)
     scrape = Scrape(gauges)
     for record in records:
@@ -100,27 +103,36 @@ def _group(reply: Any) -> dict[str, Any] | None:
     return next((g for g in cast(list[dict[str, Any]], reply) if g.get("name") == keys.GROUP), None)
 
 
-def _gauges(name: str, reply: list[Any], paused: bool, now_s: float) -> FunctionGauges:
+def _gauges(name: str, reply: list[Any], paused: bool, now_s: float, levels: tuple[int, int]) -> FunctionGauges:
     total, length, scheduled, due, first, failed, groups = reply
     group = _group(groups)
     pending = int(group["pending"]) if group else 0
-    depth = {"queued": max(length - pending, 0), "active": pending, "scheduled": scheduled - due, "due": due,
-             "failed": failed}
+    depth = {"queued": max(length - pending, 0) + levels[0], "active": pending + levels[1],
+             "scheduled": scheduled - due, "due": due, "failed": failed}
     oldest = now_s - float(first[0][1]) if due and first else 0.0
     return FunctionGauges(name, Counts.parse(total), depth, max(oldest, 0.0), paused)
 
 
 def _oldest_queued(queue: Queue, gauges: list[FunctionGauges], replies: list[list[Any]], now_s: float) -> None:
-    """The first entry after each group's last delivered one is the oldest queued job: its id
-    holds the ms it was added (one round trip, only for functions with queued jobs)."""
+    """The first entry after each group's last delivered one is the oldest queued job of its
+    stream: its id holds the ms it was added. One round trip for the normal streams, one more for
+    the high and low ones' groups; only for functions with queued jobs."""
     waiting = [(g, _group(r[-1])) for g, r in zip(gauges, replies) if g.depth["queued"]]
     if not waiting:
         return
     pipe = queue.pipeline()
-    for g, group in waiting:
+    for g, _ in waiting:
+        for level in OTHER_LEVELS:
+            pipe.xinfo_groups(keys.stream(queue.prefix, g.function, level))
+    others = iter(pipe.execute(raise_on_error=False))
+    reads = [(g, keys.stream(queue.prefix, g.function, level), group) for g, normal in waiting
+             for level, group in [(keys.NORMAL, normal), *((level, _group(next(others))) for level in OTHER_LEVELS)]
+             if level == keys.NORMAL or group]
+    pipe = queue.pipeline()
+    for _, stream, group in reads:
         after = str(group["last-delivered-id"]) if group else "0-0"
-        pipe.xrange(keys.stream(queue.prefix, g.function), f"({after}", "+", count=1)
-    for (g, _), entries in zip(waiting, pipe.execute()):
+        pipe.xrange(stream, f"({after}", "+", count=1)
+    for (g, _, _), entries in zip(reads, pipe.execute()):
         if entries:
             added_s = int(str(entries[0][0]).split("-")[0]) / 1000
             g.oldest_age_s = max(g.oldest_age_s, now_s - added_s)

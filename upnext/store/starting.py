@@ -68,5 +68,5 @@ def call_start(queue: Queue, client: Any, consumer: str, worker_id: str, functio
               keys.paused(queue.prefix, function), *job_keys],
         args=[consumer, worker_id, queue.max_deliveries, limit.max_concurrency, lease_ms, limit.rate_count,
               limit.rate_period_s or 1, queue.stream_maxlen, read, keys.job_prefix(queue.prefix, function),
-              function, *entries],
+              function, queue.job_ttl_s, "1" if queue.stats else "0", *entries],
         client=client)

@@ -57,17 +57,47 @@ local function add_entry(stream, job_id, maxlen)
   return entry_id
 end
 
--- The fencing check: true while stream entry `entry_id` is still pending with `consumer`.
+-- Priorities (upnext/store/keys.py): a task's normal stream is `stream`; its high and low ones
+-- are `stream:high` and `stream:low`, same hash slot. A delivery names its entry with a token:
+-- the entry id in the normal stream, '<level>/<id>' in another. (stream, token) -> (its stream, id).
+local function entry_of(stream, token)
+  local level, id = string.match(token, '^(%a+)/(.+)$')
+  if level then return stream .. ':' .. level, id end
+  return stream, token
+end
+
+local function token_of(level, entry_id)
+  if level == 'normal' then return entry_id end
+  return level .. '/' .. entry_id
+end
+
+-- The stream a job is queued in: by its record's priority (absent: normal).
+local function job_stream(stream, job)
+  local level = redis.call('HGET', job, 'priority')
+  if level == 'high' or level == 'low' then return stream .. ':' .. level end
+  return stream
+end
+
+-- The fencing check: true while stream entry `token` is still pending with `consumer`.
 -- Once another worker reclaims it (XAUTOCLAIM) or it was acked, the old holder is fenced off.
-local function holds(stream, entry_id, consumer)
-  local ok, pending = pcall(redis.call, 'XPENDING', stream, GROUP, entry_id, entry_id, 1)
+local function holds(stream, token, consumer)
+  local s, entry_id = entry_of(stream, token)
+  local ok, pending = pcall(redis.call, 'XPENDING', s, GROUP, entry_id, entry_id, 1)
   if not ok or #pending == 0 then return false, 0 end
   return pending[1][2] == consumer, pending[1][4]
 end
 
-local function ack(stream, entry_id)
-  redis.call('XACK', stream, GROUP, entry_id)
-  redis.call('XDEL', stream, entry_id)
+-- True while entry `token` is pending with any consumer (a run that has not stopped).
+local function is_pending(stream, token)
+  local s, entry_id = entry_of(stream, token)
+  local ok, pending = pcall(redis.call, 'XPENDING', s, GROUP, entry_id, entry_id, 1)
+  return ok and #pending > 0
+end
+
+local function ack(stream, token)
+  local s, entry_id = entry_of(stream, token)
+  redis.call('XACK', s, GROUP, entry_id)
+  redis.call('XDEL', s, entry_id)
 end
 
 -- Queue a job again: into the scheduled zset when it has to wait, else straight to the stream.
@@ -195,11 +225,13 @@ end
 -- Cancel a job that has not ended (cancel, purge): terminal at once, its data then expires.
 -- h: the history keys of the job's function and the job: ended (stream), attempts, key_key (its
 -- idempotency key's ended:key), tree (its workflow tree's), root_id ('' when none).
-local function cancel_job(job, scheduled, logs, dedup, job_id, ttl_s, channel, h, acc)
+-- reason and error: its failure_reason and error (default 'cancelled'; start.lua's expiry: 'expired').
+local function cancel_job(job, scheduled, logs, dedup, job_id, ttl_s, channel, h, acc, reason, error)
   redis.call('ZREM', scheduled, job_id)
   local key = redis.call('HGET', job, 'key') or ''
   local at = history_add(h.ended, job_id, 'cancelled', now_s(), ttl_s, h.key_key, key, h.tree, h.root_id, ttl_s)
-  redis.call('HSET', job, 'status', 'cancelled', 'failure_reason', 'cancelled', 'error', 'cancelled', 'completed_at', at)
+  redis.call('HSET', job, 'status', 'cancelled', 'failure_reason', reason or 'cancelled', 'error', error or 'cancelled',
+    'completed_at', at)
   redis.call('HDEL', job, 'deliveries', 'traceback')
   redis.call('EXPIRE', h.attempts, ttl_s)
   stats_count(acc, 'cancelled')

@@ -1,8 +1,8 @@
 -- purge: cancel up to a batch of a task's waiting jobs (undelivered stream entries, scheduled
 -- jobs) in one atomic step, so a job a worker starts meanwhile is never cancelled and no pending
 -- entry is deleted. Undelivered entries are those after the group's last-delivered id.
--- KEYS[1] stream   KEYS[2] scheduled zset; when stats are on, KEYS[3..5] stats minute, hour and
--- total hashes
+-- KEYS[1] stream (normal; KEYS[1]:high and KEYS[1]:low too, same slot)   KEYS[2] scheduled zset;
+-- when stats are on, KEYS[3..5] stats minute, hour and total hashes
 -- ARGV[1] the task's key tag 'P:{fn}' (its job, logs, dedup, history keys and done channels are
 -- built from it: same hash slot)   ARGV[2] ttl_s   ARGV[3] max jobs to look at in this call
 -- Returns {jobs cancelled, jobs looked at}: call again while the second is ARGV[3].
@@ -23,17 +23,19 @@ local function cancel_waiting(job_id)
   end
 end
 
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local delivered = last_delivered(KEYS[1])
-  local after = delivered and '(' .. delivered or '-'
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], after, '+', 'COUNT', limit)) do
-    local job_id = ''
-    for j = 1, #entry[2], 2 do
-      if entry[2][j] == 'id' then job_id = entry[2][j + 1] end
+for _, stream in ipairs({KEYS[1] .. ':high', KEYS[1], KEYS[1] .. ':low'}) do  -- every priority's stream
+  if seen < limit and redis.call('EXISTS', stream) == 1 then
+    local delivered = last_delivered(stream)
+    local after = delivered and '(' .. delivered or '-'
+    for _, entry in ipairs(redis.call('XRANGE', stream, after, '+', 'COUNT', limit - seen)) do
+      local job_id = ''
+      for j = 1, #entry[2], 2 do
+        if entry[2][j] == 'id' then job_id = entry[2][j + 1] end
+      end
+      if job_id ~= '' then cancel_waiting(job_id) end
+      redis.call('XDEL', stream, entry[1])
+      seen = seen + 1
     end
-    if job_id ~= '' then cancel_waiting(job_id) end
-    redis.call('XDEL', KEYS[1], entry[1])
-    seen = seen + 1
   end
 end
 if seen < limit then

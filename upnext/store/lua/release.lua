@@ -19,5 +19,5 @@ if ARGV[5] == '1' then
   redis.call('HDEL', KEYS[2], 'lease')
   redis.call('HDEL', KEYS[2], 'progress', 'progress_message')
 end
-add_entry(KEYS[1], ARGV[3], ARGV[4])
+add_entry(job_stream(KEYS[1], KEYS[2]), ARGV[3], ARGV[4])  -- back into its priority's stream
 return 'ok'

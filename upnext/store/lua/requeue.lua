@@ -3,7 +3,8 @@
 -- KEYS[5] the job's dedup key (its idempotency key's; any key of the task when it has none)
 -- KEYS[6] attempts list   KEYS[7] the task's ended stream (history)
 -- ARGV[1] job id   ARGV[2] stream maxlen   ARGV[3] job key prefix 'P:{fn}:job:'
--- Attempts start again from zero and the last run's progress is cleared (the run that ended
+-- Attempts start again from zero, its expiry (expires_at) is dropped (an operator's retry of an
+-- expired job means "run it now") and the last run's progress is cleared (the run that ended
 -- goes to the attempts list, with the outcome it had); its entry in the ended stream is deleted
 -- (found in the millisecond of its completed_at: an end of the new run in that same millisecond
 -- must not be listed twice); the record and its logs
@@ -15,9 +16,8 @@
 local status, lease, key = unpack(redis.call('HMGET', KEYS[1], 'status', 'lease', 'key'))
 if not status then return {'missing'} end
 if status ~= 'failed' and status ~= 'cancelled' then return {'not_ended', status} end
-if lease and lease ~= '' then
-  local ok, pending = pcall(redis.call, 'XPENDING', KEYS[2], GROUP, lease, lease, 1)
-  if ok and #pending > 0 then return {'not_ended', status .. ', its run has not stopped yet'} end
+if lease and lease ~= '' and is_pending(KEYS[2], lease) then
+  return {'not_ended', status .. ', its run has not stopped yet'}
 end
 if key and key ~= '' then
   local holder = redis.call('GET', KEYS[5])
@@ -46,6 +46,6 @@ redis.call('PERSIST', KEYS[6])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'run_at', now_s(), 'deliveries', 0)
 redis.call('HDEL', KEYS[1], 'rate_reserved', 'progress', 'progress_message', 'error', 'traceback', 'result',
-  'completed_at', 'failure_reason')
-add_entry(KEYS[2], ARGV[1], ARGV[2])
+  'completed_at', 'expires_at', 'failure_reason')
+add_entry(job_stream(KEYS[2], KEYS[1]), ARGV[1], ARGV[2])
 return {'queued'}

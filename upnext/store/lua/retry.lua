@@ -22,7 +22,7 @@ redis.call('HSET', KEYS[3], 'status', 'retrying', 'error', ARGV[5], 'traceback',
   'failure_reason', ARGV[7], 'deliveries', 0)
 redis.call('HDEL', KEYS[3], 'progress', 'progress_message', 'lease')
 attempt_push(KEYS[5], KEYS[3], now, 'retry')
-local run_at = requeue(KEYS[1], KEYS[2], ARGV[3], tonumber(ARGV[4]), ARGV[8], now)
+local run_at = requeue(job_stream(KEYS[1], KEYS[3]), KEYS[2], ARGV[3], tonumber(ARGV[4]), ARGV[8], now)
 redis.call('HSET', KEYS[3], 'run_at', run_at)
 stats_write(acc, stat_keys)
 return 'ok'

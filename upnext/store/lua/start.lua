@@ -2,12 +2,18 @@
 -- task's cluster-wide limits (max_concurrency leases, rate-limit tokens). With a read count it
 -- first reads up to that many new entries itself (XREADGROUP, never blocking), so the hot path
 -- fetches and starts a batch in one round trip.
--- KEYS[1] stream   KEYS[2] scheduled zset   KEYS[3] leases zset   KEYS[4] rate bucket hash
+-- KEYS[1] stream (normal priority; its high and low streams are KEYS[1]:high and KEYS[1]:low, same
+-- slot, read in that order: high, normal, low; an entry is named by its token, see entry_of)
+-- KEYS[2] scheduled zset   KEYS[3] leases zset   KEYS[4] rate bucket hash
 -- KEYS[5] the task's pause flag   KEYS[5+i] job hash of listed entry i (none when reading)
 -- ARGV[1] consumer   ARGV[2] worker id   ARGV[3] max_deliveries   ARGV[4] max_concurrency (0: none)
 -- ARGV[5] lease ms   ARGV[6] rate count (0: none)   ARGV[7] rate period s   ARGV[8] stream maxlen
 -- ARGV[9] read count (0: start the listed entries)   ARGV[10] job key prefix 'P:{fn}:job:'
--- ARGV[11] the task's name; then per listed entry i: ARGV[10+2i] entry id, ARGV[11+2i] job id
+-- ARGV[11] the task's name   ARGV[12] ttl_s of a job that ends expired   ARGV[13] '1' when stats are
+-- on (an expired job counts as cancelled); then per listed entry i: ARGV[12+2i] entry id, ARGV[13+2i] job id
+-- Keys built from ARGV[10]'s tag 'P:{fn}' (same hash slot, as in purge.lua): when reading, the job
+-- hashes; for an expired job its logs, dedup, done channel, history (ended, attempts, ended:key,
+-- tree) and stats keys.
 -- Returns one reply per listed entry; when reading, one {entry id, job id, reply} per entry read
 -- (none while the task is paused: nothing is read):
 --   {'run', attempts, args, kwargs, parent_id, root_id, key, checkpoint}  start it
@@ -23,6 +29,9 @@
 --   {'duplicate'}             a second entry of a job another entry is running (the job was
 --                             queued again while its old entry still waited): acked, not run
 --   {'missing'} / {'terminal', status}   acked and dropped: nothing to run
+--   {'expired', key}          never started and its expires_at has passed: acked and ended
+--                             cancelled with failure_reason 'expired' here, never run (a job that
+--                             started once, then retries or was handed back mid-run, never expires)
 --   {'garbage'}               (reading only) the entry names no job of this task (no 'id' field, or
 --                             not '<task>:<lowercase hex>'): acked, deleted
 local out = {}
@@ -30,6 +39,30 @@ local max_deliveries, max_concurrency = tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease_ms, rate_count, rate_period = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local now = now_s()
 local paused = redis.call('EXISTS', KEYS[5]) == 1
+local tag = string.sub(ARGV[10], 1, -6)  -- 'P:{fn}:job:' without ':job:'
+local expired_acc = stats_new()
+
+-- Decided here, where the job would start, in the same atomic call: a job never both expires and runs.
+local function expires_now(expires_at, attempts)
+  return expires_at and tonumber(expires_at) <= now and (tonumber(attempts) or 0) == 0
+end
+
+local function expire(job, job_id, expires_at)
+  local key, root_id = unpack(redis.call('HMGET', job, 'key', 'root_id'))
+  key, root_id = key or '', root_id or ''
+  local h = {ended = tag .. ':ended', attempts = tag .. ':attempts:' .. job_id, key_key = tag .. ':ended:key:' .. key,
+    tree = tag .. ':tree:' .. root_id, root_id = root_id}
+  cancel_job(job, KEYS[2], tag .. ':logs:' .. job_id, tag .. ':dedup:' .. key, job_id, tonumber(ARGV[12]),
+    tag .. ':done:' .. job_id, h, expired_acc, 'expired',
+    'job ' .. job_id .. ' expired: not started by its expires_at ' .. expires_at .. ' (unix s), so never run')
+  return key
+end
+
+local function write_expired_stats()
+  if ARGV[13] ~= '1' or not next(expired_acc.counts) then return end
+  stats_write(expired_acc, {tag .. ':stats:m:' .. math.floor(now / 60), tag .. ':stats:h:' .. math.floor(now / 3600),
+    tag .. ':stats:total'})
+end
 
 local function take_lease(job_id)
   if max_concurrency == 0 then return true end
@@ -56,14 +89,13 @@ end
 -- run whose entry is gone, handed back or deferred, is not pending and blocks nothing.)
 local function running_elsewhere(status, lease, entry_id)
   if status ~= 'active' or not lease or lease == '' or lease == entry_id then return false end
-  local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], GROUP, lease, lease, 1)
-  return ok and #pending > 0
+  return is_pending(KEYS[1], lease)
 end
 
 local function start_entry(entry_id, job_id, job, fresh)
   local mine, deliveries = true, 1
   if not fresh then mine, deliveries = holds(KEYS[1], entry_id, ARGV[1]) end
-  local f = redis.call('HMGET', job, 'status', 'rate_reserved', 'lease', 'deliveries')
+  local f = redis.call('HMGET', job, 'status', 'rate_reserved', 'lease', 'deliveries', 'expires_at', 'attempts')
   local status = f[1]
   -- Runs that never ended (their worker died), counted in the job: its entries change when it is
   -- handed back, made busy or deferred. The entry's own count covers records written before it.
@@ -79,15 +111,18 @@ local function start_entry(entry_id, job_id, job, fresh)
   elseif running_elsewhere(status, f[3], entry_id) then
     ack(KEYS[1], entry_id)
     return {'duplicate'}
+  elseif expires_now(f[5], f[6]) then
+    ack(KEYS[1], entry_id)
+    return {'expired', expire(job, job_id, f[5])}
   elseif paused then
     ack(KEYS[1], entry_id)
-    add_entry(KEYS[1], job_id, ARGV[8])
+    add_entry(job_stream(KEYS[1], job), job_id, ARGV[8])
     return {'paused'}
   elseif deliveries > max_deliveries then
     return {'poison', deliveries, redis.call('HGET', job, 'key') or ''}
   elseif not take_lease(job_id) then
     ack(KEYS[1], entry_id)
-    add_entry(KEYS[1], job_id, ARGV[8])
+    add_entry(job_stream(KEYS[1], job), job_id, ARGV[8])
     return {'busy'}
   end
   local wait = 0
@@ -113,25 +148,35 @@ end
 local read_count, prefix, own = tonumber(ARGV[9]), ARGV[10], ARGV[11] .. ':'
 if read_count == 0 then
   for i = 1, #KEYS - 5 do
-    out[i] = start_entry(ARGV[10 + 2 * i], ARGV[11 + 2 * i], KEYS[5 + i], false)
+    out[i] = start_entry(ARGV[12 + 2 * i], ARGV[13 + 2 * i], KEYS[5 + i], false)
   end
+  write_expired_stats()
   return out
 end
 if paused then return out end
-ensure_group(KEYS[1])
-local read = redis.call('XREADGROUP', 'GROUP', GROUP, ARGV[1], 'COUNT', read_count, 'STREAMS', KEYS[1], '>')
-for _, entry in ipairs(read and read[1] and read[1][2] or {}) do
-  local entry_id, fields, job_id = entry[1], entry[2], ''
-  for j = 1, #fields, 2 do
-    if fields[j] == 'id' then job_id = fields[j + 1] end
+-- Strict priority: high entries first, then normal, then low; FIFO within each stream.
+for _, level in ipairs({'high', 'normal', 'low'}) do
+  local stream = level == 'normal' and KEYS[1] or KEYS[1] .. ':' .. level
+  local left = read_count - #out
+  if left <= 0 then break end
+  if level == 'normal' or redis.call('EXISTS', stream) == 1 then
+    ensure_group(stream)
+    local read = redis.call('XREADGROUP', 'GROUP', GROUP, ARGV[1], 'COUNT', left, 'STREAMS', stream, '>')
+    for _, entry in ipairs(read and read[1] and read[1][2] or {}) do
+      local token, fields, job_id = token_of(level, entry[1]), entry[2], ''
+      for j = 1, #fields, 2 do
+        if fields[j] == 'id' then job_id = fields[j + 1] end
+      end
+      local reply
+      if string.sub(job_id, 1, #own) ~= own or not string.find(job_id, '^[0-9a-f]+$', #own + 1) then
+        ack(KEYS[1], token)
+        reply = {'garbage'}
+      else
+        reply = start_entry(token, job_id, prefix .. job_id, true)
+      end
+      out[#out + 1] = {token, job_id, reply}
+    end
   end
-  local reply
-  if string.sub(job_id, 1, #own) ~= own or not string.find(job_id, '^[0-9a-f]+$', #own + 1) then
-    ack(KEYS[1], entry_id)
-    reply = {'garbage'}
-  else
-    reply = start_entry(entry_id, job_id, prefix .. job_id, true)
-  end
-  out[#out + 1] = {entry_id, job_id, reply}
 end
+write_expired_stats()
 return out
