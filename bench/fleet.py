@@ -242,7 +242,7 @@ def main() -> None:
     quick = opts.quick
     sizes = {"jobs": 500 if quick else 20000, "round_trips": 20 if quick else 500, "processes": 2 if quick else 4,
              "idle_workers": 2 if quick else 10, "idle_functions": 3 if quick else 20, "idle_s": 2 if quick else 20,
-             "backlog": 5000 if quick else 100000, "quiet_rate": 20, "quiet_s": 1 if quick else 10,
+             "backlog": 20000 if quick else 100000, "quiet_rate": 20, "quiet_s": 1 if quick else 10,
              "rates": [100] if quick else [500, 2000], "load_s": 1 if quick else 10}
     parts = set(opts.only.split(",")) if opts.only else {"cost", "scaling", "idle", "fairness", "load"}
     binary = shutil.which("redis-server") or sys.exit("redis-server is needed on PATH")
