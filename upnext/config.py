@@ -85,7 +85,7 @@ def _redis_url(name: str, value: Any) -> str:
     """A URL redis-py can connect to (a Redis Cluster node's redis:// URL too: the cluster is
     detected), checked here so a typo fails --check-config instead of the worker's start."""
     url = _str(name, value)
-    expected = f"{name} must be a redis://, rediss://, unix:// or redis+sentinel:// URL"
+    expected = f"{name} must be a redis://, rediss:// or unix:// URL (or redis+sentinel://)"
     if "://" not in url:  # 'host:port' or 'user:pw@host': mask it as the redis:// URL it was meant to be
         meant = mask_url(f"redis://{url}")
         raise ConfigError(f"{expected}, got {meant.removeprefix('redis://')!r} (did you mean {meant!r}?)")

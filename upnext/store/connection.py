@@ -13,7 +13,7 @@ from redis.client import Pipeline
 from redis.cluster import RedisCluster
 from redis.connection import parse_url
 from redis.exceptions import NoScriptError
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 from upnext import config
 from upnext.errors import ConfigError
@@ -84,6 +84,18 @@ class SentinelBlockingPool(SentinelConnectionPool, redis.BlockingConnectionPool)
     connection, drops connections to a former master), blocking when full as ``connect``'s pools do."""
 
 
+class MasterConnection(SentinelManagedConnection):
+    """A connection to the master that asks the sentinels for its address on every reconnect.
+    redis-py re-resolves only in ``connect()``, which its pool calls at checkout; a command on a
+    connection held for good (``Queue.dedicated``: the fetch and flush loops) reconnects through
+    ``connect_check_health`` instead, which would dial the dead master forever after a failover."""
+
+    def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True) -> None:
+        if self._sock is None:
+            self.host, self.port = self.connection_pool.get_master_address()
+        super().connect_check_health(check_health=check_health, retry_socket_connect=retry_socket_connect)
+
+
 def sentinel_master(url: str, errors: str) -> redis.Redis:
     """A client of the master the sentinels of ``url`` name, re-resolved after a failover. The
     sentinels are asked without a password; the URL's user and password are the master's."""
@@ -95,7 +107,8 @@ def sentinel_master(url: str, errors: str) -> redis.Redis:
     sentinels = Sentinel(address.sentinels, socket_timeout=options.get("socket_timeout"),  # type: ignore[no-untyped-call]
                          socket_connect_timeout=connect_s)
     master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
-        address.master, connection_pool_class=SentinelBlockingPool, max_connections=MAX_CONNECTIONS,
+        address.master, connection_pool_class=SentinelBlockingPool, connection_class=MasterConnection,
+        max_connections=MAX_CONNECTIONS,
         timeout=CONNECTION_WAIT_S, decode_responses=True, health_check_interval=30, encoding_errors=errors,
         **options)
     return master
