@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from upnext.errors import ConfigError
 
@@ -105,8 +105,10 @@ def _redis_url(name: str, value: Any) -> str:
 @dataclass(frozen=True)
 class SentinelAddress:
     """A ``redis+sentinel://[user:password@]host:port[,host:port...]/MASTER_NAME[/db]`` URL, parsed.
-    ``username``/``password`` are the master's (the sentinels are asked without them);
-    ``query`` is the URL's query string, options for the master's connections."""
+    ``username``/``password`` are the master's; the sentinels' own, if they ask for one, come
+    from the query arguments ``sentinel_username``/``sentinel_password``, kept apart in
+    ``sentinel_auth``. ``query`` is the rest of the query string: options for the master's
+    connections."""
 
     sentinels: list[tuple[str, int]]
     master: str
@@ -114,6 +116,7 @@ class SentinelAddress:
     username: str | None
     password: str | None
     query: str
+    sentinel_auth: dict[str, str]
 
 
 def sentinel_address(url: str, name: str = "redis_url") -> SentinelAddress:
@@ -131,10 +134,12 @@ def sentinel_address(url: str, name: str = "redis_url") -> SentinelAddress:
     path = [p for p in parts.path.split("/") if p]
     if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
         raise ConfigError(f"{expected}, got {mask_url(url)!r} (the path must be /MASTER_NAME or /MASTER_NAME/db)")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    auth = {k.removeprefix("sentinel_"): v for k, v in query if k in ("sentinel_username", "sentinel_password")}
+    rest = urlencode([(k, v) for k, v in query if k not in ("sentinel_username", "sentinel_password")])
     return SentinelAddress(sentinels, unquote(path[0]), int(path[1]) if len(path) == 2 else 0,
                            unquote(userinfo.partition(":")[0]) or None,
-                           unquote(parts.password) if parts.password is not None else None,
-                           parts.query)
+                           unquote(parts.password) if parts.password is not None else None, rest, auth)
 
 
 def _choice(*choices: str) -> Callable[[str, Any], str]:
@@ -233,8 +238,12 @@ class Settings:
         return f"{winner}, over {', '.join(shown)}" if shown else winner
 
 
+SECRET_ARGUMENTS = ("password", "sentinel_password")
+
+
 def mask_url(url: Any) -> Any:
-    """Hide the password of a Redis URL, whether in the userinfo or a ``password=`` query argument."""
+    """Hide the password of a Redis URL, whether in the userinfo or a ``password=`` (or a Sentinel
+    URL's ``sentinel_password=``) query argument."""
     if not isinstance(url, str):
         return url
     parts = urlsplit(url)
@@ -242,8 +251,8 @@ def mask_url(url: Any) -> Any:
         userinfo, _, host = parts.netloc.rpartition("@")
         url = url.replace(parts.netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(name == "password" for name, _ in query):
-        masked = "&".join(f"{k}=***" if k == "password" else f"{k}={v}" for k, v in query)
+    if any(name in SECRET_ARGUMENTS for name, _ in query):
+        masked = "&".join(f"{k}=***" if k in SECRET_ARGUMENTS else f"{k}={v}" for k, v in query)
         url = f"{url.partition('?')[0]}?{masked}"
     return url
 

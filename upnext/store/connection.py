@@ -11,17 +11,15 @@ from urllib.parse import urlsplit
 import redis
 from redis.client import Pipeline
 from redis.cluster import RedisCluster
-from redis.connection import parse_url
 from redis.exceptions import NoScriptError
-from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 from upnext import config
 from upnext.errors import ConfigError
 from upnext.store.scripts import Scripts
+from upnext.store.sentinel import sentinel_master
 
 MAX_CONNECTIONS = 1000
 CONNECTION_WAIT_S = 30
-SENTINEL_CONNECT_S = 2.0  # a dead sentinel is skipped after this long, so the next one is asked
 
 # Replies as our clients (decode_responses=True, RESP2) parse them. redis-py types its replies for
 # every client setting (bytes or str, RESP2 or RESP3), so the calls below cast them to these.
@@ -52,7 +50,8 @@ def connect(url: str, tolerant: bool = False) -> redis.Redis:
     drop, never as a decoding error that stops the loop. Only the loops that read streams use it."""
     errors = "surrogateescape" if tolerant else "strict"
     if urlsplit(url).scheme.lower() == config.SENTINEL_SCHEME:
-        return sentinel_master(url, errors)
+        return sentinel_master(url, max_connections=MAX_CONNECTIONS, timeout=CONNECTION_WAIT_S, decode_responses=True,
+                               health_check_interval=30, encoding_errors=errors)
     pool = redis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=CONNECTION_WAIT_S,
                                                  decode_responses=True, health_check_interval=30,
                                                  encoding_errors=errors)
@@ -77,41 +76,6 @@ def refuse_tls_failure(url: str, exc: redis.ConnectionError) -> None:
     if isinstance(cause, (ssl.SSLError, FileNotFoundError)):
         raise ConfigError(f"cannot connect to Redis at {config.mask_url(url)}: TLS setup failed: "
                           f"{type(cause).__name__}: {cause}") from None
-
-
-class SentinelBlockingPool(SentinelConnectionPool, redis.BlockingConnectionPool):
-    """redis-py's sentinel pool (asks the sentinels for the master's address on each new
-    connection, drops connections to a former master), blocking when full as ``connect``'s pools do."""
-
-
-class MasterConnection(SentinelManagedConnection):
-    """A connection to the master that asks the sentinels for its address on every reconnect.
-    redis-py re-resolves only in ``connect()``, which its pool calls at checkout; a command on a
-    connection held for good (``Queue.dedicated``: the fetch and flush loops) reconnects through
-    ``connect_check_health`` instead, which would dial the dead master forever after a failover."""
-
-    def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True) -> None:
-        if self._sock is None:
-            self.host, self.port = self.connection_pool.get_master_address()
-        super().connect_check_health(check_health=check_health, retry_socket_connect=retry_socket_connect)
-
-
-def sentinel_master(url: str, errors: str) -> redis.Redis:
-    """A client of the master the sentinels of ``url`` name, re-resolved after a failover. The
-    sentinels are asked without a password; the URL's user and password are the master's."""
-    address = config.sentinel_address(url)
-    options = parse_url(f"redis://localhost/{address.db}?{address.query}")  # type: ignore[no-untyped-call]
-    options.pop("host", None)
-    options.update(username=address.username, password=address.password)
-    connect_s = options.get("socket_connect_timeout", SENTINEL_CONNECT_S)
-    sentinels = Sentinel(address.sentinels, socket_timeout=options.get("socket_timeout"),  # type: ignore[no-untyped-call]
-                         socket_connect_timeout=connect_s)
-    master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
-        address.master, connection_pool_class=SentinelBlockingPool, connection_class=MasterConnection,
-        max_connections=MAX_CONNECTIONS,
-        timeout=CONNECTION_WAIT_S, decode_responses=True, health_check_interval=30, encoding_errors=errors,
-        **options)
-    return master
 
 
 class ScriptPipeline(Pipeline):
