@@ -34,7 +34,7 @@ def sentinels(tmp_path) -> Iterator[SentinelSet]:
 
 
 @pytest.mark.timeout(400)  # three sentinels agreeing, then a failover, on a shared 2-core machine
-def test_workers_follow_a_sentinel_failover_without_losing_a_job(fleet, ledger, sentinels):
+def test_workers_follow_a_sentinel_failover_without_losing_a_job(sentinels, fleet, ledger):  # workers stop first
     f = fleet(UPNEXT_REDIS_URL=sentinels.url, UPNEXT_QUEUE_CLAIM_TIMEOUT_MS="2000")
     for _ in range(2):
         f.start("--concurrency", "20")
