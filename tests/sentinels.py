@@ -16,7 +16,7 @@ MASTER = "mymaster"
 
 
 class SentinelSet:
-    """A master, its replica and three sentinels on loopback, each its own redis-server process."""
+    """A master, its replica and ``sentinels`` sentinels on loopback, each its own redis-server process."""
 
     def __init__(self, workdir: Path, sentinels: int = 3, password: str = "", sentinel_password: str = ""):
         self.workdir, self.password, self.sentinel_password = workdir, password, sentinel_password
@@ -70,12 +70,13 @@ class SentinelSet:
                      message=f"sentinel {port} to see its peers and the replica")
 
     def _knows_all(self, port: int) -> bool:
-        sentinel = self.client(port)
-        return (len(sentinel.execute_command("SENTINEL", "SENTINELS", MASTER)) == len(self.sentinel_ports) - 1
-                and len(sentinel.execute_command("SENTINEL", "REPLICAS", MASTER)) == 1)
+        with self.client(port) as sentinel:
+            return (len(sentinel.execute_command("SENTINEL", "SENTINELS", MASTER)) == len(self.sentinel_ports) - 1
+                    and len(sentinel.execute_command("SENTINEL", "REPLICAS", MASTER)) == 1)
 
     def master_address(self) -> tuple[str, int]:
-        host, port = self.client(self.sentinel_ports[0]).execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER)
+        with self.client(self.sentinel_ports[0]) as sentinel:
+            host, port = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER)
         return host, int(port)
 
     def kill(self, port: int) -> None:
