@@ -148,3 +148,9 @@ def test_a_wrong_ca_fails_at_once_naming_the_url_and_the_cause(tls_redis, tls_wo
     assert PASSWORD not in worker.output()
     with pytest.raises(upnext.ConfigError, match=r"rediss://:\*\*\*@127\.0\.0\.1.*CERTIFICATE_VERIFY_FAILED"):
         _submit_over_tls(tls_redis.wrong_ca_url)
+
+
+def test_a_missing_certificate_file_fails_at_once_naming_the_file(tls_redis):
+    url = tls_redis.url.replace(str(tls_redis.certs / "ca.crt"), str(tls_redis.certs / "gone.crt"))
+    with pytest.raises(upnext.ConfigError, match=r"rediss://:\*\*\*@127\.0\.0\.1.*TLS setup failed: FileNotFoundError"):
+        _submit_over_tls(url)
