@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from upnext.errors import ConfigError
 
@@ -85,25 +85,69 @@ def _names(name: str, value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
 
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+SENTINEL_SCHEME = "redis+sentinel"
+REDIS_SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME)
 
 
 def _redis_url(name: str, value: Any) -> str:
     """A URL redis-py can connect to (a Redis Cluster node's redis:// URL too: the cluster is
     detected), checked here so a typo fails --check-config instead of the worker's start."""
     url = _str(name, value)
-    expected = f"{name} must be a redis://, rediss:// or unix:// URL"
+    expected = f"{name} must be a redis://, rediss:// or unix:// URL (or redis+sentinel://)"
     if "://" not in url:  # 'host:port' or 'user:pw@host': mask it as the redis:// URL it was meant to be
         meant = mask_url(f"redis://{url}")
         raise ConfigError(f"{expected}, got {meant.removeprefix('redis://')!r} (did you mean {meant!r}?)")
     parts = urlsplit(url)
     if parts.scheme.lower() not in REDIS_SCHEMES:
         raise ConfigError(f"{expected}, got {mask_url(url)!r}")
+    if parts.scheme.lower() == SENTINEL_SCHEME:
+        sentinel_address(url, name)
+        return url
     try:
         _ = parts.port  # urllib checks the port only when asked
     except ValueError:
         raise ConfigError(f"{expected}, got {mask_url(url)!r} whose port is not a number") from None
     return url
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """A ``redis+sentinel://[user:password@]host:port[,host:port...]/MASTER_NAME[/db]`` URL, parsed.
+    ``username``/``password`` are the master's; the sentinels' own, if they ask for one, come
+    from the query arguments ``sentinel_username``/``sentinel_password``, kept apart in
+    ``sentinel_auth``. ``query`` is the rest of the query string: options for the master's
+    connections."""
+
+    sentinels: list[tuple[str, int]]
+    master: str
+    db: int
+    username: str | None
+    password: str | None
+    query: str
+    sentinel_auth: dict[str, str]
+
+
+def sentinel_address(url: str, name: str = "redis_url") -> SentinelAddress:
+    """``url`` parsed, or a ConfigError naming the setting, the (masked) URL and what is wrong.
+    Parsed by hand: urllib's ``port`` refuses the comma-separated host list."""
+    expected = f"{name} must look like redis+sentinel://host:port[,host:port...]/MASTER_NAME[/db]"
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    sentinels = []
+    for host in hosts.split(","):
+        address, _, port = host.rpartition(":")
+        if not address or not port.isdigit():
+            raise ConfigError(f"{expected}, got {mask_url(url)!r} whose sentinel {host!r} is not host:port")
+        sentinels.append((address.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ConfigError(f"{expected}, got {mask_url(url)!r} (the path must be /MASTER_NAME or /MASTER_NAME/db)")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    auth = {k.removeprefix("sentinel_"): v for k, v in query if k in ("sentinel_username", "sentinel_password")}
+    rest = urlencode([(k, v) for k, v in query if k not in ("sentinel_username", "sentinel_password")])
+    return SentinelAddress(sentinels, unquote(path[0]), int(path[1]) if len(path) == 2 else 0,
+                           unquote(userinfo.partition(":")[0]) or None,
+                           unquote(parts.password) if parts.password is not None else None, rest, auth)
 
 
 def _choice(*choices: str) -> Callable[[str, Any], str]:
@@ -204,8 +248,12 @@ class Settings:
         return f"{winner}, over {', '.join(shown)}" if shown else winner
 
 
+SECRET_ARGUMENTS = ("password", "sentinel_password")
+
+
 def mask_url(url: Any) -> Any:
-    """Hide the password of a Redis URL, whether in the userinfo or a ``password=`` query argument."""
+    """Hide the password of a Redis URL, whether in the userinfo or a ``password=`` (or a Sentinel
+    URL's ``sentinel_password=``) query argument."""
     if not isinstance(url, str):
         return url
     parts = urlsplit(url)
@@ -213,8 +261,8 @@ def mask_url(url: Any) -> Any:
         userinfo, _, host = parts.netloc.rpartition("@")
         url = url.replace(parts.netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(name == "password" for name, _ in query):
-        masked = "&".join(f"{k}=***" if k == "password" else f"{k}={v}" for k, v in query)
+    if any(name in SECRET_ARGUMENTS for name, _ in query):
+        masked = "&".join(f"{k}=***" if k in SECRET_ARGUMENTS else f"{k}={v}" for k, v in query)
         url = f"{url.partition('?')[0]}?{masked}"
     return url
 

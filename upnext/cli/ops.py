@@ -24,6 +24,7 @@ import click
 import redis
 
 from upnext import config
+from upnext.cli.acl import acl
 from upnext.cli.common import REDIS_URL, connection_options, queue_for, require_known, table, utc_time
 from upnext.cli.cron import cron
 from upnext.cli.jobs import jobs
@@ -55,6 +56,10 @@ class OpsGroup(click.Group):
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             url = config.mask_url(ctx.meta.get(REDIS_URL, "the Redis URL"))
             raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+        except redis.exceptions.NoPermissionError as exc:  # an ACL narrower than `upnext-gevent acl` prints
+            url = config.mask_url(ctx.meta.get(REDIS_URL, "the Redis URL"))
+            raise click.ClickException(f"Redis at {url} refused a command to this user: {exc} "
+                                       "(`upnext-gevent acl` prints the rules upnext needs)") from None
 
 
 @click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,6 +67,7 @@ def ops() -> None:
     """Inspect and operate the queues (needs only the Redis URL)."""
 
 
+ops.add_command(acl)
 ops.add_command(jobs)
 ops.add_command(show)
 ops.add_command(status)

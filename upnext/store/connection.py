@@ -1,17 +1,22 @@
-"""Redis connections: a plain client, or a cluster client when the URL points at a Redis
-Cluster node, the pipeline stand-in that Redis Cluster needs, and the shapes of the stream
-replies our clients parse."""
+"""Redis connections: a plain client (TLS with ``rediss://``), a cluster client when the URL
+points at a Redis Cluster node, a client of the master named by Sentinel, the pipeline stand-in
+that Redis Cluster needs, and the shapes of the stream replies our clients parse."""
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, TypedDict
+from urllib.parse import urlsplit
 
 import redis
 from redis.client import Pipeline
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from upnext import config
+from upnext.errors import ConfigError
 from upnext.store.scripts import Scripts
+from upnext.store.sentinel import sentinel_master
 
 MAX_CONNECTIONS = 1000
 CONNECTION_WAIT_S = 30
@@ -32,8 +37,10 @@ class PendingEntry(TypedDict):
 
 
 def connect(url: str, tolerant: bool = False) -> redis.Redis:
-    """A client for ``url``; a Redis Cluster node is detected and gets a cluster client. (If
-    Redis is down at this point, the plain client is kept and retried by the caller.)
+    """A client for ``url``; a Redis Cluster node is detected and gets a cluster client, a
+    ``redis+sentinel://`` URL a client of the master the sentinels name. (If Redis is down at
+    this point, the plain client is kept and retried by the caller; a TLS handshake that fails is
+    a ConfigError: retrying would not change the certificates.)
 
     The pool blocks rather than fails when it is full: every greenlet with a command in flight
     holds a connection, and redis-py's default pool raises past 100 of them.
@@ -42,18 +49,33 @@ def connect(url: str, tolerant: bool = False) -> redis.Redis:
     stray write into a stream) reach the worker's loops as text they recognise as garbage and
     drop, never as a decoding error that stops the loop. Only the loops that read streams use it."""
     errors = "surrogateescape" if tolerant else "strict"
+    if urlsplit(url).scheme.lower() == config.SENTINEL_SCHEME:
+        return sentinel_master(url, max_connections=MAX_CONNECTIONS, timeout=CONNECTION_WAIT_S, decode_responses=True,
+                               health_check_interval=30, encoding_errors=errors)
     pool = redis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=CONNECTION_WAIT_S,
                                                  decode_responses=True, health_check_interval=30,
                                                  encoding_errors=errors)
     client = redis.Redis(connection_pool=pool)
     try:
         clustered = client.info("cluster").get("cluster_enabled")
+    except redis.ConnectionError as exc:
+        refuse_tls_failure(url, exc)
+        return client
     except redis.RedisError:
         return client
     if not clustered:
         return client
     pool.disconnect()
     return RedisCluster.from_url(url, decode_responses=True, encoding_errors=errors)  # type: ignore[return-value]
+
+
+def refuse_tls_failure(url: str, exc: redis.ConnectionError) -> None:
+    """A ConfigError naming the URL (password masked) and the cause when ``exc`` comes from the TLS
+    setup (a certificate not trusted, a CA or key file missing): settings to fix, not an outage."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, (ssl.SSLError, FileNotFoundError)):
+        raise ConfigError(f"cannot connect to Redis at {config.mask_url(url)}: TLS setup failed: "
+                          f"{type(cause).__name__}: {cause}") from None
 
 
 class ScriptPipeline(Pipeline):
