@@ -8,7 +8,7 @@ import pytest
 
 import upnext
 from upnext import config
-from upnext.runtime import loops
+from upnext.runtime import fetching, loops
 from upnext.runtime.serving import Runtime
 
 
@@ -27,7 +27,7 @@ def test_the_fetch_loop_lets_a_job_take_back_the_slot_it_lent(redis_url):
     waiting = gevent.spawn(take_back)
     gevent.sleep(0)  # the parent, its child done soon, is queued on the slot
     assert rt.wanted == 1
-    fetcher = loops._spawn(rt, "fetch", lambda: loops.fetch_tick(rt), until_stop=True)
+    fetcher = loops._spawn(rt, "fetch", lambda: fetching.fetch_tick(rt), until_stop=True)
     rt.slots.release()  # the child ends: the slot is free, but it is the parent's
     try:
         # A fetch loop spinning on the free semaphore would never let the parent run: only the

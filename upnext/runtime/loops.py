@@ -1,4 +1,4 @@
-"""The worker's greenlet loops: fetch, reclaim, flush, promote, sweep, heartbeat, watch, cron.
+"""The worker's greenlet loops: fetch (fetching.py), reclaim, flush, promote, sweep, heartbeat, watch, cron.
 
 Each loop is "tick, log and continue on a Redis error, wait on the stop event". A loop that
 dies of anything else stops the worker loudly instead of leaving a zombie process, so no data
@@ -25,8 +25,7 @@ import redis
 import structlog
 
 from upnext.job import printable
-from upnext.runtime import crons
-from upnext.store import depths, groups
+from upnext.runtime import crons, fetching
 from upnext.store.records import Completion
 
 if TYPE_CHECKING:
@@ -34,10 +33,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("upnext")
 
-FETCH_BLOCK_MS = 1000
-PAUSED_WAIT_S = 0.1
-PROBE_INTERVAL_S = 0.05
-LENT_SLOTS_WAIT_S = 0.001
 FLUSH_MAX_BATCH = 256
 WATCH_INTERVAL_S = 0.25
 ERROR_BACKOFF_MAX_S = 5.0
@@ -45,7 +40,7 @@ ERROR_BACKOFF_MAX_S = 5.0
 
 def start(rt: Runtime) -> tuple[list[gevent.Greenlet[[], None]], list[gevent.Greenlet[[], None]]]:
     """Spawn the loops; returns (fetching loops, the others)."""
-    fetchers = [_spawn(rt, "fetch", lambda: fetch_tick(rt), until_stop=True),
+    fetchers = [_spawn(rt, "fetch", lambda: fetching.fetch_tick(rt), until_stop=True),
                 _spawn(rt, "reclaim", lambda: reclaim_tick(rt), until_stop=True)]
     others = [_spawn(rt, "flush", lambda: flush_tick(rt), until_stop=False),
               _spawn(rt, "promote", lambda: promote_tick(rt), until_stop=False),
@@ -82,97 +77,6 @@ def _spawn(rt: Runtime, name: str, tick: Callable[[], float], until_stop: bool) 
     greenlet.link_exception(died)
     greenlet.start()
     return greenlet
-
-
-def fetch_tick(rt: Runtime) -> float:
-    """Read only as many entries as there are free slots (and free concurrency leases of capped
-    tasks), and start every one returned: fetch and start are one call (``Runtime.take``) while
-    there is work; a blocking XREADGROUP, then a start, once the streams were drained (checked
-    first: a take that read other tasks is no proof, and a read that returns entries of several
-    priorities of a task would hand the extra ones back behind the others of their level).
-
-    Reads go to the tasks whose streams had entries last time ("hot"), so one busy task among
-    idle ones gets full batches; every PROBE_INTERVAL_S (and whenever none is hot) a read is
-    shared over all the tasks in turn, so a task that just got work is not starved behind them.
-    Paused tasks (``rt.paused``, read within LOAD_INTERVAL_S) are not read at all."""
-    free = rt.free_slots()
-    if free <= 0:
-        if rt.slots.counter > 0:
-            # Jobs are taking back the slots they lent while waiting: the semaphore is free, so
-            # waiting on it would return at once and this loop would spin, never letting them run.
-            return LENT_SLOTS_WAIT_S
-        rt.slots.wait(timeout=1.0)
-        return 0
-    s = rt.settings
-    want = min(free, s.batch_size, s.inbox_size)
-    rt.functions = rt.functions[1:] + rt.functions[:1]
-    serving = [f for f in rt.functions if f not in rt.paused]
-    if not serving:
-        return PAUSED_WAIT_S  # every task of this worker is paused: the heartbeat loop reads when that ends
-    room = _lease_room(rt)
-    candidates = [f for f in serving if room.get(f, want) > 0]
-    if not candidates:
-        return 0.05  # every task of this worker is at its max_concurrency: nothing to start
-    unread = depths.unread(rt.fetch_queue, candidates) if rt.drained else []
-    if rt.drained and not unread:
-        # Nothing was left last time: block until entries arrive, then start them (two calls,
-        # but a lone job is not delayed by a take that would find nothing).
-        count = 1 if len(candidates) > 1 else min(want, room.get(candidates[0], want))
-        got = rt.fetch_queue.fetch(rt.worker_id, candidates, count, 100 if s.burst else FETCH_BLOCK_MS)
-        rt.dispatch(got, limit=want, queue=rt.fetch_queue)
-        rt.drained = len(got) < count
-    elif unread:
-        # The last take read other tasks: take from these instead of a blocking read, which would
-        # return an entry of each priority's stream and hand the extra ones back behind the rest.
-        got = rt.take(_spread(want, unread, room))
-        rt.drained = len(got) < want
-        if not got:
-            return PAUSED_WAIT_S  # refused (leases, a pause landing): do not spin
-    else:
-        hot = [f for f in candidates if f in rt.hot]
-        now = time.monotonic()
-        if not hot or now >= rt.probe_at:
-            hot, rt.probe_at = candidates, now + PROBE_INTERVAL_S
-        counts = _spread(want, hot, room)
-        got = rt.take(counts)
-        # A task that filled its share may have more: give it what the others left.
-        more = [f for f, n in counts.items() if sum(d.function == f for d in got) >= n]
-        if got and len(got) < want and more and rt.free_slots() > 0:
-            for d in got:
-                room[d.function] = room.get(d.function, want) - 1
-            got += rt.take(_spread(min(want - len(got), rt.free_slots()), more, room))
-        rt.drained = len(got) < want
-    rt.hot = {d.function for d in got}
-    if got:
-        rt.stats.last_fetch_at = time.time()
-    return 0
-
-
-def _lease_room(rt: Runtime) -> dict[str, int]:
-    """Free cluster-wide leases of this worker's capped tasks: their own max_concurrency, and
-    their routing group's group_max_concurrency (shared with the group's other tasks)."""
-    room: dict[str, int] = {}
-    if rt.capped:
-        held = rt.queue.lease_counts(list(rt.capped))
-        room = {f: max(0, cap - n) for (f, cap), n in zip(rt.capped.items(), held)}
-    free = groups.free(rt.queue, rt.limits)
-    for function, limit in groups.grouped(rt.limits).items():
-        room[function] = min(room.get(function, free[limit.group]), free[limit.group])
-    return room
-
-
-def _spread(want: int, functions: list[str], room: dict[str, int]) -> dict[str, int]:
-    """Share ``want`` reads over ``functions`` in order, none above its lease room."""
-    counts: dict[str, int] = {}
-    left = want
-    for i, function in enumerate(functions):
-        if left <= 0:
-            break
-        share = min(max(1, left // (len(functions) - i)), room.get(function, left))
-        if share > 0:
-            counts[function] = share
-            left -= share
-    return counts
 
 
 def reclaim_tick(rt: Runtime) -> float:

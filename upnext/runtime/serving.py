@@ -80,6 +80,7 @@ class Runtime:
         self.hot: set[str] = set()  # tasks whose streams had entries at the last fetch
         self.paused: set[str] = set()  # paused tasks (store/pause.py), read every heartbeat tick: not fetched
         self.drained = False  # the last fetch found fewer entries than it asked for
+        self.empty_at: dict[str, float] = {}  # task -> when a read last found its streams empty (monotonic)
         self.probe_at = 0.0  # when the fetch loop next reads every task, not only the hot ones
         self.limits = {name: t.limits for name, t in self.tasks.items() if t.limits.any}
         self.capped = {name: lim.max_concurrency for name, lim in self.limits.items() if lim.max_concurrency}

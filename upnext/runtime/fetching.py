@@ -1,0 +1,132 @@
+"""The fetch loop's tick: which tasks to read, how many entries, and whether to take (fetch and
+start in one call) or to block until entries arrive. Spawned by loops.py like the other loops."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from upnext.store import depths, groups
+
+if TYPE_CHECKING:
+    from upnext.runtime.serving import Runtime
+    from upnext.store.records import Delivery
+
+FETCH_BLOCK_MS = 1000
+PAUSED_WAIT_S = 0.1
+PROBE_INTERVAL_S = 0.05
+LENT_SLOTS_WAIT_S = 0.001
+# A read that found a task's streams empty is trusted this long: the next blocking read needs no
+# "unread?" check for it (the idle loop and a lone job's round trip cost no extra call). Past it,
+# entries may have come into several priorities of the task, which a blocking read would return
+# together (see fetch_tick).
+EMPTY_TRUST_S = 0.02
+
+
+def fetch_tick(rt: Runtime) -> float:
+    """Read only as many entries as there are free slots (and free concurrency leases of capped
+    tasks), and start every one returned: fetch and start are one call (``Runtime.take``) while
+    there is work; a blocking XREADGROUP, then a start, once the streams were drained (checked
+    first: a take that read other tasks is no proof, and a read that returns entries of several
+    priorities of a task would hand the extra ones back behind the others of their level).
+
+    Reads go to the tasks whose streams had entries last time ("hot"), so one busy task among
+    idle ones gets full batches; every PROBE_INTERVAL_S (and whenever none is hot) a read is
+    shared over all the tasks in turn, so a task that just got work is not starved behind them.
+    Paused tasks (``rt.paused``, read within LOAD_INTERVAL_S) are not read at all."""
+    free = rt.free_slots()
+    if free <= 0:
+        if rt.slots.counter > 0:
+            # Jobs are taking back the slots they lent while waiting: the semaphore is free, so
+            # waiting on it would return at once and this loop would spin, never letting them run.
+            return LENT_SLOTS_WAIT_S
+        rt.slots.wait(timeout=1.0)
+        return 0
+    s = rt.settings
+    want = min(free, s.batch_size, s.inbox_size)
+    rt.functions = rt.functions[1:] + rt.functions[:1]
+    serving = [f for f in rt.functions if f not in rt.paused]
+    if not serving:
+        return PAUSED_WAIT_S  # every task of this worker is paused: the heartbeat loop reads when that ends
+    room = _lease_room(rt)
+    candidates = [f for f in serving if room.get(f, want) > 0]
+    if not candidates:
+        return 0.05  # every task of this worker is at its max_concurrency: nothing to start
+    now = time.monotonic()
+    unsure = [f for f in candidates if now - rt.empty_at.get(f, -EMPTY_TRUST_S) > EMPTY_TRUST_S]
+    unread = depths.unread(rt.fetch_queue, unsure) if rt.drained and unsure else []
+    if rt.drained and not unread:
+        # Nothing was left last time: block until entries arrive, then start them (two calls,
+        # but a lone job is not delayed by a take that would find nothing).
+        count = 1 if len(candidates) > 1 else min(want, room.get(candidates[0], want))
+        got = rt.fetch_queue.fetch(rt.worker_id, candidates, count, 100 if s.burst else FETCH_BLOCK_MS)
+        _note_empty(rt, {f: count for f in candidates}, got)
+        rt.dispatch(got, limit=want, queue=rt.fetch_queue)
+        rt.drained = len(got) < count
+    elif unread:
+        # The last take read other tasks: take from these instead of a blocking read, which would
+        # return an entry of each priority's stream and hand the extra ones back behind the rest.
+        counts = _spread(want, unread, room)
+        got = rt.take(counts)
+        _note_empty(rt, counts, got)
+        rt.drained = len(got) < want
+        if not got:
+            return PAUSED_WAIT_S  # refused (leases, a pause landing): do not spin
+    else:
+        hot = [f for f in candidates if f in rt.hot]
+        now = time.monotonic()
+        if not hot or now >= rt.probe_at:
+            hot, rt.probe_at = candidates, now + PROBE_INTERVAL_S
+        counts = _spread(want, hot, room)
+        got = rt.take(counts)
+        _note_empty(rt, counts, got)
+        # A task that filled its share may have more: give it what the others left.
+        more = [f for f, n in counts.items() if sum(d.function == f for d in got) >= n]
+        if got and len(got) < want and more and rt.free_slots() > 0:
+            for d in got:
+                room[d.function] = room.get(d.function, want) - 1
+            counts = _spread(min(want - len(got), rt.free_slots()), more, room)
+            extra = rt.take(counts)
+            _note_empty(rt, counts, extra)
+            got += extra
+        rt.drained = len(got) < want
+    rt.hot = {d.function for d in got}
+    if got:
+        rt.stats.last_fetch_at = time.time()
+    return 0
+
+
+def _note_empty(rt: Runtime, asked: dict[str, int], got: Sequence[Delivery]) -> None:
+    """A task that returned fewer entries than asked had none left in any priority's stream."""
+    now = time.monotonic()
+    for function, count in asked.items():
+        if sum(d.function == function for d in got) < count:
+            rt.empty_at[function] = now
+
+
+def _lease_room(rt: Runtime) -> dict[str, int]:
+    """Free cluster-wide leases of this worker's capped tasks: their own max_concurrency, and
+    their routing group's group_max_concurrency (shared with the group's other tasks)."""
+    room: dict[str, int] = {}
+    if rt.capped:
+        held = rt.queue.lease_counts(list(rt.capped))
+        room = {f: max(0, cap - n) for (f, cap), n in zip(rt.capped.items(), held)}
+    free = groups.free(rt.queue, rt.limits)
+    for function, limit in groups.grouped(rt.limits).items():
+        room[function] = min(room.get(function, free[limit.group]), free[limit.group])
+    return room
+
+
+def _spread(want: int, functions: list[str], room: dict[str, int]) -> dict[str, int]:
+    """Share ``want`` reads over ``functions`` in order, none above its lease room."""
+    counts: dict[str, int] = {}
+    left = want
+    for i, function in enumerate(functions):
+        if left <= 0:
+            break
+        share = min(max(1, left // (len(functions) - i)), room.get(function, left))
+        if share > 0:
+            counts[function] = share
+            left -= share
+    return counts
