@@ -3,7 +3,9 @@ cookies, as a browser does) against the suite's real redis-server, beside a real
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from werkzeug.test import Client
@@ -91,3 +93,27 @@ def start_dashboard(redis_client, redis_url, tmp_path):
     yield start
     for proc in started:
         proc.stop()
+
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium through selenium, the driver given explicitly (Selenium Manager cannot
+    download one here). Without chromium: a skip that says so, or a failure under CI."""
+    if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
+        message = f"no {CHROMIUM} or {DRIVER} here (apt-get install chromium chromium-driver, as .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests: {message}")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
