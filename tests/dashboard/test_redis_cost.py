@@ -1,0 +1,87 @@
+"""The dashboard is gentle with the production Redis: the commands a page view or a live refresh
+sends do not grow with the history (counted with INFO commandstats on the real server), and
+viewers of the same page share one read (live.py)."""
+
+from __future__ import annotations
+
+import threading
+
+from werkzeug.test import Client
+
+from tests.apps import dashboarded
+from tests.workers import wait_for
+from upnext.dashboard import make_app
+from upnext.dashboard.live import Snapshots
+
+PAGES = ("/", "/functions", "/functions/echo", "/jobs", "/jobs?status=failed", "/failed", "/stuck", "/workers",
+         "/api/overview", "/api/jobs?function=echo", "/api/failed", "/metrics")
+
+
+def _commands(redis_client) -> int:
+    stats = redis_client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_config|resetstat"))
+
+
+def _cost(redis_client, redis_url, path: str) -> int:
+    client = Client(make_app(redis_url))  # a new app: nothing cached
+    redis_client.config_resetstat()
+    assert client.get(path).status_code == 200, path
+    return _commands(redis_client)
+
+
+def _run(count: int) -> None:
+    echoes = [dashboarded.echo.submit(value=i) for i in range(count)]
+    failures = [dashboarded.fails.submit(text=f"no {i}") for i in range(count)]
+    wait_for(lambda: all(f.status() == "complete" for f in echoes) and all(f.status() == "failed" for f in failures),
+             timeout=120, interval=0.2, message=f"{count} jobs of each to end")
+
+
+def test_commands_per_page_view_do_not_grow_with_the_history(start_worker, redis_client, redis_url):
+    worker = start_worker("tests.apps.dashboarded:worker")
+    _run(60)
+    worker.stop()  # its heartbeats would count too
+    small = {path: _cost(redis_client, redis_url, path) for path in PAGES}
+    worker = start_worker("tests.apps.dashboarded:worker")
+    _run(600)
+    worker.stop()
+    large = {path: _cost(redis_client, redis_url, path) for path in PAGES}
+    assert large == small
+    functions = 6  # tests/apps/dashboarded.py: the bound grows with them, never with the jobs
+    charts = functions * (60 + 1 + 24 + 1)  # per function: the hour's minutes, the day's hours, two totals
+    assert small["/"] <= charts + 20 * functions + 30, small
+    assert max(cost for path, cost in small.items() if path not in ("/", "/api/overview")) <= 10 * functions + 60, small
+
+
+def test_viewers_of_one_page_share_one_read(worker, redis_client, redis_url):
+    client = Client(make_app(redis_url))
+    client.get("/api/overview")  # the app is built and warm: count only the refreshes
+    client.application.snapshots.clear()
+    redis_client.config_resetstat()
+    assert client.get("/api/overview").status_code == 200
+    one = _commands(redis_client)
+    client.application.snapshots.clear()
+    redis_client.config_resetstat()
+    for _ in range(10):  # ten open pages polling within the same second
+        assert client.get("/api/overview").status_code == 200
+    assert _commands(redis_client) == one
+
+
+def test_concurrent_viewers_wait_for_the_one_read_in_flight():
+    snapshots = Snapshots(max_age_s=60)
+    loads: list[int] = []
+    gate = threading.Event()
+
+    def load() -> int:
+        loads.append(1)
+        gate.wait(5)
+        return len(loads)
+
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda: answers.append(snapshots.get("page", load))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: loads, message="the first load")
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert loads == [1] and answers == [1] * 8
