@@ -9,6 +9,7 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from upnext.dashboard.charts import bars, seconds
 from upnext.dashboard.security import Csrf
@@ -36,7 +37,7 @@ class Pages:
         self.env = jinja2.Environment(loader=jinja2.PackageLoader("upnext.dashboard", "templates"),
                                       autoescape=True, undefined=jinja2.StrictUndefined,
                                       trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(when=when, ago=ago, seconds=seconds, pretty=pretty, percent=percent)
+        self.env.filters.update(when=when, ago=ago, seconds=seconds, pretty=pretty, percent=percent, q=quoted)
         self.env.globals.update(bars=bars, nav=NAV)
 
     def render(self, template: str, data: dict[str, Any], request: Request, app: Dashboard) -> Response:
@@ -46,6 +47,11 @@ class Pages:
             query=request.query, now=time.time())
         headers = [Csrf.cookie_header(token, request.root or "/")] if new else []
         return Response(200, html.encode(), headers=headers + [("Cache-Control", "no-store")])
+
+
+def quoted(value: object) -> str:
+    """A URL part; ``:`` stays as it is (job ids carry one), everything else is quoted."""
+    return quote(str(value), safe=":")
 
 
 def when(instant: float | None) -> str:
