@@ -52,7 +52,8 @@ def test_commands_per_page_view_do_not_grow_with_the_history(start_worker, redis
     assert max(cost for path, cost in small.items() if path not in ("/", "/api/overview")) <= 10 * functions + 60, small
 
 
-def test_viewers_of_one_page_share_one_read(worker, redis_client, redis_url):
+def test_viewers_of_one_page_share_one_read(start_worker, redis_client, redis_url):
+    start_worker("tests.apps.dashboarded:worker").stop()  # it registered its functions; its heartbeats would count
     client = Client(make_app(redis_url))
     client.get("/api/overview")  # the app is built and warm: count only the refreshes
     client.application.snapshots.clear()
@@ -85,3 +86,14 @@ def test_concurrent_viewers_wait_for_the_one_read_in_flight():
     for thread in threads:
         thread.join(5)
     assert loads == [1] and answers == [1] * 8
+
+
+def test_a_stale_chart_is_shown_at_once_and_read_again_in_the_background():
+    now = [0.0]
+    snapshots = Snapshots(clock=lambda: now[0])
+    values = iter(["first", "second"])
+    assert snapshots.get_or_refresh("charts", lambda: next(values), max_age_s=10) == "first"
+    now[0] = 11.0
+    assert snapshots.get_or_refresh("charts", lambda: next(values), max_age_s=10) == "first"  # no wait
+    wait_for(lambda: snapshots.get_or_refresh("charts", lambda: "third", max_age_s=100) == "second",
+             message="the background refresh")

@@ -141,8 +141,9 @@ class Dashboard:
                                         tuple(sorted(request.query.items()))), load))
 
     def charts(self) -> dict[str, Any]:
-        """The chart series change by the minute: read at most every 10 s, for every viewer."""
-        return {"charts": self.snapshots.get("charts", lambda: views.charts(self.queue), max_age_s=10.0)}
+        """The chart series change by the minute: read at most every 10 s for every viewer, in the
+        background once there is a first value (live.Snapshots.get_or_refresh)."""
+        return {"charts": self.snapshots.get_or_refresh("charts", lambda: views.charts(self.queue), max_age_s=10.0)}
 
 
 def _is_read(path: str) -> bool:

@@ -1,6 +1,6 @@
 """Inline SVG charts drawn here (no chart library, no script): stacked bars of completed and
-failed runs per minute or hour, and the series they are drawn from (summed over functions from
-store/stats.py). Colours come from the stylesheet (classes), so dark mode applies to them too.
+failed runs per minute or hour, from store/throughput.py's rows. Colours come from the
+stylesheet (classes), so dark mode applies to them too.
 """
 
 from __future__ import annotations
@@ -8,45 +8,44 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from upnext.store.stats import Counts, FunctionStats
+from upnext.store.stats import Counts
+from upnext.store.throughput import Row
 
-WIDTH, HEIGHT, PAD = 600, 120, 18
-
-
-def per_minute(step: int, stats: list[FunctionStats]) -> dict[str, Any]:
-    """The rows of every function summed: ``{"step_s", "rows": [{at, completed, failed}], p50/p95}``."""
-    rows: dict[int, Counts] = {}
-    window = Counts()
-    for function_stats in stats:
-        window.add(function_stats.window)
-        for at, counts in function_stats.rows:
-            rows.setdefault(at, Counts()).add(counts)
-    summary = window.to_dict()
-    return {"step_s": step, "rows": [{"at": at, "completed": c.counters["completed"], "failed": c.counters["failed"]}
-                                     for at, c in sorted(rows.items())],
-            **{name: summary[name] for name in ("completed", "failed", "run_p50_s", "run_p95_s", "wait_p50_s",
-                                                "wait_p95_s")}}
+WIDTH, HEIGHT, PAD = 600, 130, 18
 
 
-def bars(series: dict[str, Any], title: str) -> str:
-    """Stacked bars (completed under failed) with the peak labelled; an empty axis when idle."""
-    rows = series["rows"]
+def series(step_s: int, rows: list[Row]) -> dict[str, Any]:
+    """``{"step_s", "rows": [{at, completed, failed}], "completed", "failed"}`` (the sums)."""
+    return {"step_s": step_s, "rows": [{"at": at, "completed": done, "failed": failed} for at, done, failed in rows],
+            "completed": sum(r[1] for r in rows), "failed": sum(r[2] for r in rows)}
+
+
+def quantiles(counts: Counts) -> dict[str, float | None]:
+    summary = counts.to_dict()
+    return {name: summary[name] for name in ("run_p50_s", "run_p95_s", "wait_p50_s", "wait_p95_s")}
+
+
+def bars(data: dict[str, Any], title: str) -> str:
+    """Stacked bars (completed under failed), the peak labelled, the span's ends on the axis."""
+    rows = data["rows"]
     peak = max((r["completed"] + r["failed"] for r in rows), default=0)
     slot = (WIDTH - 2 * PAD) / max(len(rows), 1)
-    scale = (HEIGHT - 2 * PAD) / peak if peak else 0
+    scale = (HEIGHT - 2 * PAD - 6) / peak if peak else 0
+    base = HEIGHT - PAD - 6
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">',
              f"<title>{escape(title)}</title>",
-             f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}"/>']
+             f'<line class="axis" x1="{PAD}" y1="{base}" x2="{WIDTH - PAD}" y2="{base}"/>']
     for i, row in enumerate(rows):
         x = PAD + i * slot
         done_h, failed_h = row["completed"] * scale, row["failed"] * scale
-        base = HEIGHT - PAD
         if done_h:
             parts.append(_bar("done", x, base - done_h, slot, done_h, f"{row['completed']} completed"))
         if failed_h:
             parts.append(_bar("fail", x, base - done_h - failed_h, slot, failed_h, f"{row['failed']} failed"))
-    parts.append(f'<text class="label" x="{PAD}" y="{PAD - 5}">peak {peak} per {_unit(series["step_s"])}</text>')
-    parts.append("</svg>")
+    span = f"{len(rows)} {'min' if data['step_s'] == 60 else 'h'} ago"
+    parts += [f'<text class="label" x="{PAD}" y="{PAD - 5}">peak {peak} per {_unit(data["step_s"])}</text>',
+              f'<text class="label" x="{PAD}" y="{HEIGHT - 4}">{span}</text>',
+              f'<text class="label" x="{WIDTH - PAD}" y="{HEIGHT - 4}" text-anchor="end">now</text>', "</svg>"]
     return "".join(parts)
 
 

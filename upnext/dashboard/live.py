@@ -14,6 +14,10 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+import structlog
+
+log = structlog.get_logger("upnext.dashboard")
+
 MAX_ENTRIES = 256  # distinct views kept (pages with their filters); the oldest go first
 
 
@@ -38,6 +42,28 @@ class Snapshots:
             value = load()
             self._store(key, value)
             return value
+
+    def get_or_refresh(self, key: Hashable, load: Callable[[], Any], max_age_s: float) -> Any:
+        """The value under ``key`` at once, even when older than ``max_age_s``: a stale one is
+        read again in the background (one reader at a time), so no viewer waits for a slow read
+        but the first. For the charts, which change by the minute."""
+        entry = self._values.get(key)
+        if entry is None:
+            return self.get(key, load, max_age_s)
+        if self.clock() - entry[0] >= max_age_s:
+            lock = self._lock_of(key)
+            if lock.acquire(blocking=False):
+                threading.Thread(target=self._refresh, args=(key, load, lock), daemon=True,
+                                 name=f"dashboard-refresh-{key}").start()
+        return entry[1]
+
+    def _refresh(self, key: Hashable, load: Callable[[], Any], lock: threading.Lock) -> None:
+        try:
+            self._store(key, load())
+        except Exception as exc:  # Redis down: keep showing the last value; the next view tries again
+            log.warning("dashboard_refresh_failed", key=str(key), error=repr(exc))
+        finally:
+            lock.release()
 
     def _fresh(self, key: Hashable, age: float) -> tuple[float, Any] | None:
         entry = self._values.get(key)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from upnext.dashboard.charts import per_minute
+from upnext.dashboard.charts import quantiles, series
 from upnext.dashboard.web import HTTPError, Request
 from upnext.job import function_of
 from upnext.store import bulk
@@ -20,7 +20,7 @@ from upnext.store.history import ENDED_STATUSES, list_jobs
 from upnext.store.jobdetail import read_detail
 from upnext.store.overview import Overview, note_text
 from upnext.store.queue import Queue
-from upnext.store.stats import read_stats
+from upnext.store.throughput import ended_per_step, recent_histograms
 
 View = dict[str, Any]
 Redact = Callable[[View], View]
@@ -42,13 +42,12 @@ def overview(queue: Queue) -> View:
 
 
 def charts(queue: Queue) -> View:
-    """Throughput and failures per minute over the last hour and per hour over the day, with
-    p50/p95 run time and queue wait, summed over every function."""
-    out: View = {}
-    for window, since_s in (("hour", 3600), ("day", 86400)):
-        step, stats = read_stats(queue, since_s)
-        out[window] = per_minute(step, stats)
-    return out
+    """Runs completed and failed per minute over the last hour and per hour over the day, summed
+    over every function, and p50/p95 run time and queue wait of the last one to two hours."""
+    names = list(Admin(queue).functions())
+    return {"hour": series(60, ended_per_step(queue, names, 60, 60)),
+            "day": series(3600, ended_per_step(queue, names, 3600, 24)),
+            "quantiles": quantiles(recent_histograms(queue, names))}
 
 
 def functions(queue: Queue) -> View:

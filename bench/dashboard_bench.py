@@ -1,0 +1,134 @@
+"""The dashboard at scale (issue 15), on a loopback redis-server of its own: every page and API
+call timed with --history ended jobs (default 1,000,000) over --functions functions (default
+100), seeded as the finishing Lua calls write them (stats_bench.seed_history, seed_stats: 24 h
+of stats, every bucket full), and the Redis commands each page view costs, counted with INFO
+commandstats. Two timings per address: a first viewer (the shared snapshot is empty: Redis is
+read) and another viewer within the same second (served from the snapshot, live.py).
+
+Usage: python bench/dashboard_bench.py [--quick] [--history N] [--functions N] [--results FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from run import free_port, machine
+from stats_bench import seed_history, seed_stats, timed_ms, wait
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))  # this checkout's upnext
+
+OPTIONS = {"kind": "task", "retries": 3, "retry_delay": 1.0, "retry_backoff": 2.0, "timeout": 60.0,
+           "executor": "thread", "rate_limit": None, "max_concurrency": None, "routing_group": None,
+           "group_max_concurrency": None, "hide_args": False}
+
+
+def addresses(client: redis.Redis) -> list[str]:
+    """Every page and GET endpoint, on real ids of the seeded history."""
+    failed_id = client.zrevrange("upnext:{fn0}:failed", 0, 0)[0]
+    complete_id = "fn1:" + client.xrevrange("upnext:{fn1}:ended", count=1)[0][1]["j"]
+    paths = ["/", "/functions", "/functions/fn0", "/jobs", "/jobs?function=fn0", "/jobs?status=failed",
+             "/jobs?since=1h", f"/jobs/{complete_id}", f"/jobs/{failed_id}", "/failed", "/failed?function=fn0",
+             "/stuck", "/workers", f"/search?q={failed_id}", "/search?q=no-such-key", "/metrics"]
+    api = [p.replace("/", "/api/", 1) if p != "/" else "/api/overview" for p in paths if p != "/metrics"]
+    return paths + api + ["/api/stats", "/api/bulk/retry?function=fn0&error=timeout"]
+
+
+def register(client: redis.Redis, functions: int) -> None:
+    from upnext.store import keys
+
+    client.hset(keys.functions("upnext"), mapping={f"fn{f}": json.dumps(OPTIONS) for f in range(functions)})
+
+
+def commands(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_config|resetstat"))
+
+
+def measure(url: str, paths: list[str]) -> list[tuple[str, float, float, int]]:
+    """(address, ms for a first viewer, ms for another viewer, Redis commands of one view)."""
+    from werkzeug.test import Client
+
+    from upnext.dashboard import make_app
+
+    app = make_app(url)
+    client = Client(app)
+    rows = []
+    for path in paths:
+        def first(path: str = path) -> None:
+            app.snapshots.clear()
+            answer = client.get(path)
+            if answer.status_code != 200:
+                raise RuntimeError(f"{path} answered {answer.status_code}: {answer.text[:300]}")
+        first_ms = timed_ms(first, repeat=10)
+        shared_ms = timed_ms(lambda path=path: client.get(path), repeat=10)
+        app.snapshots.clear()
+        app.queue.client.config_resetstat()
+        client.get(path)
+        rows.append((path, first_ms, shared_ms, commands(app.queue.client)))
+    return rows
+
+
+def report(rows: list[tuple[str, float, float, int]], opts: argparse.Namespace) -> str:
+    lines = [f"Machine: {machine()}. {opts.history:,} ended jobs in history over {opts.functions} functions, "
+             "24 h of stats each (every bucket full); medians of 10.", "",
+             "| address | first viewer (ms) | another viewer (ms) | Redis commands per view |",
+             "|---|---:|---:|---:|"]
+    lines += [f"| `{path}` | {first:.1f} | {shared:.2f} | {count:,} |" for path, first, shared, count in rows]
+    slow = [path for path, first, _, _ in rows if first >= 100]
+    lines.append("")
+    lines.append(f"Over 100 ms for a first viewer: {', '.join(slow) if slow else 'none'}.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--history", type=int, default=None, help="ended jobs (default 1,000,000; 10,000 quick)")
+    parser.add_argument("--functions", type=int, default=None, help="functions (default 100; 10 quick)")
+    parser.add_argument("--results", help="append the section to this markdown file")
+    opts = parser.parse_args()
+    opts.history = opts.history or (10000 if opts.quick else 1000000)
+    opts.functions = opts.functions or (10 if opts.quick else 100)
+    binary = shutil.which("redis-server") or sys.exit("redis-server is needed on PATH")
+    port = free_port()
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                               "no"], stdout=subprocess.DEVNULL)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        client = redis.Redis.from_url(url, decode_responses=True)
+        wait(lambda: _pings(client), 10, "redis-server answering PING")
+        began = time.perf_counter()
+        seed_history(client, opts.history, opts.functions)
+        seed_stats(client, opts.functions)
+        register(client, opts.functions)
+        print(f"seeded in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+        rows = measure(url, addresses(client))
+    finally:
+        server.terminate()
+        server.wait()
+    text = report(rows, opts)
+    print(text)
+    if opts.results:
+        with open(opts.results, "a") as out:
+            out.write(text + "\n")
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
