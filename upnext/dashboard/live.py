@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from typing import Any
 
 import structlog
@@ -81,7 +81,7 @@ class Snapshots:
                 self._values.pop(oldest)
                 self._locks.pop(oldest, None)
 
-    def clear(self) -> None:
-        """Forget every snapshot: an action changed what they show."""
+    def clear(self, keep: Collection[Hashable] = ()) -> None:
+        """Forget every snapshot (an action changed what they show), but those under ``keep``."""
         with self._guard:
-            self._values.clear()
+            self._values = {key: value for key, value in self._values.items() if key in keep}
