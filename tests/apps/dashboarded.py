@@ -48,3 +48,9 @@ def steps(count: int) -> int:
 @worker.cron("0 3 * * *")
 def nightly() -> None:
     pass
+
+
+@worker.task(hide_args=True)
+def charges(card: str) -> str:
+    """Its arguments and result never show (hide_args)."""
+    return f"charged {card}"

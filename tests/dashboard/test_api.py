@@ -18,7 +18,8 @@ def test_overview_lists_workers_functions_counts_and_charts(worker, client):
     dashboarded.echo.submit(value=1).result(timeout=20)
     _failed()
     body = wait_for(lambda: (b := client.get("/api/overview").json)["totals"]["failed"] == 1
-                    and b["charts"]["hour"]["failed"] == 1 and b, timeout=30, message="the failed count and chart")
+                    and b["charts"] and b["charts"]["hour"]["failed"] == 1 and b, timeout=30,
+                    message="the failed count and chart")
     assert body["live_workers"] == 1 and body["workers"][0]["alive"] is True
     rows = {f["function"]: f for f in body["functions"]}
     assert {"echo", "fails", "needs_fix", "steps", "nightly", "retries_later"} <= set(rows)
@@ -31,7 +32,11 @@ def test_overview_lists_workers_functions_counts_and_charts(worker, client):
 
 def test_functions_show_options_crons_and_last_run(worker, client):
     dashboarded.echo.submit(value=1).result(timeout=20)
-    rows = {f["function"]: f for f in client.get("/api/functions").json["functions"]}
+    def listed():  # the worker writes the cron's cursor (its schedule) once it leads it
+        rows = {f["function"]: f for f in client.get("/api/functions").json["functions"]}
+        return rows["nightly"]["schedule"] and rows["echo"]["last_status"] and rows
+
+    rows = wait_for(listed, timeout=20, message="the cron's schedule and echo's last run")
     assert rows["retries_later"]["options"]["retries"] == 2
     assert rows["nightly"]["kind"] == "cron" and rows["nightly"]["schedule"] == "0 3 * * *"
     assert rows["nightly"]["next_run_at"] is not None
@@ -157,3 +162,22 @@ def test_metrics_and_unknown_addresses(worker, client):
     assert missing.status_code == 404 and "/api/nothing" in missing.json["error"]
     assert client.get("/static/app.css").status_code == 200
     assert client.get("/static/../app.py").status_code == 404
+
+
+def test_hidden_arguments_and_the_redact_hook_apply_to_every_view(worker, redis_url):
+    from werkzeug.test import Client
+
+    from upnext.dashboard import make_app
+
+    secret = dashboarded.charges.submit(card="4111 1111 1111 1111")
+    secret.result(timeout=20)
+    failed = _failed("customer bob@example.com refused")
+    client = Client(make_app(redis_url, redact=lambda view: {**view, "error": "[redacted]"} if view.get("error")
+                             else view))
+    view = client.get(f"/api/jobs/{secret.job_id}").json
+    assert view["kwargs"] == "hidden" and view["result"] == "hidden"
+    page = client.get(f"/jobs/{secret.job_id}").text
+    assert "4111" not in page and "hidden" in page
+    assert client.get(f"/api/jobs/{failed.job_id}").json["error"] == "[redacted]"
+    assert [j["error"] for j in client.get("/api/failed").json["jobs"]] == ["[redacted]"]
+    assert "bob@example.com" not in client.get("/failed").text

@@ -43,7 +43,7 @@ def _route(path: str, page: str | None, handler: Handler) -> tuple[Route, ...]:
 
 
 READS: tuple[Route, ...] = (  # answered from the snapshot shared by every viewer (Dashboard.shared)
-    *_route("/", "overview.html", lambda d, r, a: {**views.overview(d.queue), **d.charts()}),
+    *_route("/", "overview.html", lambda d, r, a: {**views.overview(d.queue), **d.charts(wait=False)}),
     *_route("/functions", "functions.html", lambda d, r, a: views.functions(d.queue)),
     *_route("/functions/<name>", "function.html", lambda d, r, a: views.function(d.queue, a["name"])),
     *_route("/jobs", "jobs.html", lambda d, r, a: views.jobs(d.queue, r, d.redact)),
@@ -130,7 +130,7 @@ class Dashboard:
                 if not self.csrf.allows(request):
                     raise HTTPError(403, "CSRF token missing or invalid: reload the page and try again")
                 value = route.handler(self, request, found.groupdict())
-                self.snapshots.clear()
+                self.snapshots.clear(keep=("charts",))  # the charts lag by up to 10 s anyway
                 log.info("dashboard_action", path=request.path)
                 return json_response(value)
         raise HTTPError(405 if _is_read(request.path) else 404, f"POST is not allowed on {request.path}")
@@ -140,10 +140,12 @@ class Dashboard:
         return dict(self.snapshots.get((request.path.removeprefix("/api").rstrip("/") or "/overview",
                                         tuple(sorted(request.query.items()))), load))
 
-    def charts(self) -> dict[str, Any]:
+    def charts(self, wait: bool = True) -> dict[str, Any]:
         """The chart series change by the minute: read at most every 10 s for every viewer, in the
-        background once there is a first value (live.Snapshots.get_or_refresh)."""
-        return {"charts": self.snapshots.get_or_refresh("charts", lambda: views.charts(self.queue), max_age_s=10.0)}
+        background once there is a first value (live.Snapshots.get_or_refresh); the overview does
+        not wait for the first either (``charts`` is None until it is read: the page says so)."""
+        return {"charts": self.snapshots.get_or_refresh("charts", lambda: views.charts(self.queue), max_age_s=10.0,
+                                                        wait=wait)}
 
 
 def _is_read(path: str) -> bool:

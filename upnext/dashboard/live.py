@@ -43,19 +43,20 @@ class Snapshots:
             self._store(key, value)
             return value
 
-    def get_or_refresh(self, key: Hashable, load: Callable[[], Any], max_age_s: float) -> Any:
+    def get_or_refresh(self, key: Hashable, load: Callable[[], Any], max_age_s: float, wait: bool = True) -> Any:
         """The value under ``key`` at once, even when older than ``max_age_s``: a stale one is
-        read again in the background (one reader at a time), so no viewer waits for a slow read
-        but the first. For the charts, which change by the minute."""
+        read again in the background (one reader at a time), so no viewer waits for a slow read.
+        With none yet: read now, or with ``wait=False`` in the background too, answering None.
+        For the charts, which change by the minute."""
         entry = self._values.get(key)
-        if entry is None:
+        if entry is None and wait:
             return self.get(key, load, max_age_s)
-        if self.clock() - entry[0] >= max_age_s:
+        if entry is None or self.clock() - entry[0] >= max_age_s:
             lock = self._lock_of(key)
             if lock.acquire(blocking=False):
                 threading.Thread(target=self._refresh, args=(key, load, lock), daemon=True,
                                  name=f"dashboard-refresh-{key}").start()
-        return entry[1]
+        return None if entry is None else entry[1]
 
     def _refresh(self, key: Hashable, load: Callable[[], Any], lock: threading.Lock) -> None:
         try:
