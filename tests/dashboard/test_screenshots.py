@@ -37,11 +37,11 @@ def test_screenshots_of_the_overview_a_job_and_the_failed_list(worker, start_das
     wait_for(lambda: running.status() == "active" and redis_client.llen(dashboarded.GATE) == 0, timeout=20,
              message="the running job to take its steps")
     dash = start_dashboard()
-    _shoot(browser, dash.url + "/", "overview.png", "tr[data-function='echo']")
+    _shoot(browser, dash.url + "/", "overview.png", "#charts svg")
     _shoot(browser, f"{dash.url}/jobs/{running.job_id}", "job.png", "#progress")
     _shoot(browser, dash.url + "/failed", "failed.png", "tr[data-job]")
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
                             {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
-    _shoot(browser, dash.url + "/", "overview-dark.png", "tr[data-function='echo']")
+    _shoot(browser, dash.url + "/", "overview-dark.png", "#charts svg")
     redis_client.rpush(dashboarded.GATE, "go")
     running.result(timeout=20)
