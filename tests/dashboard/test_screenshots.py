@@ -1,5 +1,6 @@
 """Pictures of the dashboard for the README (docs/screenshots/): the overview in light and dark
-mode, a job's detail and the failed list, with a real worker's jobs on them."""
+mode, a job's detail, the failed list, the functions and the jobs, with a real worker's jobs on
+them."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def test_screenshots_of_the_overview_a_job_and_the_failed_list(worker, start_das
     _shoot(browser, dash.url + "/", "overview.png", "#charts svg")
     _shoot(browser, f"{dash.url}/jobs/{running.job_id}", "job.png", "#progress")
     _shoot(browser, dash.url + "/failed", "failed.png", "tr[data-job]")
+    _shoot(browser, dash.url + "/functions", "functions.png", "tr[data-function]")
+    _shoot(browser, dash.url + "/jobs", "jobs.png", "#job-table")
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
                             {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
     _shoot(browser, dash.url + "/", "overview-dark.png", "#charts svg")
