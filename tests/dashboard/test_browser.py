@@ -49,7 +49,8 @@ def test_a_failed_job_is_retried_from_the_failed_page_and_completes(worker, star
     assert "RuntimeError: not fixed yet" in row.text
     redis_client.set(dashboarded.FIXED_FLAG, "1")
     row.find_element(By.CSS_SELECTOR, "[data-action]").click()
-    assert future.result(timeout=20).value == "fixed"
+    wait_for(lambda: "Done" in _text(browser, "#flash"), timeout=20, message="the retry to be acknowledged")
+    assert future.result(timeout=20).value == "fixed"  # only once queued again: result() of a failed job raises
     wait_for(lambda: future.job_id not in _text(browser, "#failed-table"), timeout=20,
              message="the job to leave the failed list")
 
@@ -74,7 +75,7 @@ def test_pause_from_the_function_page_keeps_jobs_queued_until_resume(worker, sta
     dash = start_dashboard()
     browser.get(dash.url + "/functions/echo")
     browser.find_element(By.XPATH, "//button[text()='Pause']").click()
-    wait_for(lambda: "paused" in _text(browser, "#function-head"), timeout=20, message="the paused badge")
+    wait_for(lambda: _text(browser, "#paused-badge"), timeout=20, message="the paused badge")
     waiting = dashboarded.echo.submit(value="held")
     wait_for(lambda: _text(browser, '#function-head [data-count="queued"]') == "1", timeout=20,
              message="the job to show as queued")
