@@ -25,8 +25,10 @@ import redis
 
 from upnext import config
 from upnext.cli.acl import acl
+from upnext.cli.bulk import bulk_options, check_target, run_bulk
 from upnext.cli.common import REDIS_URL, connection_options, queue_for, require_known, table, utc_time
 from upnext.cli.cron import cron
+from upnext.cli.dashboard import dashboard
 from upnext.cli.jobs import jobs
 from upnext.cli.metrics import metrics
 from upnext.cli.pause import pause, resume
@@ -76,6 +78,7 @@ ops.add_command(metrics)
 ops.add_command(pause)
 ops.add_command(resume)
 ops.add_command(cron)
+ops.add_command(dashboard)
 
 
 @ops.command("list")
@@ -207,10 +210,18 @@ def failed(function: str | None, limit: int, redis_url: str | None, prefix: str 
 
 
 @ops.command()
-@click.argument("job_id")
+@click.argument("job_id", required=False)
+@bulk_options
 @connection_options
-def retry(job_id: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
-    """Run a failed or cancelled job again, under the same id."""
+def retry(job_id: str | None, function: str | None, since: str | None, error_text: str | None, yes: bool,
+          redis_url: str | None, prefix: str | None, as_json: bool) -> None:
+    """Run a failed or cancelled job again, under the same id; or with --function, every failed job
+    of it that matches --since and --error (counted, and confirmed unless --yes)."""
+    check_target(job_id, function, since, error_text)
+    if function:
+        run_bulk("retry", function, since, error_text, yes, redis_url, prefix, as_json)
+        return
+    assert job_id is not None
     outcome = Admin(queue_for(redis_url, prefix)).retry(_checked(job_id))
     _report({"job_id": job_id, "outcome": outcome}, as_json, ok=outcome == "queued")
 
@@ -227,10 +238,18 @@ def purge(function: str, redis_url: str | None, prefix: str | None, as_json: boo
 
 
 @ops.command()
-@click.argument("job_id")
+@click.argument("job_id", required=False)
+@bulk_options
 @connection_options
-def cancel(job_id: str, redis_url: str | None, prefix: str | None, as_json: bool) -> None:
-    """Cancel a job: a waiting one never runs, a running one is told (or its process killed)."""
+def cancel(job_id: str | None, function: str | None, since: str | None, error_text: str | None, yes: bool,
+           redis_url: str | None, prefix: str | None, as_json: bool) -> None:
+    """Cancel a job: a waiting one never runs, a running one is told (or its process killed); or
+    with --function, every job of it waiting to be retried that matches --since and --error."""
+    check_target(job_id, function, since, error_text)
+    if function:
+        run_bulk("cancel", function, since, error_text, yes, redis_url, prefix, as_json)
+        return
+    assert job_id is not None
     outcome, previous = queue_for(redis_url, prefix).cancel(_checked(job_id))
     if outcome == "missing":
         raise click.ClickException(str(JobNotFound(job_id)))

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from upnext.cli.common import connection_options, queue_for, table
-from upnext.store.overview import Overview
+from upnext.store.overview import Overview, note_text
 
 WORKER_COLUMNS = ("worker", "state", "host", "pid", "concurrency", "in flight", "done", "failed", "heartbeat",
                   "last fetch")
@@ -30,7 +29,7 @@ def status(redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     report = Overview(queue_for(redis_url, prefix)).read()
     now = time.time()
     for note in report["notes"]:
-        note["text"] = _note_text(note, now)
+        note["text"] = note_text(note, now)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -51,34 +50,6 @@ def _worker_cells(w: dict[str, Any], now: float) -> list[Any]:
     state, inflight = ("live", w["inflight"]) if w["alive"] else ("dead", "-")
     return [w["id"], state, w.get("host"), w.get("pid"), w.get("concurrency"), inflight, w.get("jobs_done"),
             w.get("jobs_failed"), _ago(now, w.get("heartbeat_at")), _ago(now, w.get("last_fetch_at"))]
-
-
-def _note_text(note: dict[str, Any], now: float) -> str:
-    kind = note["kind"]
-    if kind == "all_slots_busy":
-        workers = f"{note['workers']} worker{'s' if note['workers'] != 1 else ''}"
-        return f"{workers}, all slots busy ({note['slots']} slots, {note['queued']} queued)"
-    if kind == "delayed":
-        return f"{note['function']}: {note['count']} delayed, next at {_instant(note['next_at'], now)}"
-    held_by = f"held by dead worker{'s' if len(note['workers']) != 1 else ''} {', '.join(note['workers'])}"
-    if note["in_s"] is None:
-        return f"{note['function']}: {note['count']} awaiting reclaim, but no live worker runs it ({held_by})"
-    when = f"in ~{_span(note['in_s'])}" if note["in_s"] > 0 else "now"
-    return f"{note['function']}: {note['count']} awaiting reclaim {when} ({held_by})"
-
-
-def _instant(at: float, now: float) -> str:
-    """A UTC clock time with how far off it is; the date too when it is not within a day."""
-    form = "%H:%M:%S" if abs(at - now) < 86400 else "%Y-%m-%d %H:%M:%S"
-    relative = f"in {_span(at - now)}" if at > now else f"due {_span(now - at)} ago"
-    return f"{datetime.fromtimestamp(at, tz=UTC).strftime(form)} UTC ({relative})"
-
-
-def _span(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit}"
-    return f"{seconds:.0f} s"
 
 
 def _ago(now: float, then: float | None) -> str:

@@ -31,20 +31,26 @@ class Admin:
         return bool(self.client.exists(*keys.streams(self.prefix, function), keys.scheduled(self.prefix, function)))
 
     def failed(self, function: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """The latest failed jobs, newest first, with their error (entries past their TTL dropped)."""
+        """The latest failed jobs, newest first, with their error (entries past their TTL dropped).
+        Two pipelined round trips whatever the number of functions and failed jobs."""
         names = [function] if function else list(self.functions())
-        jobs: list[dict[str, Any]] = []
+        pipe = self.queue.pipeline()
         for name in names:
-            index = keys.failed(self.prefix, name)
-            for job_id in cast(list[str], self.client.zrevrange(index, 0, limit - 1)):
-                record = self.queue.get(job_id)
-                if record is None:
-                    self.client.zrem(index, job_id)
-                    continue
-                jobs.append({"job_id": job_id, "function": name, "attempts": int(record.get("attempts") or 0),
-                             "failed_at": float(record.get("completed_at") or 0), "error": record.get("error", ""),
-                             "traceback": record.get("traceback", "")})
-        return sorted(jobs, key=lambda j: j["failed_at"], reverse=True)[:limit]
+            pipe.zrevrange(keys.failed(self.prefix, name), 0, limit - 1, withscores=True)
+        newest = sorted(((at, job_id, name) for name, found in zip(names, pipe.execute()) for job_id, at in found),
+                        reverse=True)[:limit]
+        pipe = self.queue.pipeline()
+        for _, job_id, _ in newest:
+            pipe.hmget(keys.job(self.prefix, job_id), "attempts", "completed_at", "error", "traceback", "status")
+        jobs, gone = [], self.queue.pipeline()
+        for (_, job_id, name), (attempts, at, error, traceback, status) in zip(newest, pipe.execute()):
+            if status is None:
+                gone.zrem(keys.failed(self.prefix, name), job_id)
+                continue
+            jobs.append({"job_id": job_id, "function": name, "attempts": int(attempts or 0),
+                         "failed_at": float(at or 0), "error": error or "", "traceback": traceback or ""})
+        gone.execute()
+        return jobs
 
     def retry(self, job_id: str) -> str:
         """Queue a failed or cancelled job again under its id (requeue.lua); returns 'queued' or why not."""

@@ -31,7 +31,8 @@ from upnext.store.queue import Queue
 ENDED_STATUSES = ("complete", "failed", "cancelled")
 ROW_FIELDS = ("status", "enqueued_at", "started_at", "completed_at", "attempts", "error", "failure_reason")
 MAX_SCANNED = 5000  # index entries one call may read past (a filter on a status); then it pages
-STATUS_PAGE = 500  # entries read per function and round trip under a status filter
+STATUS_PAGE = 500  # entries read per round trip under a status filter, shared by the functions
+MIN_SOURCE_PAGE = 10  # entries read per function and round trip at least
 
 Position = tuple[int, int]  # a stream entry id (ms, seq)
 Bound = tuple[Position, str]  # (position, job id): newest first is position desc, then job id desc
@@ -75,7 +76,10 @@ def _merged(queue: Queue, sources: list[_Source], status: str | None, limit: int
             after: Bound | None) -> tuple[list[dict[str, Any]], str | None]:
     rows: list[dict[str, Any]] = []
     scanned, last = 0, after
-    page = limit if status is None else max(limit, STATUS_PAGE)  # a filter reads past many entries
+    # A filter reads past many entries; the sources share the wanted entries (100 functions each
+    # reading a whole page would read 100 pages for one), a source that runs dry is read again.
+    needed = limit if status is None else max(limit, STATUS_PAGE)
+    page = max(-(-needed // len(sources)), MIN_SOURCE_PAGE) if sources else needed
     while len(rows) < limit and scanned < MAX_SCANNED:
         _refill(queue, sources, page, after)
         picked = _pick(sources, min(limit - len(rows), MAX_SCANNED - scanned))

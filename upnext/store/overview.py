@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from upnext import config
@@ -226,3 +227,32 @@ def _note(row: dict[str, Any], served: bool, group: dict[str, Any] | None) -> st
     if row["failed"]:
         notes.append(f"{row['failed']} failed (see `failed`)")
     return "; ".join(notes)
+
+
+def note_text(note: dict[str, Any], now: float) -> str:
+    """A note of read() as the sentence `status` and the dashboard print."""
+    kind = note["kind"]
+    if kind == "all_slots_busy":
+        workers = f"{note['workers']} worker{'s' if note['workers'] != 1 else ''}"
+        return f"{workers}, all slots busy ({note['slots']} slots, {note['queued']} queued)"
+    if kind == "delayed":
+        return f"{note['function']}: {note['count']} delayed, next at {_instant(note['next_at'], now)}"
+    held_by = f"held by dead worker{'s' if len(note['workers']) != 1 else ''} {', '.join(note['workers'])}"
+    if note["in_s"] is None:
+        return f"{note['function']}: {note['count']} awaiting reclaim, but no live worker runs it ({held_by})"
+    when = f"in ~{_span(note['in_s'])}" if note["in_s"] > 0 else "now"
+    return f"{note['function']}: {note['count']} awaiting reclaim {when} ({held_by})"
+
+
+def _instant(at: float, now: float) -> str:
+    """A UTC clock time with how far off it is; the date too when it is not within a day."""
+    form = "%H:%M:%S" if abs(at - now) < 86400 else "%Y-%m-%d %H:%M:%S"
+    relative = f"in {_span(at - now)}" if at > now else f"due {_span(now - at)} ago"
+    return f"{datetime.fromtimestamp(at, tz=UTC).strftime(form)} UTC ({relative})"
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
