@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from werkzeug.test import Client
 
 import upnext
 from tests.workers import ROOT, wait_for
+from upnext.dashboard import make_app
 from upnext.store import acl
 
 USER, PASSWORD = "upnext-app", "acl-test-pw"
@@ -81,6 +83,19 @@ def _fetch(url: str) -> str | None:
         return None
 
 
+def _dashboard(url: str, job_id: str) -> None:
+    """Every dashboard page and its JSON, and a POST action, as the ACL user."""
+    client = Client(make_app(url))
+    for path in ("/", "/functions", "/functions/add", "/jobs", f"/jobs/{job_id}", "/failed", "/stuck", "/workers",
+                 f"/search?q={job_id}", "/api/stats", "/api/bulk/retry?function=charge_card&since=1h", "/metrics"):
+        reply = client.get(path)
+        assert reply.status_code == 200, f"{path}: {reply.text[:500]}"
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text)[1]
+    for action in ("pause", "resume"):
+        reply = client.post(f"/api/functions/add/{action}", headers={"X-CSRF-Token": token})
+        assert reply.status_code == 200, reply.text
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -104,8 +119,12 @@ def test_every_feature_runs_as_the_least_privilege_user(acl_url, start_worker, r
 
     assert str(jobs_worker.pid) in _cli("status", "--redis-url", acl_url).stdout
     for args in (["list"], ["jobs"], ["show", charge.job_id], ["stats"], ["failed"], ["pause", "add"],
-                 ["resume", "add"], ["retry", charge.job_id], ["purge", "square"]):
+                 ["resume", "add"], ["retry", charge.job_id], ["purge", "square"],
+                 ["retry", "--function", "charge_card", "--since", "1h", "--error", "declined", "--yes"],
+                 ["cron", "add", "acl_cron", "0 3 * * *", "add", "--args", "[1, 2]"], ["cron", "list"],
+                 ["cron", "remove", "acl_cron"]):
         _cli(*args, "--redis-url", acl_url)
+    _dashboard(acl_url, charge.job_id)
     called = json.loads(_cli("call", "add", "--kwargs", '{"a": 1, "b": 2}', "--wait", "--json",
                              "--redis-url", acl_url).stdout)
     assert called["status"] == "complete", called
