@@ -54,3 +54,11 @@ def nightly() -> None:
 def charges(card: str) -> str:
     """Its arguments and result never show (hide_args)."""
     return f"charged {card}"
+
+
+order_shipped = worker.event("order.shipped")
+
+
+@order_shipped.on
+def notify_customer(order_id: str) -> str:
+    return f"told the customer about {order_id}"

@@ -43,6 +43,9 @@ def test_functions_show_options_crons_and_last_run(worker, client):
     assert rows["echo"]["last_status"] == "complete" and rows["echo"]["last_ended_at"] > 0
     one = client.get("/api/functions/echo").json
     assert one["function"]["function"] == "echo" and one["recent"][0]["status"] == "complete"
+    body = client.get("/api/functions").json
+    assert {"event": "order.shipped", "handlers": ["notify_customer"]} in body["events"]
+    assert [(c["cron"], c["source"], c["schedule"]) for c in body["crons"]] == [("nightly", "declared", "0 3 * * *")]
     missing = client.get("/api/functions/nosuch")
     assert missing.status_code == 404 and "'nosuch'" in missing.json["error"]
 
@@ -181,3 +184,23 @@ def test_hidden_arguments_and_the_redact_hook_apply_to_every_view(worker, redis_
     assert client.get(f"/api/jobs/{failed.job_id}").json["error"] == "[redacted]"
     assert [j["error"] for j in client.get("/api/failed").json["jobs"]] == ["[redacted]"]
     assert "bob@example.com" not in client.get("/failed").text
+
+
+def test_functions_list_run_time_crons_and_the_page_shows_crons_and_events(worker, client):
+    dashboarded.worker.add_cron("weekly_digest", "0 8 * * 1", "echo", kwargs={"value": "digest"})
+    try:
+        crons = {c["cron"]: c for c in client.get("/api/functions").json["crons"]}
+        assert crons["weekly_digest"]["source"] == "run-time" and crons["weekly_digest"]["function"] == "echo"
+        assert crons["weekly_digest"]["kwargs"] == {"value": "digest"}
+        page = client.get("/functions").text
+        assert 'data-cron="weekly_digest"' in page and 'data-event="order.shipped"' in page
+        assert "notify_customer" in page
+    finally:
+        dashboarded.worker.remove_cron("weekly_digest")
+
+
+def test_a_terminal_note_shows_its_backquoted_words_as_code_and_escapes_the_rest():
+    from upnext.dashboard.pages import code_spans
+
+    shown = str(code_spans("3 failed (see `failed`) <script>alert(1)</script> `<b>`"))
+    assert shown == "3 failed (see <code>failed</code>) &lt;script&gt;alert(1)&lt;/script&gt; <code>&lt;b&gt;</code>"

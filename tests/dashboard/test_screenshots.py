@@ -1,13 +1,16 @@
-"""Pictures of the dashboard for the README (docs/screenshots/): the overview in light and dark
-mode, a job's detail, the failed list, the functions and the jobs, with a real worker's jobs on
-them."""
+"""Pictures of the dashboard: the overview in light and dark mode, a job's detail, the failed
+list, the functions and the jobs, with a real worker's jobs on them. Every run saves them under
+build/screenshots/ (not tracked); the README's copies in docs/screenshots/ are refreshed with
+``UPNEXT_SCREENSHOTS=docs/screenshots python -m pytest tests/dashboard/test_screenshots.py``."""
 
 from __future__ import annotations
+
+import os
 
 from tests.apps import dashboarded
 from tests.workers import ROOT, wait_for
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = ROOT / os.environ.get("UPNEXT_SCREENSHOTS", "build/screenshots")
 
 
 def _seed(redis_client):

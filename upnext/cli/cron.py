@@ -18,8 +18,7 @@ from upnext.cron import CronDef, MissedRunPolicy, Schedule
 from upnext.errors import ConfigError
 from upnext.job import dumps, signature_from
 from upnext.store.admin import Admin
-from upnext.store.crons import RuntimeCrons
-from upnext.store.queue import Queue
+from upnext.store.crons import RuntimeCrons, listing
 from upnext.worker import check_cron_name
 
 
@@ -85,7 +84,7 @@ def remove(name: str, redis_url: str | None, prefix: str | None, as_json: bool) 
 @connection_options
 def list_crons(redis_url: str | None, prefix: str | None, as_json: bool) -> None:
     """Every cron: declared ones (registered by workers) and run-time ones, with their cursors."""
-    rows = _rows(queue_for(redis_url, prefix))
+    rows = listing(queue_for(redis_url, prefix))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -96,29 +95,6 @@ def list_crons(redis_url: str | None, prefix: str | None, as_json: bool) -> None
                      [[r["cron"], r["source"], r["function"], r["schedule"],
                        utc_time(r["next_at"]) if r["next_at"] else "-", r["last_job"] or "-", r["skipped"]]
                       for r in rows]))
-
-
-def _rows(queue: Queue) -> list[dict[str, Any]]:
-    declared = [name for name, o in Admin(queue).functions().items() if o.get("kind") == "cron"]
-    runtime = {name: json.loads(raw) for name, raw in sorted(RuntimeCrons(queue).all().items())}
-    ids = declared + [f"{d['function']}:{name}" for name, d in runtime.items()]
-    rows = []
-    for cron_id, state in zip(ids, queue.registry.cron_states(ids)):
-        function, _, name = cron_id.partition(":")
-        spec = runtime[name] if name else {}
-        rows.append({"cron": name or function, "source": "run-time" if name else "declared", "function": function,
-                     "schedule": state.schedule or " ".join(filter(None, [spec.get("schedule"), spec.get("tz")])),
-                     "next_at": float(state.next_at) if state.next_at else None, "last_job": state.last_job,
-                     "skipped": state.skipped, "last_skipped_at": state.last_skipped_at or None,
-                     **(_call(spec) if name else {})})
-    return rows
-
-
-def _call(spec: dict[str, Any]) -> dict[str, Any]:
-    """A run-time cron's call and options, as ``cron add`` took them."""
-    return {"args": json.loads(spec["args"]), "kwargs": json.loads(spec["kwargs"]), "tz": spec["tz"],
-            "missed_run_policy": spec["missed_run_policy"], "max_catch_up_seconds": spec["max_catch_up_seconds"],
-            "overlap": spec["overlap"]}
 
 
 def _json(text: str, kind: type, option: str) -> Any:

@@ -6,6 +6,7 @@ job, say ``<script>``, shows as text), with the helpers they format values with.
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,8 @@ class Pages:
         self.env = jinja2.Environment(loader=jinja2.PackageLoader("upnext.dashboard", "templates"),
                                       autoescape=True, undefined=jinja2.StrictUndefined,
                                       trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(when=when, ago=ago, seconds=seconds, pretty=pretty, percent=percent, q=quoted)
+        self.env.filters.update(when=when, ago=ago, seconds=seconds, pretty=pretty, percent=percent, q=quoted,
+                                code=code_spans)
         self.env.globals.update(bars=bars, nav=NAV)
 
     def render(self, template: str, data: dict[str, Any], request: Request, app: Dashboard) -> Response:
@@ -47,6 +49,14 @@ class Pages:
             query=request.query, now=time.time())
         headers = [Csrf.cookie_header(token, request.root or "/")] if new else []
         return Response(200, html.encode(), headers=headers + [("Cache-Control", "no-store")])
+
+
+def code_spans(text: object) -> Any:
+    """A note written for the terminal (``see `failed```) with its backquoted words as <code>,
+    everything else escaped (markupsafe comes with Jinja2)."""
+    from markupsafe import Markup, escape
+
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
 
 
 def quoted(value: object) -> str:

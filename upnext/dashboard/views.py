@@ -16,6 +16,7 @@ from upnext.job import function_of
 from upnext.store import bulk
 from upnext.store.admin import Admin
 from upnext.store.catalog import last_ended
+from upnext.store.crons import listing as cron_listing
 from upnext.store.history import ENDED_STATUSES, list_jobs
 from upnext.store.jobdetail import read_detail
 from upnext.store.overview import Overview, note_text
@@ -56,7 +57,8 @@ def functions(queue: Queue) -> View:
     ended = last_ended(queue, [f["function"] for f in report["functions"]])
     rows = [{**row, "options": options.get(row["function"], {}), **ended.get(row["function"], {})}
             for row in report["functions"]]
-    return {"functions": rows}
+    return {"functions": rows, "crons": cron_listing(queue),
+            "events": [{"event": name, "handlers": handlers} for name, handlers in queue.registry.events().items()]}
 
 
 def function(queue: Queue, name: str) -> View:

@@ -21,7 +21,8 @@ COMMANDS = (
     "sadd", "script|load", "select", "set", "smembers", "srem", "subscribe", "time", "ttl", "unsubscribe",
     "xack", "xadd", "xclaim", "xdel", "xgroup|create", "xgroup|delconsumer", "xinfo|consumers", "xinfo|groups",
     "xlen", "xpending", "xrange", "xreadgroup", "xrevrange", "xtrim",
-    "zadd", "zcard", "zcount", "zrange", "zrangebyscore", "zrem", "zremrangebyscore", "zrevrange", "zrevrangebyscore", "zscore",
+    "zadd", "zcard", "zcount", "zrange", "zrangebyscore", "zrem", "zremrangebyscore", "zrevrange",
+    "zrevrangebyscore", "zscore",
 )
 
 

@@ -11,10 +11,14 @@ while it exists); removing deletes the definition, the cursor and the lock.
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from upnext.store import keys
+from upnext.store.admin import Admin
 from upnext.store.registry import Connected
+
+if TYPE_CHECKING:
+    from upnext.store.queue import Queue
 
 
 class RuntimeCrons:
@@ -59,3 +63,28 @@ class RuntimeCrons:
     def _forget(self, pipe: Any, cron_id: str) -> None:
         pipe.delete(keys.cron(self.prefix, cron_id))
         pipe.delete(keys.cron_lock(self.prefix, cron_id))
+
+
+def listing(queue: Queue) -> list[dict[str, Any]]:
+    """Every cron, as ``cron list`` and the dashboard show it: declared ones (registered by the
+    workers) and run-time ones, each with its cursor (next run, last job, instants skipped)."""
+    declared = [name for name, options in Admin(queue).functions().items() if options.get("kind") == "cron"]
+    runtime = {name: json.loads(raw) for name, raw in sorted(RuntimeCrons(queue).all().items())}
+    ids = declared + [f"{d['function']}:{name}" for name, d in runtime.items()]
+    rows = []
+    for cron_id, state in zip(ids, queue.registry.cron_states(ids)):
+        function, _, name = cron_id.partition(":")
+        spec = runtime[name] if name else {}
+        rows.append({"cron": name or function, "source": "run-time" if name else "declared", "function": function,
+                     "schedule": state.schedule or " ".join(filter(None, [spec.get("schedule"), spec.get("tz")])),
+                     "next_at": float(state.next_at) if state.next_at else None, "last_job": state.last_job,
+                     "skipped": state.skipped, "last_skipped_at": state.last_skipped_at or None,
+                     **(_call(spec) if name else {})})
+    return rows
+
+
+def _call(spec: dict[str, Any]) -> dict[str, Any]:
+    """A run-time cron's call and options, as ``cron add`` took them."""
+    return {"args": json.loads(spec["args"]), "kwargs": json.loads(spec["kwargs"]), "tz": spec["tz"],
+            "missed_run_policy": spec["missed_run_policy"], "max_catch_up_seconds": spec["max_catch_up_seconds"],
+            "overlap": spec["overlap"]}

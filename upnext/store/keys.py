@@ -26,6 +26,7 @@ Redis Cluster slot. ``P`` is the prefix (default ``upnext``).
 | P:{fn}:cron_lock:<name>      | string | id of the worker firing run-time cron <name> (expiring lock) |
 | P:{_workers}:functions       | hash   | task name -> JSON options, written at worker start      |
 | P:{_workers}:event:<name>    | set    | handler task names of event <name>, added at worker start |
+| P:{_workers}:events          | set    | names of the events with registered handlers (for listings) |
 | P:format                     | string | newest data format a worker ran here (``dataformat.py``) |
 | P:{fn}:stats:m:<minute>      | hash   | counts and histograms of runs ended in that epoch minute (90000 s) |
 | P:{fn}:stats:h:<hour>        | hash   | the same per epoch hour (31 days)                       |
@@ -153,6 +154,10 @@ def runtime_crons(prefix: str) -> str:
 
 def event_handlers(prefix: str, event: str) -> str:
     return f"{tag(prefix, '_workers')}:event:{event}"
+
+
+def event_names(prefix: str) -> str:
+    return f"{tag(prefix, '_workers')}:events"
 
 
 def cron_lock(prefix: str, cron_id: str) -> str:

@@ -161,10 +161,20 @@ class Registry:
         pipe = self.queue.pipeline()
         for event, names in handlers.items():
             pipe.sadd(keys.event_handlers(self.queue.prefix, event), *names)
+        if handlers:
+            pipe.sadd(keys.event_names(self.queue.prefix), *handlers)
         pipe.execute()
 
     def handlers(self, event: str) -> list[str]:
         return sorted(cast(set[str], self.queue.client.smembers(keys.event_handlers(self.queue.prefix, event))))
+
+    def events(self) -> dict[str, list[str]]:
+        """Every event a worker registered handlers for -> its handler task names, sorted."""
+        names = sorted(cast(set[str], self.queue.client.smembers(keys.event_names(self.queue.prefix))))
+        pipe = self.queue.pipeline()
+        for name in names:
+            pipe.smembers(keys.event_handlers(self.queue.prefix, name))
+        return {name: sorted(handlers) for name, handlers in zip(names, pipe.execute() if names else [])}
 
 
 def _silent_for(record: str) -> float:
