@@ -44,8 +44,7 @@ def percentiles(values: list[float]) -> tuple[float, float]:
 class Fleet:
     def __init__(self, runner: Runner, ours: System):
         self.runner, self.ours, self.redis = runner, ours, runner.redis
-        os.environ.setdefault("BENCH_REDIS_URL", runner.url)
-        os.environ.setdefault("UPNEXT_REDIS_URL", runner.url)
+        os.environ.update(BENCH_REDIS_URL=runner.url, UPNEXT_REDIS_URL=runner.url)  # this run's Redis, always
         sys.path[:0] = [str(PEERS), str(PEERS.parent.parent)]  # the adapter, this checkout's upnext
         import upnext_gevent_peer  # the tasks the worker runs, to submit them from here
 
