@@ -12,7 +12,7 @@ from redis.commands.core import Script
 
 LUA_DIR = Path(__file__).with_name("lua")
 NAMES = ("enqueue", "promote", "start", "finish", "retry", "release", "cancel", "annotate", "cron_fire", "lock",
-         "requeue", "touch", "purge", "sweep", "group_lease", "pause", "resume")
+         "requeue", "touch", "purge", "sweep", "group_lease", "pause", "resume", "ended_counts")
 
 
 class Scripts:
@@ -41,3 +41,4 @@ class Scripts:
     group_lease: Script
     pause: Script
     resume: Script
+    ended_counts: Script

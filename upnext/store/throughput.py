@@ -1,7 +1,8 @@
 """What the dashboard's charts read: per minute (or hour) the runs completed and failed, summed
 over functions, and run-time / queue-wait histograms of the current and previous hour. A cheaper
-read than store/stats.py's full rows: only two fields of each minute (HMGET, not HGETALL), so
-100 functions cost 6,100 small replies for the last hour, in one pipelined round trip.
+read than store/stats.py's full rows: only two fields of each minute, read by one Lua call per
+function (ended_counts.lua), so 100 functions cost 100 replies for the last hour, in one
+pipelined round trip.
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ def ended_per_step(queue: Queue, functions: Sequence[str], step_s: int, rows: in
     key = keys.stats_minute if step_s == 60 else keys.stats_hour
     pipe = queue.pipeline()
     for name in functions:
-        for slot in slots:
-            pipe.hmget(key(queue.prefix, name, slot), "completed", "failed")
-    replies = pipe.execute()
+        queue.scripts.ended_counts(keys=[key(queue.prefix, name, slot) for slot in slots], args=[], client=pipe)
     completed, failed = [0] * len(slots), [0] * len(slots)
-    for i, (done, failures) in enumerate(replies):
-        completed[i % len(slots)] += int(done or 0)
-        failed[i % len(slots)] += int(failures or 0)
+    for counts in pipe.execute():
+        for i in range(len(slots)):
+            completed[i] += int(counts[2 * i])
+            failed[i] += int(counts[2 * i + 1])
     return [(slot * step_s, completed[i], failed[i]) for i, slot in enumerate(slots)]
 
 
