@@ -13,17 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import redis
-from run import free_port, machine
-from stats_bench import seed_history, seed_stats, wait
+from run import local_redis, machine
+from stats_bench import seed_history, seed_stats
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # this checkout's upnext
@@ -139,35 +137,19 @@ def main() -> None:
     opts = parser.parse_args()
     opts.history = opts.history or (10000 if opts.quick else 1000000)
     opts.functions = opts.functions or (10 if opts.quick else 100)
-    binary = shutil.which("redis-server") or sys.exit("redis-server is needed on PATH")
-    port = free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                               "no"], stdout=subprocess.DEVNULL)
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
+    with local_redis() as url:
         client = redis.Redis.from_url(url, decode_responses=True)
-        wait(lambda: _pings(client), 10, "redis-server answering PING")
         began = time.perf_counter()
         seed_history(client, opts.history, opts.functions)
         seed_stats(client, opts.functions)
         register(client, opts.functions)
         print(f"seeded in {time.perf_counter() - began:.0f} s", file=sys.stderr)
         rows = measure(url, addresses(client))
-    finally:
-        server.terminate()
-        server.wait()
     text = report(rows, opts)
     print(text)
     if opts.results:
         with open(opts.results, "a") as out:
             out.write(text + "\n")
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 if __name__ == "__main__":

@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import redis
-from run import OURS, PEERS, Runner, System, discover, free_port, machine
+from run import OURS, PEERS, Runner, System, discover, local_redis, machine
 
 TICK_S = 0.01  # the steady submitters' pace
 
@@ -244,21 +241,8 @@ def main() -> None:
              "backlog": 20000 if quick else 100000, "quiet_rate": 20, "quiet_s": 1 if quick else 10,
              "rates": [100] if quick else [500, 2000], "load_s": 1 if quick else 10}
     parts = set(opts.only.split(",")) if opts.only else {"cost", "scaling", "idle", "fairness", "load"}
-    binary = shutil.which("redis-server") or sys.exit("redis-server is needed on PATH")
-    port = free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                               "no"], stdout=subprocess.DEVNULL)
-    try:
-        runner = Runner(f"redis://127.0.0.1:{port}/0", quick)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                runner.redis.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    with local_redis() as url:
+        runner = Runner(url, quick)
         (ours,), _ = discover({OURS})
         fleet = Fleet(runner, ours)
         results: dict[str, Any] = {}
@@ -277,9 +261,6 @@ def main() -> None:
         if opts.results:
             with Path(opts.results).open("a") as out:
                 out.write("\n## What limits a fleet (bench/fleet.py)\n\n" + text + "\n")
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

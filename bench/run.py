@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +69,32 @@ class System:
     @property
     def script(self) -> str:
         return str(PEERS / f"{self.key}_peer.py")
+
+
+@contextlib.contextmanager
+def local_redis() -> Iterator[str]:
+    """A redis-server of this run's own on a free loopback port, without persistence; its URL
+    once it answers PING. Stopped on the way out."""
+    binary = shutil.which("redis-server") or sys.exit("redis-server is needed on PATH")
+    port = free_port()
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                               "no"], stdout=subprocess.DEVNULL)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        client, deadline = redis.Redis.from_url(url), time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.close()
+        yield url
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def free_port() -> int:
@@ -339,21 +365,8 @@ def main() -> None:
     opts = parser.parse_args()
     sizes = ({"jobs": 500, "io": 200, "round_trips": 30, "cpu": 4, "defaults_jobs": 200} if opts.quick else
              {"jobs": 20000, "io": 2000, "round_trips": 500, "cpu": 40, "defaults_jobs": 4000})
-    binary = shutil.which("redis-server") or sys.exit("redis-server is needed on PATH")
-    port = free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                               "no"], stdout=subprocess.DEVNULL)
-    try:
-        runner = Runner(f"redis://127.0.0.1:{port}/0", opts.quick)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                runner.redis.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    with local_redis() as url:
+        runner = Runner(url, opts.quick)
         systems, skipped = discover(set(opts.only.split(",")) if opts.only else None)
         for system in systems:
             system.name = runner.name_of(system)
@@ -364,9 +377,6 @@ def main() -> None:
         print(text)
         if opts.results:
             Path(opts.results).write_text(text + "\n")
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

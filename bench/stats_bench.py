@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import redis
-from run import OURS, Runner, System, discover, free_port, machine
+from run import OURS, Runner, System, discover, local_redis, machine
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # this checkout's upnext, for the store queries
@@ -184,17 +182,9 @@ def main() -> None:
     opts.history = opts.history or (10000 if opts.quick else 1000000)
     opts.pairs = opts.pairs or (1 if opts.quick else PAIRS)
     parts = set(opts.only.split(","))
-    binary = shutil.which("redis-server") or sys.exit("redis-server is needed on PATH")
-    port = free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                               "no"], stdout=subprocess.DEVNULL)
     results: dict[str, object] = {}
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
-        runner = Runner(url, opts.quick)
-        # The workers import this checkout's upnext, not whichever one pip installed.
-        runner.env["PYTHONPATH"] = os.pathsep.join([runner.env["PYTHONPATH"], str(BENCH.parent)])
-        wait(lambda: _pings(runner.redis), 10, "redis-server answering PING")
+    with local_redis() as url:
+        runner = Runner(url, opts.quick)  # its workers import this checkout's upnext (Runner.env_for)
         [system], _ = discover({OURS})
         if "drain" in parts:
             results["drain"] = drain_pairs(runner, system, opts.jobs, opts.pairs)
@@ -205,21 +195,11 @@ def main() -> None:
             runner.redis.flushall()
             results["queries"] = {**stats_queries(url, opts.functions), **jobs_queries(url, opts.history,
                                                                                       opts.functions)}
-    finally:
-        server.terminate()
-        server.wait()
     text = report(results, opts)
     print(text)
     if opts.results:
         with open(opts.results, "a") as out:
             out.write(text + "\n")
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 def seed_history(client: redis.Redis, history: int, functions: int) -> None:
