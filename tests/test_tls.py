@@ -31,13 +31,18 @@ def _certificate(name: str, signer: str, cwd: Path) -> None:
     """``name``.crt/.key signed by ``signer``.crt/.key, valid for 127.0.0.1 (the hostname check)."""
     _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
              "-out", f"{name}.csr", cwd=cwd)
-    (cwd / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    # the extensions Python >= 3.13's strict verification (VERIFY_X509_STRICT) asks of a leaf
+    (cwd / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                     "authorityKeyIdentifier=keyid,issuer\nbasicConstraints=critical,CA:FALSE\n"
+                                     "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                                     "extendedKeyUsage=serverAuth,clientAuth\n")
     _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{signer}.crt", "-CAkey", f"{signer}.key",
              "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=cwd)
 
 
 def _authority(name: str, cwd: Path) -> None:
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
              "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=cwd)
 
 
