@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from upnext import config
+from upnext.job import signature_from
 from upnext.store.admin import Admin
 from upnext.store.connection import connect
 from upnext.store.queue import Queue
@@ -54,3 +56,28 @@ def require_known(queue: Queue, function: str) -> Queue:
 def utc_time(instant: float) -> str:
     """A unix time as ``2026-12-01 14:02:11`` (UTC: the views say so in a header or a suffix)."""
     return datetime.fromtimestamp(instant, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def check_call(function: str, params: list[str] | None, kwargs: dict[str, Any], args: Sequence[Any] = (),
+               where: str = "") -> None:
+    """Refuse what submit() would refuse, from the parameters the workers registered (a worker of
+    an older version registered none: then the call is accepted and a bad one fails when it runs).
+    ``where`` starts the message (``cron 'nightly'``) when the call is not the command's own."""
+    if params is None:
+        return
+    try:
+        signature = signature_from(params)
+    except (TypeError, ValueError):
+        return
+    lead = f"{where}: " if where else ""
+    unknown = [k for k in kwargs if k not in signature.parameters]
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        close = difflib.get_close_matches(unknown[0], signature.parameters, n=1)  # before bind's "missing"
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise click.BadParameter(f"{lead}{function}(): got an unexpected keyword argument {unknown[0]!r}{hint}",
+                                 param_hint="--kwargs")
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        hint = "--args/--kwargs" if args else "--kwargs"
+        raise click.BadParameter(f"{lead}{function}(): {exc}", param_hint=hint) from None

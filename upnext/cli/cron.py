@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from upnext.cli.common import connection_options, queue_for, table, utc_time
+from upnext.cli.common import check_call, connection_options, queue_for, table, utc_time
 from upnext.cron import CronDef, MissedRunPolicy, Schedule
 from upnext.errors import ConfigError
-from upnext.job import dumps, signature_from
+from upnext.job import dumps
 from upnext.store.admin import Admin
 from upnext.store.crons import RuntimeCrons, listing
 from upnext.worker import check_cron_name
@@ -52,7 +52,7 @@ def add(name: str, schedule: str, function: str, tz: str | None, args_json: str,
     if options is None:
         raise click.ClickException(f"{where}: unknown function {function!r}: no worker registered it (a run-time "
                                    "cron runs a task the app declares; see `list`)")
-    _check_call(where, function, options.get("params"), args, kwargs)
+    check_call(function, options.get("params"), kwargs, args, where)
     try:
         parsed = Schedule(schedule, tz)
     except (ConfigError, ValueError) as exc:
@@ -105,21 +105,3 @@ def _json(text: str, kind: type, option: str) -> Any:
     if not isinstance(value, kind):
         raise click.BadParameter(f"expected a JSON {'list' if kind is list else 'object'}", param_hint=option)
     return value
-
-
-def _check_call(where: str, function: str, params: Any, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """Refuse arguments the function's registered signature does not take (as ``call`` does)."""
-    if not params:
-        return
-    try:
-        signature = signature_from(params)
-    except (TypeError, ValueError):
-        return
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    unknown = [k for k in kwargs if k not in signature.parameters and not takes_any]
-    if unknown:  # before bind's "missing": the misspelt name is the news
-        raise click.BadParameter(f"{where}: {function}() takes no argument {unknown[0]!r}", param_hint="--kwargs")
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise click.BadParameter(f"{where}: {function}(): {exc}", param_hint="--args/--kwargs") from None

@@ -13,7 +13,6 @@ on; its id was printed first). 3 is the run form's "worker refused to start".
 
 from __future__ import annotations
 
-import difflib
 import json
 import shutil
 import sys
@@ -26,7 +25,7 @@ import redis
 from upnext import config
 from upnext.cli.acl import acl
 from upnext.cli.bulk import bulk_options, check_target, run_bulk
-from upnext.cli.common import REDIS_URL, connection_options, queue_for, require_known, table, utc_time
+from upnext.cli.common import REDIS_URL, check_call, connection_options, queue_for, require_known, table, utc_time
 from upnext.cli.cron import cron
 from upnext.cli.dashboard import dashboard
 from upnext.cli.jobs import jobs
@@ -37,7 +36,7 @@ from upnext.cli.stats import stats
 from upnext.cli.status import status
 from upnext.errors import ConfigError, JobNotFound, QueueFull, TaskExecutionError
 from upnext.future import Future
-from upnext.job import check_function_name, dumps, function_of, signature_from
+from upnext.job import check_function_name, dumps, function_of
 from upnext.store.admin import Admin
 from upnext.store.records import NewJob
 from upnext.task import build_job
@@ -112,7 +111,7 @@ def call(function: str, kwargs_json: str, wait_s: float | None, redis_url: str |
     options = Admin(queue).functions().get(function)
     if options is None:  # nothing would run it, and its parameters are unknown
         raise click.ClickException(f"no worker has registered a function named {function!r} (see `list`)")
-    _check_call(function, options.get("params"), kwargs)
+    check_call(function, options.get("params"), kwargs)
     new: NewJob = build_job(function, "[]", dumps(kwargs))
     try:
         future = Future(queue.enqueue(new), queue)
@@ -149,27 +148,6 @@ def _kwargs(function: str, kwargs_json: str) -> dict[str, Any]:
     if not isinstance(kwargs, dict):
         raise click.BadParameter(f"--kwargs must be a JSON object, got {kwargs_json!r}")
     return kwargs
-
-
-def _check_call(function: str, params: list[str] | None, kwargs: dict[str, Any]) -> None:
-    """Refuse what submit() would refuse, from the parameters the workers registered (a worker of
-    an older version registered none: then the job is accepted and a bad call fails when it runs)."""
-    if params is None:
-        return
-    try:
-        signature = signature_from(params)
-    except (TypeError, ValueError):
-        return
-    unknown = [k for k in kwargs if k not in signature.parameters]
-    if unknown and not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
-        close = difflib.get_close_matches(unknown[0], signature.parameters, n=1)  # before bind's "missing"
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise click.BadParameter(f"{function}(): got an unexpected keyword argument {unknown[0]!r}{hint}",
-                                 param_hint="--kwargs")
-    try:
-        signature.bind(**kwargs)
-    except TypeError as exc:
-        raise click.BadParameter(f"{function}(): {exc}", param_hint="--kwargs") from None
 
 
 def _emit(out: dict[str, Any], as_json: bool) -> None:
