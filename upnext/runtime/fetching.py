@@ -1,11 +1,13 @@
 """The fetch loop's tick: which tasks to read, how many entries, and whether to take (fetch and
-start in one call) or to block until entries arrive. Spawned by loops.py like the other loops."""
+start in one call) or to wait until entries arrive. Spawned by loops.py like the other loops."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+import gevent
 
 from upnext.store import depths, groups
 
@@ -27,9 +29,11 @@ EMPTY_TRUST_S = 0.02
 def fetch_tick(rt: Runtime) -> float:
     """Read only as many entries as there are free slots (and free concurrency leases of capped
     tasks), and start every one returned: fetch and start are one call (``Runtime.take``) while
-    there is work; a blocking XREADGROUP, then a start, once the streams were drained (checked
-    first: a take that read other tasks is no proof, and a read that returns entries of several
-    priorities of a task would hand the extra ones back behind the others of their level).
+    there is work. Once the streams were drained, a single Redis waits and takes in one round
+    trip (``_wake``); Redis Cluster and tasks in routing groups block with XREADGROUP, then start
+    (two calls; the streams are checked first: a take that read other tasks is no proof, and a
+    read that returns entries of several priorities of a task would hand the extra ones back
+    behind the others of their level).
 
     Reads go to the tasks whose streams had entries last time ("hot"), so one busy task among
     idle ones gets full batches; every PROBE_INTERVAL_S (and whenever none is hot) a read is
@@ -53,12 +57,15 @@ def fetch_tick(rt: Runtime) -> float:
     candidates = [f for f in serving if room.get(f, want) > 0]
     if not candidates:
         return 0.05  # every task of this worker is at its max_concurrency: nothing to start
+    if rt.drained and _wakes_in_one_trip(rt, candidates):
+        candidates.sort(key=lambda f: f not in rt.woke)  # those the last wait saw first, so they get counts
+        return _wake(rt, candidates, _spread(want, candidates, room))
     now = time.monotonic()
     unsure = [f for f in candidates if now - rt.empty_at.get(f, -EMPTY_TRUST_S) > EMPTY_TRUST_S]
     unread = depths.unread(rt.fetch_queue, unsure) if rt.drained and unsure else []
     if rt.drained and not unread:
-        # Nothing was left last time: block until entries arrive, then start them (two calls,
-        # but a lone job is not delayed by a take that would find nothing).
+        # Nothing was left last time (Redis Cluster, routing groups): block until entries arrive,
+        # then start them (two calls, but a lone job is not delayed by a take that would find nothing).
         count = 1 if len(candidates) > 1 else min(want, room.get(candidates[0], want))
         got = rt.fetch_queue.fetch(rt.worker_id, candidates, count, 100 if s.burst else FETCH_BLOCK_MS)
         _note_empty(rt, {f: count for f in candidates}, got)
@@ -91,10 +98,39 @@ def fetch_tick(rt: Runtime) -> float:
             _note_empty(rt, counts, extra)
             got += extra
         rt.drained = len(got) < want
+    _started(rt, got)
+    return 0
+
+
+def _wakes_in_one_trip(rt: Runtime, candidates: list[str]) -> bool:
+    """Whether the drained worker's wait can be ``Runtime.wake_and_take``: on a single Redis, for
+    tasks outside routing groups (whose take reserves group leases first, which a wait of a
+    second must not hold)."""
+    return not rt.fetch_queue.cluster and not any(f in rt.grouped for f in candidates)
+
+
+def _wake(rt: Runtime, candidates: list[str], counts: dict[str, int]) -> float:
+    """Wait until a candidate has an entry no worker read, and take in the same round trip: a lone
+    job starts one round trip after its submit. ``counts`` may leave out candidates (fewer free
+    slots than tasks): the next tick puts those the wait saw first (``rt.woke``)."""
+    cursors = dict(rt.cursors)
+    got, rt.woke = rt.wake_and_take(candidates, counts, 100 if rt.settings.burst else FETCH_BLOCK_MS)
+    _note_empty(rt, counts, got)
+    # A task that filled its share may have more: the next tick takes without waiting.
+    rt.drained = not [f for f, n in counts.items() if sum(d.function == f for d in got) >= n]
+    _started(rt, got)
+    if rt.woke and not got and rt.cursors == cursors and rt.woke <= set(counts):
+        return PAUSED_WAIT_S  # an unread entry no take would start (a pause landing): do not spin
+    return 0
+
+
+def _started(rt: Runtime, got: Sequence[Delivery]) -> None:
     rt.hot = {d.function for d in got}
     if got:
         rt.stats.last_fetch_at = time.time()
-    return 0
+        # Let the jobs just started send their first command before this loop's next call to
+        # Redis: a lone job would otherwise wait behind that whole round trip.
+        gevent.sleep(0)
 
 
 def _note_empty(rt: Runtime, asked: dict[str, int], got: Sequence[Delivery]) -> None:

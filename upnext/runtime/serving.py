@@ -11,7 +11,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ from upnext.runtime.executor import JobRunner, Started
 from upnext.runtime.hubwatch import watch_hub
 from upnext.runtime.keeper import LeaseKeeper
 from upnext.runtime.procpool import ProcessPool
-from upnext.store import dataformat
+from upnext.store import dataformat, groups
 from upnext.store.connection import connect
 from upnext.store.queue import Queue
 from upnext.store.records import Completion, Delivery
@@ -81,9 +81,12 @@ class Runtime:
         self.paused: set[str] = set()  # paused tasks (store/pause.py), read every heartbeat tick: not fetched
         self.drained = False  # the last fetch found fewer entries than it asked for
         self.empty_at: dict[str, float] = {}  # task -> when a read last found its streams empty (monotonic)
+        self.cursors: dict[str, str] = {}  # stream -> the last entry id its group was given, as a take saw it
+        self.woke: set[str] = set()  # tasks in which the last wait (wake_and_take) saw an unread entry
         self.probe_at = 0.0  # when the fetch loop next reads every task, not only the hot ones
         self.limits = {name: t.limits for name, t in self.tasks.items() if t.limits.any}
         self.capped = {name: lim.max_concurrency for name, lim in self.limits.items() if lim.max_concurrency}
+        self.grouped = set(groups.grouped(self.limits))  # tasks in a routing group (store/groups.py)
         self.worker_id = f"{settings.name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.log = log.bind(worker=self.worker_id)
         self.slots = gevent.lock.Semaphore(settings.concurrency)
@@ -152,14 +155,32 @@ class Runtime:
     def take(self, counts: dict[str, int]) -> list[Delivery]:
         """Fetch and start up to ``counts[task]`` new entries per task in one Redis call (the
         caller counted them within the free slots); returns the deliveries taken."""
+        return self._taking(counts, lambda: self.fetch_queue.take(
+            self.worker_id, self.worker_id, counts, self.limits, self.settings.claim_timeout_ms))
+
+    def wake_and_take(self, watch: list[str], counts: dict[str, int], block_ms: int) -> tuple[list[Delivery], set[str]]:
+        """``take`` once one of the ``watch`` tasks has an entry no worker read (or ``block_ms``
+        passed), in one round trip (Queue.wake_and_take); also returns the tasks that had one."""
+        woke: set[str] = set()
+
+        def call() -> list[tuple[Delivery, list[Any]]]:
+            nonlocal woke
+            taken, woke, moved = self.fetch_queue.wake_and_take(
+                self.worker_id, self.worker_id, watch, counts, self.cursors, block_ms, self.limits,
+                self.settings.claim_timeout_ms)
+            self.cursors.update(moved)
+            return taken
+        return self._taking(counts, call), woke
+
+    def _taking(self, counts: dict[str, int], call: Callable[[], list[tuple[Delivery, list[Any]]]]) -> list[Delivery]:
+        """Hold a slot per entry asked for while ``call`` fetches and starts them; start the jobs."""
         want = sum(counts.values())
         if want <= 0:
             return []
         for _ in range(want):
             self.slots.acquire()
         try:
-            taken = self.fetch_queue.take(self.worker_id, self.worker_id, counts, self.limits,
-                                    self.settings.claim_timeout_ms)
+            taken = call()
         except BaseException:
             for _ in range(want):
                 self.slots.release()

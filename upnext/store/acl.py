@@ -20,7 +20,7 @@ COMMANDS = (
     "lrange", "ltrim", "mget", "persist", "pexpire", "ping", "publish", "pubsub|numsub", "rpush",
     "sadd", "script|load", "select", "set", "smembers", "srem", "subscribe", "time", "ttl", "unsubscribe",
     "xack", "xadd", "xclaim", "xdel", "xgroup|create", "xgroup|delconsumer", "xinfo|consumers", "xinfo|groups",
-    "xlen", "xpending", "xrange", "xreadgroup", "xrevrange", "xtrim",
+    "xlen", "xpending", "xrange", "xread", "xreadgroup", "xrevrange", "xtrim",
     "zadd", "zcard", "zcount", "zrange", "zrangebyscore", "zrem", "zremrangebyscore", "zrevrange",
     "zrevrangebyscore", "zscore",
 )

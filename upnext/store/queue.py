@@ -278,6 +278,14 @@ class Queue:
         groups.swap(self, reserved, limits, taken, lease_ms)
         return taken
 
+    def wake_and_take(self, consumer: str, worker_id: str, watch: Sequence[str], counts: Mapping[str, int],
+                      cursors: starting.Cursors, block_ms: int, limits: Mapping[str, Limits] | None = None,
+                      lease_ms: int = 30000) -> tuple[list[tuple[Delivery, list[Any]]], set[str], starting.Cursors]:
+        """Block until one of the ``watch`` tasks has an entry no worker read, then take, in one
+        round trip (see starting.py). A single Redis only, and no task of a routing group (whose
+        leases a take reserves first)."""
+        return starting.wake_and_take(self, watch, counts, cursors, block_ms, consumer, worker_id, limits, lease_ms)
+
     def touch(self, consumer: str, deliveries: Sequence[Delivery], leased: Iterable[str] = (),
               lease_ms: int = 30000, limits: Mapping[str, Limits] | None = None) -> int:
         """Reset the idle time of entries we are running, so no live job is reclaimed, and extend

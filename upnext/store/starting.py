@@ -58,9 +58,44 @@ def take_all(queue: Queue, counts: Mapping[str, int], consumer: str, worker_id: 
             for entry_id, job_id, reply in taken]
 
 
+Cursors = dict[str, str]  # stream -> the id of the last entry its group was given ('0-0': none)
+
+
+def wake_and_take(queue: Queue, watch: Sequence[str], counts: Mapping[str, int], cursors: Cursors, block_ms: int,
+                  consumer: str, worker_id: str, limits: Mapping[str, Limits] | None, lease_ms: int
+                  ) -> tuple[list[tuple[Delivery, list[Any]]], set[str], Cursors]:
+    """An idle worker's fetch in one round trip: XREAD blocks until one of the ``watch`` tasks'
+    streams has an entry past its cursor (none of its group's workers has read it), and the takes
+    of the ``counts`` tasks sent behind it in the same pipeline run the moment it returns, in
+    Redis. Returns what the takes started, the tasks in which the XREAD saw an entry (none: it
+    timed out), and the cursors the takes left.
+
+    XREAD reads without claiming, so nothing is delivered to this worker but what the takes
+    start (in priority order, as a take always does). A single Redis only: a pipeline of
+    several tasks' calls spans hash slots."""
+    owners = {s: f for f in watch for s in keys.streams(queue.prefix, f)}
+    pipe = queue.pipeline()
+    pipe.xread({s: cursors.get(s, "0-0") for s in owners}, count=1, block=block_ms)
+    for function, count in counts.items():
+        call_start(queue, pipe, consumer, worker_id, function, count, limits, lease_ms, [], [], cursor=True)
+    woke, *replies = pipe.execute(raise_on_error=False)
+    for reply in [woke, *replies]:
+        if isinstance(reply, Exception):
+            raise reply
+    taken: list[tuple[Delivery, list[Any]]] = []
+    moved: Cursors = {}
+    for function, reply in zip(counts, replies):
+        *entries, (_, *ids) = reply
+        moved.update(zip(keys.streams(queue.prefix, function), ids))
+        taken += [(Delivery(function, entry_id, job_id), start) for entry_id, job_id, start in entries]
+    return taken, {owners[stream] for stream, _ in woke or ()}, moved
+
+
 def call_start(queue: Queue, client: Any, consumer: str, worker_id: str, function: str, read: int,
-               limits: Mapping[str, Limits] | None, lease_ms: int, job_keys: list[str], entries: list[str]) -> Any:
-    """One start.lua call of one task: ``read`` new entries, or the known ``entries``."""
+               limits: Mapping[str, Limits] | None, lease_ms: int, job_keys: list[str], entries: list[str],
+               cursor: bool = False) -> Any:
+    """One start.lua call of one task: ``read`` new entries (and the cursor, see start.lua), or
+    the known ``entries``."""
     limit = (limits or {}).get(function, NO_LIMITS)
     return queue.scripts.start(
         keys=[keys.stream(queue.prefix, function), keys.scheduled(queue.prefix, function),
@@ -68,5 +103,5 @@ def call_start(queue: Queue, client: Any, consumer: str, worker_id: str, functio
               keys.paused(queue.prefix, function), *job_keys],
         args=[consumer, worker_id, queue.max_deliveries, limit.max_concurrency, lease_ms, limit.rate_count,
               limit.rate_period_s or 1, queue.stream_maxlen, read, keys.job_prefix(queue.prefix, function),
-              function, queue.job_ttl_s, "1" if queue.stats else "0", *entries],
+              function, queue.job_ttl_s, "1" if queue.stats else "0", *(["1"] if cursor else entries)],
         client=client)

@@ -10,7 +10,8 @@
 -- ARGV[5] lease ms   ARGV[6] rate count (0: none)   ARGV[7] rate period s   ARGV[8] stream maxlen
 -- ARGV[9] read count (0: start the listed entries)   ARGV[10] job key prefix 'P:{fn}:job:'
 -- ARGV[11] the task's name   ARGV[12] ttl_s of a job that ends expired   ARGV[13] '1' when stats are
--- on (an expired job counts as cancelled); then per listed entry i: ARGV[12+2i] entry id, ARGV[13+2i] job id
+-- on (an expired job counts as cancelled); then per listed entry i: ARGV[12+2i] entry id, ARGV[13+2i] job id;
+-- when reading, ARGV[14] '1' asks for the cursor (below)
 -- Keys built from ARGV[10]'s tag 'P:{fn}' (same hash slot, as in purge.lua): when reading, the job
 -- hashes; for an expired job its logs, dedup, done channel, history (ended, attempts, ended:key,
 -- tree) and stats keys.
@@ -34,6 +35,9 @@
 --                             started once, then retries or was handed back mid-run, never expires)
 --   {'garbage'}               (reading only) the entry names no job of this task (no 'id' field, or
 --                             not '<task>:<lowercase hex>'): acked, deleted
+-- and when ARGV[14] is '1', last: {'cursor', high, normal, low}, the id of the last entry the group
+-- was given of each priority's stream ('0-0': none), after this read: an XREAD from those ids
+-- returns as soon as the task has an entry no worker has read (the fetch loop's wake-up).
 local out = {}
 local max_deliveries, max_concurrency = tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease_ms, rate_count, rate_period = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -153,7 +157,17 @@ if read_count == 0 then
   write_expired_stats()
   return out
 end
-if paused then return out end
+local function with_cursor()
+  if ARGV[14] ~= '1' then return out end
+  local cursor = {'cursor'}
+  for _, level in ipairs({'high', 'normal', 'low'}) do
+    local stream = level == 'normal' and KEYS[1] or KEYS[1] .. ':' .. level
+    cursor[#cursor + 1] = redis.call('EXISTS', stream) == 1 and last_delivered(stream) or '0-0'
+  end
+  out[#out + 1] = cursor
+  return out
+end
+if paused then return with_cursor() end
 -- Strict priority: high entries first, then normal, then low; FIFO within each stream.
 for _, level in ipairs({'high', 'normal', 'low'}) do
   local stream = level == 'normal' and KEYS[1] or KEYS[1] .. ':' .. level
@@ -179,4 +193,4 @@ for _, level in ipairs({'high', 'normal', 'low'}) do
   end
 end
 write_expired_stats()
-return out
+return with_cursor()

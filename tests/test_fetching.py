@@ -1,0 +1,66 @@
+"""The fetch loop of an idle worker (runtime/fetching.py): on a single Redis it waits with an
+XREAD that claims nothing and takes in the same round trip (Queue.wake_and_take). What that
+must never do: spin, lose an entry, or start a job twice when several workers wait on one task."""
+
+from __future__ import annotations
+
+import time
+
+from tests.apps import jobs
+from tests.workers import wait_for
+from upnext.store import keys
+from upnext.store.starting import wake_and_take
+
+IDLE_WINDOW_S = 2.0
+
+
+def calls(client, command: str) -> int:
+    return int(client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def test_a_wait_returns_at_once_for_an_unread_entry_and_takes_it_in_the_same_call(queue, redis_client):
+    job_id = queue.enqueue(jobs.add.new_job((1, 2), {}))
+    before = calls(redis_client, "xread")
+    taken, woke, cursors = wake_and_take(queue, ["add", "boom"], {"add": 4, "boom": 4}, {}, 5000, "w1", "w1", None,
+                                         30000)
+    assert woke == {"add"} and [(d.job_id, reply[0]) for d, reply in taken] == [(job_id, "run")]
+    assert calls(redis_client, "xread") == before + 1
+    normal = keys.stream("upnext", "add")
+    assert cursors[normal] == taken[0][0].entry_id  # the last entry its group was given
+    assert cursors[keys.stream("upnext", "add", "high")] == "0-0"  # no such stream yet
+    # From those cursors nothing is unread: the next wait blocks, and takes nothing.
+    queue.take("w2", "w2", {"add": 1})
+    taken, woke, _ = wake_and_take(queue, ["add"], {"add": 4}, cursors, 50, "w1", "w1", None, 30000)
+    assert (taken, woke) == ([], set())
+
+
+def test_an_entry_another_worker_took_first_moves_the_cursor_so_the_next_wait_blocks(queue, redis_client):
+    queue.enqueue(jobs.add.new_job((1, 2), {}))
+    stale = {keys.stream("upnext", "add"): "0-0"}
+    ((first, _),) = queue.take("w2", "w2", {"add": 1})
+    taken, woke, cursors = wake_and_take(queue, ["add"], {"add": 4}, stale, 5000, "w1", "w1", None, 30000)
+    assert woke == {"add"} and taken == []  # the XREAD saw the entry, which w2 holds
+    assert cursors[keys.stream("upnext", "add")] == first.entry_id
+    taken, woke, _ = wake_and_take(queue, ["add"], {"add": 4}, cursors, 50, "w1", "w1", None, 30000)
+    assert (taken, woke) == ([], set())
+
+
+def test_idle_workers_racing_for_the_same_jobs_run_each_once_then_wait_without_spinning(start_worker, redis_client):
+    workers = [start_worker("tests.apps.jobs:worker") for _ in range(3)]
+    results = [jobs.add.wait(i, 1, wait_timeout=30) for i in range(20)]  # one at a time: each wakes all three
+    assert [r.value for r in results] == [i + 1 for i in range(20)]
+    queue = jobs.worker.queue
+    assert [queue.fields(r.job_id, "attempts", "deliveries") for r in results] == [["1", None]] * 20  # each ran once
+    # One worker runs a job whose entry stays in the stream (pending) meanwhile: the others, whose
+    # cursors may be older than that entry, must move past it rather than wake on it again and again.
+    held = jobs.waits_for_gate.submit("held")
+    wait_for(lambda: held.status() == "active", timeout=30, message="the gated job running")
+    reads = calls(redis_client, "xread")
+    time.sleep(IDLE_WINDOW_S)  # the measurement: how many waits the workers send in this window
+    waits = calls(redis_client, "xread") - reads
+    # Each waiting worker's XREAD times out once a second (FETCH_BLOCK_MS); one that spun would
+    # send hundreds.
+    assert waits <= len(workers) * (IDLE_WINDOW_S + 1), f"{waits} XREADs in {IDLE_WINDOW_S} s from 3 workers"
+    redis_client.set("gate", 1)
+    assert held.value(timeout=30) == "held"
+    assert all(w.proc.poll() is None for w in workers)
