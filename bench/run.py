@@ -210,11 +210,11 @@ class Runner:
             self.stop(proc)
         return (n - 1) / (last - first), rss
 
-    def io_efficiency(self, system: System, n: int, ms: int = 50, concurrency: int = 100) -> float:
+    def io_efficiency(self, system: System, n: int, ms: int = 50, concurrency: int = 100, *extra: str) -> float:
         """Ideal time (n * ms / concurrency) over the time from the first submit to the last
         completion, with the worker already running."""
         self.redis.flushall()
-        proc = self.start(system, concurrency)
+        proc = self.start(system, concurrency, *extra)
         try:
             self.ready(system, proc)
             submit = subprocess.Popen([system.python, system.script, "enqueue", "io_sleep", str(n), str(ms)],
@@ -225,9 +225,9 @@ class Runner:
             self.stop(proc)
         return (n * ms / 1000 / concurrency) / (last - started_at)
 
-    def round_trip_ms(self, system: System, n: int) -> tuple[float, float, float]:
+    def round_trip_ms(self, system: System, n: int, *extra: str) -> tuple[float, float, float]:
         self.redis.flushall()
-        proc = self.start(system, 100, results=True)
+        proc = self.start(system, 100, *extra, results=True)
         try:
             self.ready(system, proc)
             samples = self.call(system, "roundtrip", str(n), results=True)["ms"]
@@ -274,6 +274,9 @@ class Runner:
         r["p50"], r["p90"], r["p99"] = self.round_trip_ms(system, sizes["round_trips"])
         if system.key == OURS:
             r["drain_defaults"] = self.drain(system, sizes["defaults_jobs"], "--seed-defaults")[0]
+            # 2 slots: 40 x 50 ms is the same ideal second as 2,000 x 50 ms in 100
+            r["io_defaults"] = self.io_efficiency(system, sizes["io"] // 50, 50, 2, "--seed-defaults")
+            r["round_trip_defaults"] = self.round_trip_ms(system, sizes["round_trips"], "--seed-defaults")
             r["drain_scaling"] = self.scaling(lambda *extra: self.drain(system, sizes["jobs"], *extra)[0])
             r["cpu_scaling"] = self.scaling(lambda *extra: self.cpu_rate(system, sizes["cpu"], *extra))
 
@@ -319,12 +322,19 @@ def report(systems: list[System], skipped: list[str], ceilings: tuple[float, flo
         lines.append(f"| {s.name} | {r['drain']:,.0f} | {r['enqueue']:,.0f} | {io} | "
                      f"{r['p50']:.2f} / {r['p90']:.2f} / {r['p99']:.2f} | {r['rss_mb']:.0f} |")
         if "drain_defaults" in r:
-            lines.append(f"| {DEFAULTS_ROW} | {r['drain_defaults']:,.0f} | n/a | n/a | n/a | n/a |")
+            p50, p90, p99 = r["round_trip_defaults"]
+            lines.append(f"| {DEFAULTS_ROW} | {r['drain_defaults']:,.0f} | n/a | {r['io_defaults']:.0%} | "
+                         f"{p50:.2f} / {p90:.2f} / {p99:.2f} | n/a |")
     lines.append(f"\nJob bodies alone in 100 patched greenlets, no queue (the ceiling of any gevent worker): "
                  f"no-op {ceilings[0]:,.0f} jobs/s, I/O efficiency {ceilings[1]:.0%}; sizes: {sizes}.")
     if ours is not None:
         lines.append(f"upnext-gevent runs tuned (concurrency 100, UPNEXT_QUEUE_BATCH_SIZE and _INBOX_SIZE 32); "
-                     f"the {DEFAULTS_ROW!r} row drains {sizes['defaults_jobs']:,} jobs with no tuning at all.")
+                     f"the {DEFAULTS_ROW!r} row runs with no tuning at all: it drains {sizes['defaults_jobs']:,} "
+                     f"jobs, and its I/O workload is {sizes['io'] // 50:,} jobs in its 2 slots (the same ideal "
+                     f"second).")
+        o = ours.results
+        lines.append(f"upnext-gevent against the ceiling: drain {o['drain'] / ceilings[0]:.0%} of the no-op "
+                     f"bodies alone; I/O efficiency {o['io']:.0%} against their {ceilings[1]:.0%}.")
     if ours is not None:
         o = ours.results
         (d1, d2, dx), (c1, c2, cx) = o["drain_scaling"], o["cpu_scaling"]

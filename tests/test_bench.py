@@ -20,7 +20,10 @@ def test_the_benchmark_runner_measures_every_workload_of_ours():
     lines = done.stdout.splitlines()
     (row,) = [line for line in lines if line.startswith("| upnext-gevent ") and "defaults" not in line]
     (defaults,) = [line for line in lines if line.startswith("| upnext-gevent (defaults: concurrency 2, batch 4) |")]
-    assert float(defaults.split("|")[2].strip().replace(",", "")) > 0
+    d_drain, _, d_io, d_round_trip, _ = [cell.strip() for cell in defaults.strip("|").split("|")[1:]]
+    assert float(d_drain.replace(",", "")) > 0 and 0 < float(d_io.rstrip("%")) <= 100
+    assert all(float(ms) > 0 for ms in d_round_trip.split(" / "))
+    assert "upnext-gevent against the ceiling: drain " in done.stdout
     drain, enqueue, io, round_trip, rss = [cell.strip() for cell in row.strip("|").split("|")[1:]]
     assert float(drain.replace(",", "")) > 0 and float(enqueue.replace(",", "")) > 0
     assert 0 < float(io.rstrip("%")) <= 100
