@@ -27,11 +27,17 @@ def test_a_wait_returns_at_once_for_an_unread_entry_and_takes_it_in_the_same_cal
     assert calls(redis_client, "xread") == before + 1
     normal = keys.stream("upnext", "add")
     assert cursors[normal] == taken[0][0].entry_id  # the last entry its group was given
-    assert cursors[keys.stream("upnext", "add", "high")] == "0-0"  # no such stream yet
+    assert keys.stream("upnext", "add", "high") not in cursors  # no entry in it: not read, so not known
     # From those cursors nothing is unread: the next wait blocks, and takes nothing.
     queue.take("w2", "w2", {"add": 1})
     taken, woke, _ = wake_and_take(queue, ["add"], {"add": 4}, cursors, 50, "w1", "w1", None, 30000)
     assert (taken, woke) == ([], set())
+
+
+def test_a_wait_with_no_take_behind_it_names_the_task_it_saw(queue):
+    queue.enqueue(jobs.add.new_job((1, 2), {}))
+    taken, woke, cursors = wake_and_take(queue, ["boom", "add"], {}, {}, 5000, "w1", "w1", None, 30000)
+    assert (taken, woke, cursors) == ([], {"add"}, {})  # nothing read: the next tick takes from add
 
 
 def test_an_entry_another_worker_took_first_moves_the_cursor_so_the_next_wait_blocks(queue, redis_client):

@@ -24,6 +24,8 @@ LENT_SLOTS_WAIT_S = 0.001
 # entries may have come into several priorities of the task, which a blocking read would return
 # together (see fetch_tick).
 EMPTY_TRUST_S = 0.02
+# A task that had work this recently gets a take behind each wait of an idle worker (see _wake).
+RECENT_S = 5.0
 
 
 def fetch_tick(rt: Runtime) -> float:
@@ -58,8 +60,7 @@ def fetch_tick(rt: Runtime) -> float:
     if not candidates:
         return 0.05  # every task of this worker is at its max_concurrency: nothing to start
     if rt.drained and _wakes_in_one_trip(rt, candidates):
-        candidates.sort(key=lambda f: f not in rt.woke)  # those the last wait saw first, so they get counts
-        return _wake(rt, candidates, _spread(want, candidates, room))
+        return _wake(rt, candidates, want, room)
     now = time.monotonic()
     unsure = [f for f in candidates if now - rt.empty_at.get(f, -EMPTY_TRUST_S) > EMPTY_TRUST_S]
     unread = depths.unread(rt.fetch_queue, unsure) if rt.drained and unsure else []
@@ -109,15 +110,21 @@ def _wakes_in_one_trip(rt: Runtime, candidates: list[str]) -> bool:
     return not rt.fetch_queue.cluster and not any(f in rt.grouped for f in candidates)
 
 
-def _wake(rt: Runtime, candidates: list[str], counts: dict[str, int]) -> float:
-    """Wait until a candidate has an entry no worker read, and take in the same round trip: a lone
-    job starts one round trip after its submit. ``counts`` may leave out candidates (fewer free
-    slots than tasks): the next tick puts those the wait saw first (``rt.woke``)."""
+def _wake(rt: Runtime, candidates: list[str], want: int, room: dict[str, int]) -> float:
+    """Wait until a candidate has an entry no worker read, and take in the same round trip: a job
+    of a task that had work within RECENT_S starts one round trip after its submit. Other tasks
+    get no take behind the wait (an idle worker's waits would cost a script call per task): the
+    wait names those it saw, and the next tick takes theirs."""
+    now = time.monotonic()
+    candidates.sort(key=lambda f: f not in rt.woke)  # those the last wait saw first, so they get counts
+    recent = [f for f in candidates if now - rt.seen_at.get(f, -RECENT_S) < RECENT_S]
+    counts = _spread(want, recent, room)
     cursors = dict(rt.cursors)
     got, rt.woke = rt.wake_and_take(candidates, counts, 100 if rt.settings.burst else FETCH_BLOCK_MS)
     _note_empty(rt, counts, got)
     # A task that filled its share may have more: the next tick takes without waiting.
     rt.drained = not [f for f, n in counts.items() if sum(d.function == f for d in got) >= n]
+    rt.seen_at.update(dict.fromkeys(rt.woke, time.monotonic()))
     _started(rt, got)
     if rt.woke and not got and rt.cursors == cursors and rt.woke <= set(counts):
         return PAUSED_WAIT_S  # an unread entry no take would start (a pause landing): do not spin
@@ -126,6 +133,7 @@ def _wake(rt: Runtime, candidates: list[str], counts: dict[str, int]) -> float:
 
 def _started(rt: Runtime, got: Sequence[Delivery]) -> None:
     rt.hot = {d.function for d in got}
+    rt.seen_at.update(dict.fromkeys(rt.hot, time.monotonic()))
     if got:
         rt.stats.last_fetch_at = time.time()
         # Let the jobs just started send their first command before this loop's next call to

@@ -83,6 +83,7 @@ class Runtime:
         self.empty_at: dict[str, float] = {}  # task -> when a read last found its streams empty (monotonic)
         self.cursors: dict[str, str] = {}  # stream -> the last entry id its group was given, as a take saw it
         self.woke: set[str] = set()  # tasks in which the last wait (wake_and_take) saw an unread entry
+        self.seen_at: dict[str, float] = {}  # task -> when a fetch last found work in it (monotonic)
         self.probe_at = 0.0  # when the fetch loop next reads every task, not only the hot ones
         self.limits = {name: t.limits for name, t in self.tasks.items() if t.limits.any}
         self.capped = {name: lim.max_concurrency for name, lim in self.limits.items() if lim.max_concurrency}
@@ -155,6 +156,8 @@ class Runtime:
     def take(self, counts: dict[str, int]) -> list[Delivery]:
         """Fetch and start up to ``counts[task]`` new entries per task in one Redis call (the
         caller counted them within the free slots); returns the deliveries taken."""
+        if sum(counts.values()) <= 0:
+            return []
         return self._taking(counts, lambda: self.fetch_queue.take(
             self.worker_id, self.worker_id, counts, self.limits, self.settings.claim_timeout_ms))
 
@@ -175,8 +178,6 @@ class Runtime:
     def _taking(self, counts: dict[str, int], call: Callable[[], list[tuple[Delivery, list[Any]]]]) -> list[Delivery]:
         """Hold a slot per entry asked for while ``call`` fetches and starts them; start the jobs."""
         want = sum(counts.values())
-        if want <= 0:
-            return []
         for _ in range(want):
             self.slots.acquire()
         try:
@@ -187,9 +188,20 @@ class Runtime:
             raise
         for _ in range(want - len(taken)):
             self.slots.release()
+        if self.stopping.is_set():  # a stop came while Redis started these: hand them back unrun
+            taken = self._hand_back_runs(taken)
         for delivery, reply in taken:
             self._start_one(delivery, reply)
         return [d for d, _ in taken]
+
+    def _hand_back_runs(self, taken: list[tuple[Delivery, list[Any]]]) -> list[tuple[Delivery, list[Any]]]:
+        """Release the runs among ``taken`` (their slots too); returns the other replies."""
+        runs = [d for d, reply in taken if reply[0] == "run"]
+        if runs:
+            self.queue.release(self.worker_id, runs, started=True, limits=self.limits)
+            for _ in runs:
+                self.slots.release()
+        return [(d, reply) for d, reply in taken if reply[0] != "run"]
 
     def _is_valid(self, delivery: Delivery, queue: Queue) -> bool:
         ok = is_job_id_of(delivery.job_id, delivery.function)

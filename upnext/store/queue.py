@@ -91,8 +91,8 @@ class Queue:
 
     # -- producers ---------------------------------------------------------------------
     def enqueue(self, new: NewJob, watch: bool = False) -> str:
-        """Write one job. ``watch``: subscribe to its done channel first, so that the ``wait``
-        that follows needs no read to close the race with a fast finish."""
+        """Write one job. ``watch``: its submitter waits for it next (``Waiter.enqueue``: its end
+        is pushed onto its notify list)."""
         return self.waiter.enqueue(new) if watch else self.enqueue_many([new])[0]
 
     def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]:
@@ -134,7 +134,7 @@ class Queue:
         for new in chunk:
             job_keys += [job_prefix + new.job_id, keys.dedup(self.prefix, function, new.key)]
             args += [new.job_id, new.delay_s, new.key, new.args, new.kwargs, new.parent_id, new.root_id or new.job_id,
-                     new.expires_s, new.priority]
+                     new.expires_s, new.priority, "1" if new.notify else ""]
         return self.scripts.enqueue(keys=job_keys, args=args, client=client)
 
     def cancel(self, job_id: str) -> tuple[str, str | None]:
@@ -147,7 +147,8 @@ class Queue:
                   keys.logs(self.prefix, job_id), keys.dedup(self.prefix, function, key or ""),
                   keys.ended(self.prefix, function), keys.attempts(self.prefix, job_id),
                   keys.ended_key(self.prefix, function, key or ""),
-                  keys.tree(self.prefix, function, root_id), *self.stats_keys(function)],
+                  keys.tree(self.prefix, function, root_id), keys.notify(self.prefix, job_id),
+                  *self.stats_keys(function)],
             args=[job_id, self.job_ttl_s, keys.done_channel(self.prefix, job_id), root_id])
         return reply[0], (reply[1] if len(reply) > 1 else None)
 

@@ -86,7 +86,7 @@ def wake_and_take(queue: Queue, watch: Sequence[str], counts: Mapping[str, int],
     moved: Cursors = {}
     for function, reply in zip(counts, replies):
         *entries, (_, *ids) = reply
-        moved.update(zip(keys.streams(queue.prefix, function), ids))
+        moved.update((stream, at) for stream, at in zip(keys.streams(queue.prefix, function), ids) if at)
         taken += [(Delivery(function, entry_id, job_id), start) for entry_id, job_id, start in entries]
     return taken, {owners[stream] for stream, _ in woke or ()}, moved
 

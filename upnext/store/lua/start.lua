@@ -14,7 +14,7 @@
 -- when reading, ARGV[14] '1' asks for the cursor (below)
 -- Keys built from ARGV[10]'s tag 'P:{fn}' (same hash slot, as in purge.lua): when reading, the job
 -- hashes; for an expired job its logs, dedup, done channel, history (ended, attempts, ended:key,
--- tree) and stats keys.
+-- tree), notify and stats keys.
 -- Returns one reply per listed entry; when reading, one {entry id, job id, reply} per entry read
 -- (none while the task is paused: nothing is read):
 --   {'run', attempts, args, kwargs, parent_id, root_id, key, checkpoint}  start it
@@ -36,8 +36,10 @@
 --   {'garbage'}               (reading only) the entry names no job of this task (no 'id' field, or
 --                             not '<task>:<lowercase hex>'): acked, deleted
 -- and when ARGV[14] is '1', last: {'cursor', high, normal, low}, the id of the last entry the group
--- was given of each priority's stream ('0-0': none), after this read: an XREAD from those ids
--- returns as soon as the task has an entry no worker has read (the fetch loop's wake-up).
+-- was given of each priority's stream ('0-0': none; '' when this call did not read that stream:
+-- it had no entry, or the read was filled before it),
+-- after this read: an XREAD from those ids returns as soon as the task has an entry no worker has
+-- read (the fetch loop's wake-up).
 local out = {}
 local max_deliveries, max_concurrency = tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease_ms, rate_count, rate_period = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -55,7 +57,7 @@ local function expire(job, job_id, expires_at)
   local key, root_id = unpack(redis.call('HMGET', job, 'key', 'root_id'))
   key, root_id = key or '', root_id or ''
   local h = {ended = tag .. ':ended', attempts = tag .. ':attempts:' .. job_id, key_key = tag .. ':ended:key:' .. key,
-    tree = tag .. ':tree:' .. root_id, root_id = root_id}
+    tree = tag .. ':tree:' .. root_id, root_id = root_id, notify = tag .. ':notify:' .. job_id}
   cancel_job(job, KEYS[2], tag .. ':logs:' .. job_id, tag .. ':dedup:' .. key, job_id, tonumber(ARGV[12]),
     tag .. ':done:' .. job_id, h, expired_acc, 'expired',
     'job ' .. job_id .. ' expired: not started by its expires_at ' .. expires_at .. ' (unix s), so never run')
@@ -157,24 +159,22 @@ if read_count == 0 then
   write_expired_stats()
   return out
 end
+-- The cursor (ARGV[14] '1'): per level, '' when this call did not read that stream (unknown).
+local cursor = {'cursor', '', '', ''}
 local function with_cursor()
-  if ARGV[14] ~= '1' then return out end
-  local cursor = {'cursor'}
-  for _, level in ipairs({'high', 'normal', 'low'}) do
-    local stream = level == 'normal' and KEYS[1] or KEYS[1] .. ':' .. level
-    cursor[#cursor + 1] = redis.call('EXISTS', stream) == 1 and last_delivered(stream) or '0-0'
-  end
-  out[#out + 1] = cursor
+  if ARGV[14] == '1' then out[#out + 1] = cursor end
   return out
 end
 if paused then return with_cursor() end
 -- Strict priority: high entries first, then normal, then low; FIFO within each stream.
-for _, level in ipairs({'high', 'normal', 'low'}) do
+for i, level in ipairs({'high', 'normal', 'low'}) do
   local stream = level == 'normal' and KEYS[1] or KEYS[1] .. ':' .. level
   local left = read_count - #out
   if left <= 0 then break end
-  if level == 'normal' or redis.call('EXISTS', stream) == 1 then
-    ensure_group(stream)
+  if level == 'normal' then ensure_group(stream) end
+  -- A high or low stream with no entry (or none at all) has nothing to read, and its cursor can
+  -- stay where it was: an XREAD from there returns its next entry.
+  if level == 'normal' or redis.call('XLEN', stream) > 0 then
     local read = redis.call('XREADGROUP', 'GROUP', GROUP, ARGV[1], 'COUNT', left, 'STREAMS', stream, '>')
     for _, entry in ipairs(read and read[1] and read[1][2] or {}) do
       local token, fields, job_id = token_of(level, entry[1]), entry[2], ''
@@ -190,6 +190,7 @@ for _, level in ipairs({'high', 'normal', 'low'}) do
       end
       out[#out + 1] = {token, job_id, reply}
     end
+    if ARGV[14] == '1' then cursor[i + 1] = last_delivered(stream) or '0-0' end
   end
 end
 write_expired_stats()
