@@ -91,6 +91,34 @@ def test_a_wait_blocked_across_a_redis_restart_returns_once_the_job_completes(we
     assert lag_s < 2.0, lag_s  # woken by the finish's message, not by a later re-read
 
 
+def test_a_task_wait_blocked_on_its_notify_list_across_a_redis_restart_returns_once_the_job_completes(
+        web, restartable_redis):
+    _, _, sleep_for, client = web
+    outcome: dict[str, Any] = {}
+
+    def wait() -> None:
+        try:
+            result = sleep_for.wait(3.0, "across", wait_timeout=WAIT_S)
+            outcome["value"], outcome["job_id"] = result.value, result.job_id
+        except BaseException as exc:  # noqa: BLE001 - the test reports whatever the waiter raised
+            outcome["error"] = exc
+        outcome["returned_at"] = time.time()
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    wait_for(lambda: client.llen("ledger:sleep_for"), timeout=WAIT_S, message="the job to start")
+    wait_for(lambda: any(c.get("cmd") == "blpop" for c in client.client_list()), timeout=WAIT_S,
+             message="the waiter to block on the notify list")
+    restart(restartable_redis)
+    waiter.join(WAIT_S + 5)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["value"] == "across"
+    completed_at = float(client.hget(keys.job("upnext", outcome["job_id"]), "completed_at") or 0)
+    lag_s = outcome["returned_at"] - completed_at
+    print(f"waiter returned {lag_s:.3f} s after the job completed")
+    assert lag_s < 2.0, lag_s  # woken by the push onto its list, not by a later re-read
+
+
 def test_a_wait_raises_only_once_redis_stays_down_past_its_deadline(restartable_redis):
     app = upnext.Worker("waiter-web", redis_url=restartable_redis.url)
 

@@ -119,6 +119,11 @@ def done_channel(prefix: str, job_id: str) -> str:
     return f"{tag(prefix, function_of(job_id))}:done:{job_id}"
 
 
+def notify(prefix: str, job_id: str) -> str:
+    """The list a job's end is pushed onto when its submitter waits for it (``task.wait()``)."""
+    return f"{tag(prefix, function_of(job_id))}:notify:{job_id}"
+
+
 def dedup(prefix: str, function: str, key: str) -> str:
     return f"{tag(prefix, function)}:dedup:{key}"
 

@@ -91,6 +91,7 @@ class NewJob:
     expires_s: float = 0.0  # seconds from enqueue until it expires unstarted (0: never)
     bound: QueueBound | None = None  # None: the task's, as its workers registered it
     priority: str = "normal"  # high | normal | low (keys.LEVELS): which of its task's streams it waits in
+    notify: bool = False  # its end is pushed onto its notify list (keys.notify): its submitter waits on it
 
     @property
     def function(self) -> str:

@@ -45,7 +45,8 @@ def call_finish(queue: Queue, client: Any, consumer: str, function: str, group: 
         root_id = "" if c.root_id == d.job_id else c.root_id
         job_keys += [keys.job(queue.prefix, d.job_id), keys.logs(queue.prefix, d.job_id),
                      keys.dedup(queue.prefix, function, c.idem_key), keys.attempts(queue.prefix, d.job_id),
-                     keys.ended_key(queue.prefix, function, c.idem_key), keys.tree(queue.prefix, function, root_id)]
+                     keys.ended_key(queue.prefix, function, c.idem_key), keys.tree(queue.prefix, function, root_id),
+                     keys.notify(queue.prefix, d.job_id)]
         args += [d.entry_id, d.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason,
                  keys.done_channel(queue.prefix, d.job_id), c.idem_key, root_id, seconds_arg(c.run_s)]
     job_keys += queue.stats_keys(function)

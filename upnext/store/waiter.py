@@ -1,18 +1,22 @@
-"""Waiting for jobs to end: the PubSub connections of ``Future.result`` and ``first_completed``.
+"""Waiting for jobs to end: the notify list of ``task.wait()``, and the PubSub connections of
+``Future.result`` and ``first_completed``.
 
-Owns the idle PubSubs (kept for the next wait) and the ones subscribed before an enqueue. A
-wait survives a Redis restart or failover: a broken connection is replaced and the wait goes
-on until its deadline; it raises only if Redis stays unreachable past it. Sends no job command
-of its own: records and statuses are read through the Queue.
+A job submitted by ``task.wait()`` is written with its ``notify`` mark: its end is pushed onto its
+notify list, which the wait pops with BLPOP (the submit and the pop are the wait's only two
+commands). Any other wait subscribes to the job's done channel; the idle PubSubs are kept for
+the next wait. A wait survives a Redis restart or failover: a broken connection is replaced and
+the wait goes on until its deadline; it raises only if Redis stays unreachable past it. Records
+and statuses are read through the Queue.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis
 import structlog
@@ -29,6 +33,10 @@ RECONNECT_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 POLL_S = 5.0  # a bounded wait re-reads the record this often: a missed message never hangs a wait
 RETRY_FIRST_S = 0.05  # after the immediate retry (a stale pooled connection is the usual cause)
 RETRY_MAX_S = 1.0
+# One BLPOP blocks at most this long: under redis-py's default socket timeout (5 s), which would
+# otherwise cut it; then the record is read (as a PubSub wait does every POLL_S).
+BLOCK_S = 2.0
+MIN_BLOCK_S = 0.01  # a BLPOP timeout that Redis would round down to 0 ms blocks forever
 
 
 def _published_record(data: str) -> dict[str, str] | None:
@@ -62,25 +70,15 @@ class Waiter:
     def __init__(self, queue: JobReader):
         self.queue = queue
         self._idle: list[PubSub] = []  # idle PubSub connections, kept for the next wait
-        self._watching: dict[str, PubSub] = {}  # job id -> PubSub subscribed before it was enqueued
+        self._notified: set[str] = set()  # jobs written with their notify mark, not waited for yet
 
     def enqueue(self, new: NewJob) -> str:
-        """Write one job after subscribing to its done channel, so that the ``wait`` that
-        follows needs no read to close the race with a fast finish."""
-        channel = keys.done_channel(self.queue.prefix, new.job_id)
-        try:
-            pubsub = self._subscribe([channel])
-        except RECONNECT_ERRORS:
-            return self.queue.enqueue_many([new])[0]  # unwatched: its wait subscribes, then reads
-        try:
-            job_id = self.queue.enqueue_many([new])[0]
-        except BaseException:
-            pubsub.close()
-            raise
-        if job_id == new.job_id:
-            self._watching[job_id] = pubsub
-        else:
-            self._release(pubsub, [channel])
+        """Write one job whose submitter waits for it next: its end is pushed onto its notify
+        list, so the ``wait`` needs no subscription (made before the write, undone after) and no
+        read to close the race with a fast finish: the list keeps what was pushed."""
+        job_id = self.queue.enqueue_many([dataclasses.replace(new, notify=True)])[0]
+        if job_id == new.job_id:  # not a live duplicate's id (idempotency key): that one has no mark
+            self._notified.add(job_id)
         return job_id
 
     def wait(self, job_id: str, timeout_s: float | None) -> dict[str, str] | None:
@@ -90,26 +88,46 @@ class Waiter:
         so a finish between the two is not missed. Returns the last record seen (not terminal on
         timeout); None if there is none.
         """
-        watched = self._watching.pop(job_id, None)
-        if timeout_s == 0 and watched is None:
+        notified = job_id in self._notified
+        self._notified.discard(job_id)
+        if timeout_s == 0:
             return self.queue.get(job_id)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         retry_s = 0.0
         while True:
             try:
-                return self._wait_once(job_id, deadline, watched, read_first=watched is None or timeout_s == 0)
+                if notified:
+                    return self._pop_once(job_id, deadline)
+                return self._wait_once(job_id, deadline)
             except RECONNECT_ERRORS as exc:
-                # The message may have gone with the old connection: the new subscription reads first.
-                watched = None
+                # A message may have gone with the old connection: the next attempt reads first
+                # (a pushed one is still in the list).
                 retry_s = self._back_off(exc, deadline, retry_s, f"job {job_id}")
 
-    def _wait_once(self, job_id: str, deadline: float | None, watched: PubSub | None,
-                   read_first: bool) -> dict[str, str] | None:
+    def _pop_once(self, job_id: str, deadline: float | None) -> dict[str, str] | None:
+        """Block on the job's notify list; re-read the record now and then (a push lost with a
+        restart without persistence, or a worker of an earlier release, which pushes nothing)."""
+        notify = keys.notify(self.queue.prefix, job_id)
+        record: dict[str, str] | None = {"status": "queued"}
+        while record is not None and record.get("status") not in TERMINAL_NAMES:
+            left = _left_s(deadline)
+            if left <= 0:
+                break
+            popped = self.queue.client.blpop([notify], timeout=max(min(left, self._block_s()), MIN_BLOCK_S))
+            message = cast(tuple[str, str] | None, popped)
+            record = (_published_record(message[1]) if message else None) or self.queue.get(job_id)
+        return record
+
+    def _block_s(self) -> float:
+        """How long one BLPOP may block: BLOCK_S, or half a shorter socket timeout of the URL's."""
+        pool = getattr(self.queue.client, "connection_pool", None)
+        socket_timeout = pool.connection_kwargs.get("socket_timeout") if pool is not None else None
+        return min(BLOCK_S, socket_timeout / 2) if socket_timeout else BLOCK_S
+
+    def _wait_once(self, job_id: str, deadline: float | None) -> dict[str, str] | None:
         channel = keys.done_channel(self.queue.prefix, job_id)
-        with self._subscribed([channel], watched) as pubsub:
-            # Watched from before its enqueue: its finish can only come as a message (the loop
-            # below reads the record after one, and before giving up).
-            record = self.queue.get(job_id) if read_first else {"status": "queued"}
+        with self._subscribed([channel]) as pubsub:
+            record = self.queue.get(job_id)
             while record is not None and record.get("status") not in TERMINAL_NAMES:
                 left = _left_s(deadline)
                 if left <= 0:
@@ -159,9 +177,9 @@ class Waiter:
         return min(max(retry_s * 2, RETRY_FIRST_S), RETRY_MAX_S)
 
     @contextlib.contextmanager
-    def _subscribed(self, channels: Sequence[str], pubsub: PubSub | None = None) -> Iterator[PubSub]:
-        """A PubSub subscribed to ``channels`` (``pubsub``, if it already is)."""
-        pubsub = pubsub or self._subscribe(channels)
+    def _subscribed(self, channels: Sequence[str]) -> Iterator[PubSub]:
+        """A PubSub subscribed to ``channels``."""
+        pubsub = self._subscribe(channels)
         try:
             yield pubsub
         except BaseException:

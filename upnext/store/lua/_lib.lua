@@ -112,28 +112,39 @@ local function requeue(stream, scheduled, job_id, delay_s, maxlen, now)
 end
 
 -- A job reaches a terminal state: its data now expires after ttl_s and its key is free again.
--- Its done channel gets the whole record (JSON [field, value, ...]) when a waiter is subscribed
--- here and the record is small, so the waiter needs no read after the message; else only the
--- status, which the caller passes (NUMSUB counts neither pattern subscribers nor, on Redis
--- Cluster, those of other nodes: such a waiter reads the record after the word). A large record
--- is never published: a message over the pubsub output-buffer limit makes Redis close the
--- waiter's connection.
+-- Its waiters are told: the one that submitted it with ``wait()`` (its record holds 'notify')
+-- blocks on its notify list, which gets one message; others subscribe to its done channel, which
+-- gets one always: the record when NUMSUB counts a subscriber, else only the status (NUMSUB counts
+-- neither pattern subscribers nor, on Redis Cluster, those of other nodes: such a waiter reads
+-- the record after the word). The message is
+-- the whole record (JSON [field, value, ...]) when it is small, so the waiter needs no read after
+-- it; else only the status, which the caller passes. A large record is never published: a
+-- message over the pubsub output-buffer limit makes Redis close the waiter's connection.
 local PUBLISH_RECORD_MAX_BYTES = 65536
 local BULKY_FIELDS = {'result', 'error', 'traceback', 'args', 'kwargs', 'checkpoint', 'progress_message'}
 
-local function settle(job, logs, dedup, job_id, ttl_s, channel, status)
+local function settle_message(job, status)
+  local bulk = 0
+  for _, name in ipairs(BULKY_FIELDS) do bulk = bulk + redis.call('HSTRLEN', job, name) end
+  if bulk <= PUBLISH_RECORD_MAX_BYTES then return cjson.encode(redis.call('HGETALL', job)) end
+  return status
+end
+
+local function settle(job, logs, dedup, job_id, ttl_s, channel, status, notify)
+  local message = nil
+  if redis.call('HEXISTS', job, 'notify') == 1 then
+    message = settle_message(job, status)
+    redis.call('RPUSH', notify, message)
+    redis.call('EXPIRE', notify, ttl_s)
+  end
   redis.call('EXPIRE', job, ttl_s)
   redis.call('EXPIRE', logs, ttl_s)
   if redis.call('GET', dedup) == job_id then redis.call('DEL', dedup) end
   if redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
-    local bulk = 0
-    for _, name in ipairs(BULKY_FIELDS) do bulk = bulk + redis.call('HSTRLEN', job, name) end
-    if bulk <= PUBLISH_RECORD_MAX_BYTES then
-      redis.call('PUBLISH', channel, cjson.encode(redis.call('HGETALL', job)))
-      return
-    end
+    redis.call('PUBLISH', channel, message or settle_message(job, status))
+  else
+    redis.call('PUBLISH', channel, status)
   end
-  redis.call('PUBLISH', channel, status)
 end
 
 -- Stats (upnext/store/keys.py): counters and run/wait histograms of a batch, summed here and
@@ -224,7 +235,8 @@ end
 
 -- Cancel a job that has not ended (cancel, purge): terminal at once, its data then expires.
 -- h: the history keys of the job's function and the job: ended (stream), attempts, key_key (its
--- idempotency key's ended:key), tree (its workflow tree's), root_id ('' when none).
+-- idempotency key's ended:key), tree (its workflow tree's), root_id ('' when none); and notify,
+-- its notify list (see settle).
 -- reason and error: its failure_reason and error (default 'cancelled'; start.lua's expiry: 'expired').
 local function cancel_job(job, scheduled, logs, dedup, job_id, ttl_s, channel, h, acc, reason, error)
   redis.call('ZREM', scheduled, job_id)
@@ -235,5 +247,5 @@ local function cancel_job(job, scheduled, logs, dedup, job_id, ttl_s, channel, h
   redis.call('HDEL', job, 'deliveries', 'traceback')
   redis.call('EXPIRE', h.attempts, ttl_s)
   stats_count(acc, 'cancelled')
-  settle(job, logs, dedup, job_id, ttl_s, channel, 'cancelled')
+  settle(job, logs, dedup, job_id, ttl_s, channel, 'cancelled', h.notify)
 end

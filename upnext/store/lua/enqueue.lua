@@ -3,10 +3,11 @@
 -- KEYS[1] stream   KEYS[2] scheduled zset; then per job i: KEYS[1+2i] job hash, KEYS[2+2i] dedup key
 -- ARGV[1] stream maxlen (0: none)   ARGV[2] the task's max_queued (0: no cap)
 -- ARGV[3] job key prefix 'P:{fn}:job:'
--- then 9 values per job i, from ARGV[4]: job id, delay_s (<= 0: run now), idempotency key
+-- then 10 values per job i, from ARGV[4]: job id, delay_s (<= 0: run now), idempotency key
 -- ('' for none), args, kwargs, parent_id, root_id, expires_s (<= 0: never; else the job gets
 -- expires_at = now + expires_s, which start.lua checks), priority ('high', 'normal', 'low': the
--- stream KEYS[1], or KEYS[1]:high / KEYS[1]:low in the same slot; stored when not normal)
+-- stream KEYS[1], or KEYS[1]:high / KEYS[1]:low in the same slot; stored when not normal), notify
+-- ('1': its submitter waits on its notify list, which its end fills: see settle in _lib.lua)
 -- Returns, per job, the id of the job now holding the work: its own, or the live job that
 -- already holds its idempotency key (then nothing is written for it). A key whose holder's record
 -- is gone (evicted, deleted by hand) is free again.
@@ -14,7 +15,7 @@
 -- add none) would take the queued count past it. Queued = entries waiting in the stream (not yet
 -- delivered: XLEN minus the pending ones; acked entries are deleted) + scheduled jobs (delayed,
 -- retrying): the backlog, not the running jobs, which the fleet's concurrency bounds already.
-local PER_JOB = 9
+local PER_JOB = 10
 local out = {}
 local now = now_s()
 local cap = tonumber(ARGV[2])
@@ -74,6 +75,7 @@ for i = 1, (#KEYS - 2) / 2 do
     if ARGV[a + 6] ~= '' and ARGV[a + 6] ~= job_id then redis.call('HSET', job, 'root_id', ARGV[a + 6]) end
     if tonumber(ARGV[a + 7]) > 0 then redis.call('HSET', job, 'expires_at', now + tonumber(ARGV[a + 7])) end
     if level_stream(ARGV[a + 8]) ~= KEYS[1] then redis.call('HSET', job, 'priority', ARGV[a + 8]) end
+    if ARGV[a + 9] == '1' then redis.call('HSET', job, 'notify', '1') end
     out[i] = job_id
   end
 end

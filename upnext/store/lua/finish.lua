@@ -1,8 +1,8 @@
 -- finish: record the outcome of a batch of runs of one task, ack and trim their entries, and
 -- write its history and stats in the same call.
 -- KEYS[1] stream   KEYS[2] leases zset   KEYS[3] failed-jobs index (zset)   KEYS[4] ended stream
--- then for job i: KEYS[6i-1] .. KEYS[6i+4]: job hash, logs list, dedup key, attempts list,
--- ended:key of its idempotency key, its workflow tree zset
+-- then for job i: KEYS[7i-2] .. KEYS[7i+4]: job hash, logs list, dedup key, attempts list,
+-- ended:key of its idempotency key, its workflow tree zset, its notify list
 -- then, when stats are on, the last three: stats minute, hour and total hashes
 -- ARGV[1] consumer   ARGV[2] ttl_s of failed and cancelled jobs   ARGV[3] ttl_s of completed jobs
 -- then 11 values per job i, from ARGV[4]: entry id, job id, status, result, error, traceback,
@@ -11,7 +11,7 @@
 -- Empty fields are deleted, not stored: an ended record keeps only what it has.
 -- Returns one word per job: 'ok'; 'stale' (fenced: our delivery was reclaimed, nothing
 -- written); 'terminal' (already finished or cancelled: acked, record untouched); 'missing'.
-local PER_JOB_ARGV, PER_JOB_KEYS, HEAD = 11, 6, 4
+local PER_JOB_ARGV, PER_JOB_KEYS, HEAD = 11, 7, 4
 local out = {}
 local consumer, ttl_s, completed_ttl_s = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local jobs = (#ARGV - 3) / PER_JOB_ARGV
@@ -38,7 +38,7 @@ local function finish_job(k, a)
   set_or_drop(job, {'status', status, 'result', ARGV[a + 3], 'error', ARGV[a + 4], 'traceback', ARGV[a + 5],
     'failure_reason', ARGV[a + 6], 'completed_at', at, 'lease', '', 'deliveries', ''})
   redis.call('EXPIRE', KEYS[k + 3], ttl)
-  settle(job, KEYS[k + 1], KEYS[k + 2], job_id, ttl, ARGV[a + 7], status)
+  settle(job, KEYS[k + 1], KEYS[k + 2], job_id, ttl, ARGV[a + 7], status, KEYS[k + 6])
   if status == 'failed' then redis.call('ZADD', KEYS[3], at, job_id) end
   stats_count(acc, status == 'complete' and 'completed' or status)
 end

@@ -3,8 +3,8 @@
 -- entry is deleted. Undelivered entries are those after the group's last-delivered id.
 -- KEYS[1] stream (normal; KEYS[1]:high and KEYS[1]:low too, same slot)   KEYS[2] scheduled zset;
 -- when stats are on, KEYS[3..5] stats minute, hour and total hashes
--- ARGV[1] the task's key tag 'P:{fn}' (its job, logs, dedup, history keys and done channels are
--- built from it: same hash slot)   ARGV[2] ttl_s   ARGV[3] max jobs to look at in this call
+-- ARGV[1] the task's key tag 'P:{fn}' (its job, logs, dedup, history and notify keys and done
+-- channels are built from it: same hash slot)   ARGV[2] ttl_s   ARGV[3] max jobs to look at in this call
 -- Returns {jobs cancelled, jobs looked at}: call again while the second is ARGV[3].
 local tag, ttl_s, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local cancelled, seen = 0, 0
@@ -16,7 +16,8 @@ local function cancel_waiting(job_id)
   if status == 'queued' or status == 'retrying' then
     if root_id == job_id then root_id = '' end
     local h = {ended = tag .. ':ended', attempts = tag .. ':attempts:' .. job_id,
-      key_key = tag .. ':ended:key:' .. (key or ''), tree = tag .. ':tree:' .. (root_id or ''), root_id = root_id or ''}
+      key_key = tag .. ':ended:key:' .. (key or ''), tree = tag .. ':tree:' .. (root_id or ''), root_id = root_id or '',
+      notify = tag .. ':notify:' .. job_id}
     cancel_job(job, KEYS[2], tag .. ':logs:' .. job_id, tag .. ':dedup:' .. (key or ''), job_id, ttl_s,
       tag .. ':done:' .. job_id, h, acc)
     cancelled = cancelled + 1
