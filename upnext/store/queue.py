@@ -17,11 +17,13 @@ from typing import Any, cast
 
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import AskError
 from redis.typing import KeyT, StreamIdT
 
 from upnext.job import function_of
 from upnext.store import bounds, groups, keys, reclaiming, settling, starting
-from upnext.store.connection import ReadReply, ScriptPipeline, Sequential
+from upnext.store.clusterreads import BlockingReads
+from upnext.store.connection import NodePipelines, ReadReply, ScriptPipeline
 from upnext.store.limits import Limits
 from upnext.store.pause import Pauses
 from upnext.store.records import Completion, Delivery, NewJob, QueueBound, by_function
@@ -58,6 +60,7 @@ class Queue:
         self.registry = Registry(self)
         self.pauses = Pauses(self)
         self.waiter = Waiter(self)
+        self._blocking: BlockingReads | None = None
 
     def dedicated(self) -> Queue:
         """This queue on a connection of its own, for the calls of one loop: no pool checkout
@@ -76,6 +79,7 @@ class Queue:
         twin.client, twin.scripts = client, scripts
         twin.cluster = isinstance(client, RedisCluster)
         twin.waiter = Waiter(twin)
+        twin._blocking = None
         return twin
 
     def redis_time(self) -> float:
@@ -84,9 +88,10 @@ class Queue:
         return float(seconds) + micros / 1_000_000
 
     def pipeline(self) -> Any:
-        """A non-transactional pipeline (one round trip), or its stand-in on Redis Cluster."""
+        """A non-transactional pipeline (one round trip), or its stand-in on Redis Cluster (one
+        round trip too: a pipeline per node, see NodePipelines)."""
         if self.cluster:
-            return Sequential(self.client, self.scripts)
+            return NodePipelines(cast(RedisCluster, self.client), self.scripts)
         return ScriptPipeline(self.client)
 
     # -- producers ---------------------------------------------------------------------
@@ -216,11 +221,40 @@ class Queue:
     def _fetch_each(self, consumer: str, functions: Sequence[str], count: int, block_ms: int | None
                     ) -> list[Delivery]:
         """Redis Cluster: streams of different tasks live in different slots, so one XREADGROUP
-        can't cover them; read each without blocking, and pause briefly when all were empty."""
+        can't cover them: block on each task's streams side by side (clusterreads.py); where the
+        ACL refuses that, read each without blocking, and pause briefly when all were empty."""
+        if block_ms and self.blocking.supported:
+            try:
+                return self._read_blocking(consumer, functions, count, block_ms)
+            except redis.exceptions.NoPermissionError:
+                pass  # CLIENT ID or UNBLOCK refused: ``supported`` is now False, poll instead
         got = self.fetch_counts(consumer, {f: count for f in functions})
         if not got and block_ms:
             time.sleep(min(block_ms, CLUSTER_POLL_MS) / 1000)
         return got
+
+    def _read_blocking(self, consumer: str, functions: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
+        """The blocking reads' entries; an error is raised only when no task returned entries
+        (those would be stranded in our PEL), after the missing groups are made and the slot map
+        is refreshed (MOVED: the slot went to another node)."""
+        replies = self.blocking.read(consumer, functions, count, block_ms)
+        got = [d for reply in replies if not isinstance(reply, Exception) for d in _deliveries(reply)]
+        errors = [reply for reply in replies if isinstance(reply, Exception)]
+        if any("NOGROUP" in str(exc) for exc in errors):
+            self.ensure_groups(functions)
+        if any(isinstance(exc, AskError) for exc in errors):
+            cast(Any, self.client).nodes_manager.initialize()
+        others = [exc for exc in errors if "NOGROUP" not in str(exc) and not isinstance(exc, AskError)]
+        if others and not got:
+            raise others[0]
+        return got
+
+    @property
+    def blocking(self) -> BlockingReads:
+        """The fetch loop's blocking reads on Redis Cluster (made on first use)."""
+        if self._blocking is None:
+            self._blocking = BlockingReads(self)
+        return self._blocking
 
     def fetch_counts(self, consumer: str, counts: Mapping[str, int]) -> list[Delivery]:
         """Non-blocking XREADGROUP of up to ``counts[task]`` new entries per task, pipelined."""
