@@ -114,7 +114,9 @@ class Queue:
         chunks = [(function, group[i:i + step]) for function, group in by_function(jobs).items()
                   for step in [len(group) if caps[function].max_queued else ENQUEUE_CHUNK]
                   for i in range(0, len(group), step)]
-        if len(chunks) == 1:  # a single submit: no pipeline object to build
+        # A single submit: no pipeline object to build (but on Redis Cluster a NodePipelines, which
+        # finds the slot from the first key where the cluster client would hash all 2n + 2 of them).
+        if len(chunks) == 1 and not self.cluster:
             replies = [self._enqueue(self.client, *chunks[0], caps[chunks[0][0]])]
         else:
             pipe = self.pipeline()
