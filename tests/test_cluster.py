@@ -4,10 +4,13 @@ run through it, which proves every Lua script keeps to one hash slot."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -411,3 +414,33 @@ def test_an_idle_worker_with_several_tasks_blocks_on_their_streams_on_a_redis_cl
     finally:
         worker.stop()
         print(worker.output())
+
+
+class Interrupted(Exception):
+    """Raised in the main thread by a signal, as a kill interrupts the fetch loop's greenlet."""
+
+
+def test_an_interrupted_blocking_read_leaves_no_read_behind_on_a_redis_cluster(cluster_url):
+    """A blocking read of several tasks cut short by its caller must end every task's read before
+    it returns: one left blocked would take the next job into this consumer's PEL, where nobody
+    would start it (it would wait for the reclaimer)."""
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    first, second = _functions_on_every_node(client, per_node=1)[:2]
+    queue.ensure_groups([first, second])
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1))
+    try:
+        timer.start()
+        with pytest.raises(Interrupted):
+            queue.fetch("w1", [first, second], 1, 5000)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+    job_id = queue.enqueue(build_job(first, "[]", "{}"))
+    assert [d.job_id for d in queue.fetch("w2", [first], 1, None)] == [job_id]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import redis
 
 from upnext.store import keys
-from upnext.store.connection import ReadReply
+from upnext.store.connection import ReadReply, deliveries_of
 
 if TYPE_CHECKING:
     from upnext.store.queue import Queue
@@ -66,20 +66,45 @@ class BlockingReads:
                              daemon=True).start()
         out: list[ReadReply | Exception] = []
         waiting, cutting = set(readers), False
-        while waiting:
-            try:
-                reader, reply = replies.get(timeout=UNBLOCK_RETRY_S if cutting else None)
-            except queues.Empty:
-                self._unblock(waiting)
-                continue
-            waiting.discard(reader)
-            if isinstance(reply, Exception):
-                self._forget(reader)
-            out.append(reply)
-            if reply and not cutting:  # entries (or an error): the caller gets them now, not after the block
-                cutting = True
-                self._unblock(waiting)
+        try:
+            while waiting:
+                try:
+                    reader, reply = replies.get(timeout=UNBLOCK_RETRY_S if cutting else None)
+                except queues.Empty:
+                    self._unblock(waiting)
+                    continue
+                self._collect(reader, reply, waiting, out)
+                if reply and not cutting:  # entries (or an error): the caller gets them now, not after the block
+                    cutting = True
+                    self._unblock(waiting)
+        except BaseException:
+            self._hand_back(consumer, waiting, replies, out)
+            raise
         return out
+
+    def _collect(self, reader: Reader, reply: ReadReply | Exception, waiting: set[Reader],
+                 out: list[ReadReply | Exception]) -> None:
+        waiting.discard(reader)
+        if isinstance(reply, Exception):
+            self._forget(reader)
+        out.append(reply)
+
+    def _hand_back(self, consumer: str, waiting: set[Reader],
+                   replies: queues.Queue[tuple[Reader, ReadReply | Exception]], out: list[ReadReply | Exception]
+                   ) -> None:
+        """The caller was interrupted (killed at the end of a drain, say): end the reads still
+        blocked (one left behind would take the next job into our PEL, where nobody starts it) and
+        hand back to their streams the entries all of them read."""
+        while waiting:
+            self._unblock(waiting)
+            try:
+                reader, reply = replies.get(timeout=UNBLOCK_RETRY_S)
+            except queues.Empty:
+                continue
+            self._collect(reader, reply, waiting, out)
+        read = [d for reply in out if not isinstance(reply, Exception) for d in deliveries_of(reply)]
+        if read:
+            self.queue.release(consumer, read, started=False)
 
     def _read_one(self, reader: Reader, consumer: str, count: int, block_ms: int,
                   replies: queues.Queue[tuple[Reader, ReadReply | Exception]]) -> None:

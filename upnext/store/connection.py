@@ -17,6 +17,8 @@ from redis.exceptions import AskError, ClusterDownError, NoScriptError, RedisClu
 
 from upnext import config
 from upnext.errors import ConfigError
+from upnext.store import keys
+from upnext.store.records import Delivery
 from upnext.store.scripts import Scripts
 from upnext.store.sentinel import sentinel_master
 
@@ -27,6 +29,17 @@ CONNECTION_WAIT_S = 30
 # every client setting (bytes or str, RESP2 or RESP3), so the calls below cast them to these.
 ReadReply = list[tuple[str, list[tuple[str, dict[str, str]]]]]  # XREADGROUP >: (stream, [(entry id, fields)])
 ClaimReply = list[tuple[str, dict[str, str] | None]]  # XCLAIM: (entry id, fields; None once deleted)
+
+
+def deliveries_of(reply: ReadReply | None) -> list[Delivery]:
+    """An XREADGROUP reply as deliveries, each naming its entry by its priority's token."""
+    return [Delivery(_function_of_stream(stream), keys.entry_token(keys.level_of_stream(stream), entry_id),
+                     fields.get("id", ""))
+            for stream, entries in reply or () for entry_id, fields in entries]
+
+
+def _function_of_stream(stream: str) -> str:
+    return stream[stream.index("{") + 1: stream.rindex("}")]
 
 
 class PendingEntry(TypedDict):
@@ -227,26 +240,34 @@ def _key_of(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 def _send_and_read(client: Any, calls: list[NodeCall], by_node: dict[str, list[int]],
                    results: list[Any]) -> None:
     """Write each node's calls on one of its connections, then read every node's replies into
-    ``results``; a node whose connection fails leaves its unread calls as _UNREAD."""
+    ``results``; the calls of a node whose connection fails stay _UNREAD (their replies unread)."""
     sent = []
     for indexes in by_node.values():
         node_client: Any = client.get_redis_connection(calls[indexes[0]].node)
-        connection: Any = node_client.connection_pool.get_connection()
+        try:
+            connection: Any = node_client.connection_pool.get_connection()
+        except (redis.ConnectionError, redis.TimeoutError):
+            continue  # the node is down: its calls run alone, and the cluster client finds its successor
+        sent.append((node_client, connection, indexes))
         try:
             connection.send_packed_command(connection.pack_commands([calls[i].args for i in indexes]))
         except (redis.ConnectionError, redis.TimeoutError):
-            connection.disconnect()
+            connection.disconnect()  # its calls stay _UNREAD and run alone
+            sent[-1] = (node_client, connection, [])
+    done = 0
+    try:
+        for node_client, connection, indexes in sent:
+            try:
+                for i in indexes:
+                    try:
+                        results[i] = node_client.parse_response(connection, calls[i].args[0], **calls[i].options)
+                    except redis.ResponseError as exc:
+                        results[i] = exc
+            except (redis.ConnectionError, redis.TimeoutError):
+                connection.disconnect()
             node_client.connection_pool.release(connection)
-            continue
-        sent.append((node_client, connection, indexes))
-    for node_client, connection, indexes in sent:
-        try:
-            for i in indexes:
-                try:
-                    results[i] = node_client.parse_response(connection, calls[i].args[0], **calls[i].options)
-                except redis.ResponseError as exc:
-                    results[i] = exc
-        except (redis.ConnectionError, redis.TimeoutError):
-            connection.disconnect()  # replies may still be on the way: never hand this socket out again
-        finally:
+            done += 1
+    finally:
+        for node_client, connection, _ in sent[done:]:  # interrupted: replies may still be on the way
+            connection.disconnect()
             node_client.connection_pool.release(connection)

@@ -23,7 +23,7 @@ from redis.typing import KeyT, StreamIdT
 from upnext.job import function_of
 from upnext.store import bounds, groups, keys, reclaiming, settling, starting
 from upnext.store.clusterreads import BlockingReads
-from upnext.store.connection import NodePipelines, ReadReply, ScriptPipeline
+from upnext.store.connection import NodePipelines, ReadReply, ScriptPipeline, deliveries_of
 from upnext.store.limits import Limits
 from upnext.store.pause import Pauses
 from upnext.store.records import Completion, Delivery, NewJob, QueueBound, by_function
@@ -218,7 +218,7 @@ class Queue:
             # make them all, then read once more (a submit may have made only the one it used).
             self.ensure_groups(functions)
             reply = cast(ReadReply, self.client.xreadgroup(keys.GROUP, consumer, streams, count=count, block=block_ms))
-        return _deliveries(reply)
+        return deliveries_of(reply)
 
     def _fetch_each(self, consumer: str, functions: Sequence[str], count: int, block_ms: int | None
                     ) -> list[Delivery]:
@@ -240,7 +240,7 @@ class Queue:
         (those would be stranded in our PEL), after the missing groups are made and the slot map
         is refreshed (MOVED: the slot went to another node)."""
         replies = self.blocking.read(consumer, functions, count, block_ms)
-        got = [d for reply in replies if not isinstance(reply, Exception) for d in _deliveries(reply)]
+        got = [d for reply in replies if not isinstance(reply, Exception) for d in deliveries_of(reply)]
         errors = [reply for reply in replies if isinstance(reply, Exception)]
         if any("NOGROUP" in str(exc) for exc in errors):
             self.ensure_groups(functions)
@@ -271,7 +271,7 @@ class Queue:
                 pipe.xreadgroup(keys.GROUP, consumer, {s: ">" for s in keys.streams(self.prefix, function)},
                                 count=counts[function])
             replies = pipe.execute(raise_on_error=False)
-            got += [d for reply in replies if not isinstance(reply, Exception) for d in _deliveries(reply)]
+            got += [d for reply in replies if not isinstance(reply, Exception) for d in deliveries_of(reply)]
             missing = [f for f, r in zip(missing, replies) if isinstance(r, redis.ResponseError)]
             if not missing:
                 break
@@ -418,14 +418,3 @@ class Queue:
             keys=[keys.job(self.prefix, job_id), keys.logs(self.prefix, job_id),
                   keys.stream(self.prefix, function_of(job_id))],
             args=[*lease, self.max_log_entries, log_entry, *flat]))
-
-
-def _function_of_stream(stream: str) -> str:
-    return stream[stream.index("{") + 1: stream.rindex("}")]
-
-
-def _deliveries(reply: ReadReply | None) -> list[Delivery]:
-    """An XREADGROUP reply as deliveries, each naming its entry by its priority's token."""
-    return [Delivery(_function_of_stream(stream), keys.entry_token(keys.level_of_stream(stream), entry_id),
-                     fields.get("id", ""))
-            for stream, entries in reply or () for entry_id, fields in entries]
