@@ -444,3 +444,16 @@ def test_an_interrupted_blocking_read_leaves_no_read_behind_on_a_redis_cluster(c
         signal.signal(signal.SIGUSR1, previous)
     job_id = queue.enqueue(build_job(first, "[]", "{}"))
     assert [d.job_id for d in queue.fetch("w2", [first], 1, None)] == [job_id]
+
+
+def test_a_blocking_read_of_several_tasks_makes_their_groups_and_returns_with_the_first_entries(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    first, second = _functions_on_every_node(client, per_node=1)[:2]
+    assert queue.fetch("w1", [first, second], 1, 10000) == []  # NOGROUP at once: the groups are made
+    job_id = queue.enqueue(build_job(second, "[]", "{}"))
+    began = time.monotonic()
+    assert [d.job_id for d in queue.fetch("w1", [first, second], 1, 10000)] == [job_id]
+    assert time.monotonic() - began < 5, "the other task's read was not cut short"
+    assert client.xpending(keys.stream("upnext", second), keys.GROUP)["pending"] == 1

@@ -152,9 +152,10 @@ class NodePipelines:
     A call that meets MOVED/ASK/TRYAGAIN/CLUSTERDOWN or NOSCRIPT (it did not run) runs again by
     itself through the cluster client, which follows the slot and reloads the script. A node
     whose connection fails mid-batch has its calls whose replies were not read run again the same
-    way: like redis-py's own cluster pipeline and client, which retry on a connection error, this
-    is at least once (our scripts are fenced by the entry id and consumer, so a repeat is refused
-    as stale, never applied twice)."""
+    way, as redis-py's own cluster pipeline and client retry on a connection error: such a call
+    may have run, so this is at least once. The worker's scripts (start, finish, retry, release,
+    touch) are fenced by the entry id and consumer and refuse a repeat as stale; an enqueue
+    repeated may write its jobs twice, as a submit the caller retries after an outage would."""
 
     def __init__(self, client: RedisCluster, scripts: Scripts):
         self._client: Any = client  # redis-py leaves the cluster and connection methods untyped
