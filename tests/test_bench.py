@@ -44,3 +44,17 @@ def test_the_fleet_benchmark_measures_cost_idle_fairness_and_load():
     assert "xadd 1.00" in rows["submit_many"]  # one stream entry per job
     assert "Idle: 2 worker processes x 3 functions send" in done.stdout
     assert "beside a backlog of 20,000" in done.stdout and "| 100 |" in done.stdout
+
+
+@pytest.mark.timeout(300)  # a cluster, a redis-server and four workers, one after another
+def test_the_cluster_benchmark_compares_a_cluster_with_one_redis():
+    done = subprocess.run([sys.executable, "bench/cluster_bench.py", "--quick"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    for what in ("drain jobs/s", "submit_many jobs/s"):
+        single, cluster, ratio = (cell.strip() for cell in rows[what].split("|")[2:5])
+        assert float(single.replace(",", "")) > 0 and float(cluster.replace(",", "")) > 0 and ratio.endswith("%")
+    single, cluster = (cell.strip() for cell in rows["idle round trip p50 / p99 ms, two functions"].split("|")[2:4])
+    assert all(float(ms) > 0 for ms in [*single.split(" / "), *cluster.split(" / ")])
+    assert "One hot function" in done.stdout

@@ -4,10 +4,14 @@ run through it, which proves every Lua script keeps to one hash slot."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -310,3 +314,146 @@ def test_priorities_keep_every_stream_in_the_tasks_slot_on_a_redis_cluster(clust
     assert len(queue.reclaim("w2", "fn", 0, 5)) == 2 and Admin(queue).purge("fn") == 0
     queue.ensure_groups(["fn", "other"])
     assert queue.fetch("w1", ["fn", "other"], 1, None) == []
+
+
+def _functions_on_every_node(client: redis.RedisCluster, per_node: int) -> list[str]:
+    """Task names whose slots fall on each master, ``per_node`` of each, interleaved by node."""
+    by_node: dict[str, list[str]] = {node.name: [] for node in client.get_primaries()}
+    i = 0
+    while any(len(names) < per_node for names in by_node.values()):
+        name = f"spread{i}"
+        names = by_node[client.get_node_from_key(keys.stream("upnext", name)).name]
+        if len(names) < per_node:
+            names.append(name)
+        i += 1
+    return [name for group in zip(*by_node.values()) for name in group]
+
+
+def _per_node(client: redis.RedisCluster, section: str, read) -> dict[str, int]:
+    return {node.name: read(client.get_redis_connection(node).info(section)) for node in client.get_primaries()}
+
+
+def _reads(client: redis.RedisCluster) -> dict[str, int]:
+    """Read events each master's event loop has processed: a pipeline written at once is one."""
+    return _per_node(client, "stats", lambda info: info["total_reads_processed"])
+
+
+def test_a_batch_of_several_tasks_starts_and_settles_in_one_round_trip_per_node_on_a_redis_cluster(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    functions = _functions_on_every_node(client, per_node=3)
+    queue.ensure_groups(functions)
+    for script in (queue.scripts.start, queue.scripts.finish):
+        client.script_load(script.script)  # on every master: no NOSCRIPT round below
+    job_ids = queue.enqueue_many([build_job(f, "[]", "{}") for f in functions])
+    idle = [_reads(client), _reads(client)]  # what reading the counters costs by itself
+    cost = {name: idle[1][name] - idle[0][name] for name in idle[0]}
+    before = _reads(client)
+    taken = queue.take("w1", "w1", {f: 1 for f in functions})
+    after = _reads(client)
+    assert {name: after[name] - before[name] - cost[name] for name in before} == {name: 1 for name in before}
+    assert sorted(d.job_id for d, reply in taken if reply[0] == "run") == sorted(job_ids)
+    by_job = {d.job_id: d for d, _ in taken}
+    statuses = ["failed" if i % 2 else "complete" for i in range(len(job_ids))]
+    completions = [Completion(by_job[j], s, error="x" if s == "failed" else "") for j, s in zip(job_ids, statuses)]
+    before = _reads(client)
+    assert queue.settle("w1", completions) == ["ok"] * len(job_ids)
+    after = _reads(client)
+    assert {name: after[name] - before[name] - cost[name] for name in before} == {name: 1 for name in before}
+    assert queue.statuses(job_ids) == statuses  # replies in the caller's order, across the nodes
+
+
+def test_a_batch_follows_a_slot_moved_to_another_node_on_a_redis_cluster(cluster_url):
+    """The client's slot map is stale once a slot moves (resharding, failover): the calls that
+    meet MOVED run again one by one through the cluster client, which follows the slot."""
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    moved, stays = _functions_on_every_node(client, per_node=1)[:2]
+    slot = client.keyslot(keys.stream("upnext", moved))
+    source = client.get_node_from_key(keys.stream("upnext", moved))
+    target = next(n for n in client.get_primaries() if n.name not in (source.name,))
+    target_id = client.get_redis_connection(target).execute_command("CLUSTER MYID")
+    queue.ensure_groups([stays])
+    for node in [target, *(n for n in client.get_primaries() if n.name != target.name)]:
+        client.get_redis_connection(node).execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+    assert client.get_node_from_key(keys.stream("upnext", moved)).name == source.name  # stale, as after a move
+    job_ids = queue.enqueue_many([build_job(moved, "[]", "{}"), build_job(stays, "[]", "{}")])
+    queue.ensure_groups([moved])
+    taken = queue.take("w1", "w1", {moved: 1, stays: 1})
+    assert sorted(d.job_id for d, reply in taken if reply[0] == "run") == sorted(job_ids)
+    assert client.get_redis_connection(target).exists(keys.stream("upnext", moved)) == 1
+
+
+def _xreadgroups(client: redis.RedisCluster) -> int:
+    counts = _per_node(client, "commandstats", lambda info: info.get("cmdstat_xreadgroup", {}).get("calls", 0))
+    return sum(counts.values())
+
+
+IDLE_WINDOW_S = 2.0
+
+
+def test_an_idle_worker_with_several_tasks_blocks_on_their_streams_on_a_redis_cluster(cluster_url, tmp_path):
+    """Not a poll every 50 ms: one blocking XREADGROUP per task and second (FETCH_BLOCK_MS), and a
+    job submitted to the idle worker starts at once."""
+    client = connect(cluster_url)
+    client.flushall()
+    worker = WorkerProcess("tests.apps.queueing:worker", log_path=tmp_path / "w.log",
+                           env={"UPNEXT_REDIS_URL": cluster_url})
+    try:
+        worker.wait_registered(client)
+        web = upnext.Worker("web", redis_url=cluster_url)
+        noted = web.task(name="noted")(lambda tag: None)
+        assert noted.wait("warm", wait_timeout=60).value == "warm"
+        before = _xreadgroups(client)
+        time.sleep(IDLE_WINDOW_S)  # the window measured, not a condition waited for
+        reads = _xreadgroups(client) - before
+        assert reads <= 4 * (IDLE_WINDOW_S + 2), f"{reads} XREADGROUP calls in {IDLE_WINDOW_S} s of 4 idle tasks"
+        assert noted.submit("prompt").result(timeout=30).value == "prompt"
+    finally:
+        worker.stop()
+        print(worker.output())
+
+
+class Interrupted(Exception):
+    """Raised in the main thread by a signal, as a kill interrupts the fetch loop's greenlet."""
+
+
+def test_an_interrupted_blocking_read_leaves_no_read_behind_on_a_redis_cluster(cluster_url):
+    """A blocking read of several tasks cut short by its caller must end every task's read before
+    it returns: one left blocked would take the next job into this consumer's PEL, where nobody
+    would start it (it would wait for the reclaimer)."""
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    first, second = _functions_on_every_node(client, per_node=1)[:2]
+    queue.ensure_groups([first, second])
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1))
+    try:
+        timer.start()
+        with pytest.raises(Interrupted):
+            queue.fetch("w1", [first, second], 1, 5000)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+    job_id = queue.enqueue(build_job(first, "[]", "{}"))
+    assert [d.job_id for d in queue.fetch("w2", [first], 1, None)] == [job_id]
+
+
+def test_a_blocking_read_of_several_tasks_makes_their_groups_and_returns_with_the_first_entries(cluster_url):
+    client = connect(cluster_url)
+    client.flushall()
+    queue = Queue(client)
+    first, second = _functions_on_every_node(client, per_node=1)[:2]
+    assert queue.fetch("w1", [first, second], 1, 10000) == []  # NOGROUP at once: the groups are made
+    job_id = queue.enqueue(build_job(second, "[]", "{}"))
+    began = time.monotonic()
+    assert [d.job_id for d in queue.fetch("w1", [first, second], 1, 10000)] == [job_id]
+    assert time.monotonic() - began < 5, "the other task's read was not cut short"
+    assert client.xpending(keys.stream("upnext", second), keys.GROUP)["pending"] == 1

@@ -17,11 +17,13 @@ from typing import Any, cast
 
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import AskError
 from redis.typing import KeyT, StreamIdT
 
 from upnext.job import function_of
 from upnext.store import bounds, groups, keys, reclaiming, settling, starting
-from upnext.store.connection import ReadReply, ScriptPipeline, Sequential
+from upnext.store.clusterreads import BlockingReads
+from upnext.store.connection import NodePipelines, ReadReply, ScriptPipeline, deliveries_of
 from upnext.store.limits import Limits
 from upnext.store.pause import Pauses
 from upnext.store.records import Completion, Delivery, NewJob, QueueBound, by_function
@@ -58,6 +60,7 @@ class Queue:
         self.registry = Registry(self)
         self.pauses = Pauses(self)
         self.waiter = Waiter(self)
+        self._blocking: BlockingReads | None = None
 
     def dedicated(self) -> Queue:
         """This queue on a connection of its own, for the calls of one loop: no pool checkout
@@ -76,6 +79,7 @@ class Queue:
         twin.client, twin.scripts = client, scripts
         twin.cluster = isinstance(client, RedisCluster)
         twin.waiter = Waiter(twin)
+        twin._blocking = None
         return twin
 
     def redis_time(self) -> float:
@@ -84,9 +88,10 @@ class Queue:
         return float(seconds) + micros / 1_000_000
 
     def pipeline(self) -> Any:
-        """A non-transactional pipeline (one round trip), or its stand-in on Redis Cluster."""
+        """A non-transactional pipeline (one round trip), or its stand-in on Redis Cluster (one
+        round trip too: a pipeline per node, see NodePipelines)."""
         if self.cluster:
-            return Sequential(self.client, self.scripts)
+            return NodePipelines(cast(RedisCluster, self.client), self.scripts)
         return ScriptPipeline(self.client)
 
     # -- producers ---------------------------------------------------------------------
@@ -109,7 +114,9 @@ class Queue:
         chunks = [(function, group[i:i + step]) for function, group in by_function(jobs).items()
                   for step in [len(group) if caps[function].max_queued else ENQUEUE_CHUNK]
                   for i in range(0, len(group), step)]
-        if len(chunks) == 1:  # a single submit: no pipeline object to build
+        # A single submit: no pipeline object to build (but on Redis Cluster a NodePipelines, which
+        # finds the slot from the first key where the cluster client would hash all 2n + 2 of them).
+        if len(chunks) == 1 and not self.cluster:
             replies = [self._enqueue(self.client, *chunks[0], caps[chunks[0][0]])]
         else:
             pipe = self.pipeline()
@@ -212,16 +219,45 @@ class Queue:
             # make them all, then read once more (a submit may have made only the one it used).
             self.ensure_groups(functions)
             reply = cast(ReadReply, self.client.xreadgroup(keys.GROUP, consumer, streams, count=count, block=block_ms))
-        return _deliveries(reply)
+        return deliveries_of(reply)
 
     def _fetch_each(self, consumer: str, functions: Sequence[str], count: int, block_ms: int | None
                     ) -> list[Delivery]:
         """Redis Cluster: streams of different tasks live in different slots, so one XREADGROUP
-        can't cover them; read each without blocking, and pause briefly when all were empty."""
+        can't cover them: block on each task's streams side by side (clusterreads.py); where the
+        ACL refuses that, read each without blocking, and pause briefly when all were empty."""
+        if block_ms and self.blocking.supported:
+            try:
+                return self._read_blocking(consumer, functions, count, block_ms)
+            except redis.exceptions.NoPermissionError:
+                pass  # CLIENT ID or UNBLOCK refused: ``supported`` is now False, poll instead
         got = self.fetch_counts(consumer, {f: count for f in functions})
         if not got and block_ms:
             time.sleep(min(block_ms, CLUSTER_POLL_MS) / 1000)
         return got
+
+    def _read_blocking(self, consumer: str, functions: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
+        """The blocking reads' entries; an error is raised only when no task returned entries
+        (those would be stranded in our PEL), after the missing groups are made and the slot map
+        is refreshed (MOVED: the slot went to another node)."""
+        replies = self.blocking.read(consumer, functions, count, block_ms)
+        got = [d for reply in replies if not isinstance(reply, Exception) for d in deliveries_of(reply)]
+        errors = [reply for reply in replies if isinstance(reply, Exception)]
+        if any("NOGROUP" in str(exc) for exc in errors):
+            self.ensure_groups(functions)
+        if any(isinstance(exc, AskError) for exc in errors):
+            cast(Any, self.client).nodes_manager.initialize()
+        others = [exc for exc in errors if "NOGROUP" not in str(exc) and not isinstance(exc, AskError)]
+        if others and not got:
+            raise others[0]
+        return got
+
+    @property
+    def blocking(self) -> BlockingReads:
+        """The fetch loop's blocking reads on Redis Cluster (made on first use)."""
+        if self._blocking is None:
+            self._blocking = BlockingReads(self)
+        return self._blocking
 
     def fetch_counts(self, consumer: str, counts: Mapping[str, int]) -> list[Delivery]:
         """Non-blocking XREADGROUP of up to ``counts[task]`` new entries per task, pipelined."""
@@ -236,7 +272,7 @@ class Queue:
                 pipe.xreadgroup(keys.GROUP, consumer, {s: ">" for s in keys.streams(self.prefix, function)},
                                 count=counts[function])
             replies = pipe.execute(raise_on_error=False)
-            got += [d for reply in replies if not isinstance(reply, Exception) for d in _deliveries(reply)]
+            got += [d for reply in replies if not isinstance(reply, Exception) for d in deliveries_of(reply)]
             missing = [f for f, r in zip(missing, replies) if isinstance(r, redis.ResponseError)]
             if not missing:
                 break
@@ -391,14 +427,3 @@ class Queue:
             keys=[keys.job(self.prefix, job_id), keys.logs(self.prefix, job_id),
                   keys.stream(self.prefix, function_of(job_id))],
             args=[*lease, self.max_log_entries, log_entry, *flat]))
-
-
-def _function_of_stream(stream: str) -> str:
-    return stream[stream.index("{") + 1: stream.rindex("}")]
-
-
-def _deliveries(reply: ReadReply | None) -> list[Delivery]:
-    """An XREADGROUP reply as deliveries, each naming its entry by its priority's token."""
-    return [Delivery(_function_of_stream(stream), keys.entry_token(keys.level_of_stream(stream), entry_id),
-                     fields.get("id", ""))
-            for stream, entries in reply or () for entry_id, fields in entries]

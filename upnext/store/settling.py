@@ -19,7 +19,9 @@ def write(queue: Queue, consumer: str, completions: Sequence[Completion]) -> lis
     task); one reply word per completion, in order."""
     retries = [c for c in completions if c.status == "retry"]
     finishes = by_function(c for c in completions if c.status != "retry")
-    if not retries and len(finishes) == 1:  # the usual case: one call, no pipeline object to build
+    # The usual case: one call, no pipeline object to build. Not on Redis Cluster, whose client
+    # would hash each of the call's 3 + 6n keys to find its slot; NodePipelines hashes the first.
+    if not retries and len(finishes) == 1 and not queue.cluster:
         ((function, group),) = finishes.items()
         replies = [call_finish(queue, queue.client, consumer, function, group)]
     else:

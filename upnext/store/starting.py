@@ -37,7 +37,7 @@ def take_all(queue: Queue, counts: Mapping[str, int], consumer: str, worker_id: 
     """start.lua reading up to ``counts[task]`` new entries of each task and starting them."""
     if not counts:
         return []
-    if len(counts) == 1:  # the usual case: one call, no pipeline object to build
+    if len(counts) == 1 and not queue.cluster:  # the usual case: one call, no pipeline object to build
         ((function, count),) = counts.items()
         try:
             replies = [call_start(queue, queue.client, consumer, worker_id, function, count, limits, lease_ms, [], [])]
