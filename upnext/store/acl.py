@@ -14,7 +14,9 @@ from upnext.errors import ConfigError
 # redis-py names its connections on Redis >= 7.2 and whose refusal it ignores (the rule would
 # not parse on the Redis 6.2 and 7.0 that upnext supports).
 COMMANDS = (
-    "blpop", "del", "evalsha", "exists", "expire", "get",
+    "blpop",
+    "client|id", "client|unblock",  # Redis Cluster: a worker ends its other blocking reads once one returns
+    "del", "evalsha", "exists", "expire", "get",
     "hdel", "hexists", "hget", "hgetall", "hincrby", "hincrbyfloat", "hkeys", "hmget", "hset", "hstrlen",
     "info",  # INFO cluster: is this node part of a Redis Cluster?
     "lrange", "ltrim", "mget", "persist", "pexpire", "ping", "publish", "pubsub|numsub", "rpush",
