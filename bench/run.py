@@ -33,6 +33,7 @@ DEFAULTS_ROW = "upnext-gevent (defaults: concurrency 2, batch 4)"
 NO_IO = {"rq"}  # one job at a time: 2,000 x 50 ms would take 100 s and says nothing about overlap
 POLL_S = 0.005  # how often the runner reads the done counter
 PAIRS = 3  # one-process / two-process measurements per scaling ratio (1 with --quick)
+ROUND_TRIP_ROUNDS = 3  # round trips per system, the systems in turn (1 with --quick)
 
 
 # Run by ``Runner.body_ceilings`` as ``python -c BODIES_ALONE n io_n ms concurrency``. The I/O
@@ -123,6 +124,7 @@ class Runner:
     def __init__(self, url: str, quick: bool):
         self.url = url
         self.pairs = 1 if quick else PAIRS
+        self.rounds = 1 if quick else ROUND_TRIP_ROUNDS
         self.redis = redis.Redis.from_url(url)
         self.env = {**os.environ, "BENCH_REDIS_URL": url, "UPNEXT_REDIS_URL": url, "PYTHONPATH": str(PEERS)}
 
@@ -271,7 +273,6 @@ class Runner:
         r["drain"], r["rss_mb"] = self.drain(system, sizes["jobs"])
         if system.key not in NO_IO:
             r["io"] = self.io_efficiency(system, sizes["io"])
-        r["p50"], r["p90"], r["p99"] = self.round_trip_ms(system, sizes["round_trips"])
         if system.key == OURS:
             r["drain_defaults"] = self.drain(system, sizes["defaults_jobs"], "--seed-defaults")[0]
             # 2 slots: 40 x 50 ms is the same ideal second as 2,000 x 50 ms in 100
@@ -279,6 +280,18 @@ class Runner:
             r["round_trip_defaults"] = self.round_trip_ms(system, sizes["round_trips"], "--seed-defaults")
             r["drain_scaling"] = self.scaling(lambda *extra: self.drain(system, sizes["jobs"], *extra)[0])
             r["cpu_scaling"] = self.scaling(lambda *extra: self.cpu_rate(system, sizes["cpu"], *extra))
+
+    def round_trips(self, systems: list[System], n: int) -> None:
+        """Every system's round trip ROUND_TRIP_ROUNDS times, the systems in turn, medians: a round
+        trip takes seconds, and the machine has slow phases that long (see bench/README.md)."""
+        samples: dict[str, list[tuple[float, float, float]]] = {s.key: [] for s in systems}
+        for _ in range(self.rounds):
+            for system in systems:
+                samples[system.key].append(self.round_trip_ms(system, n))
+        for system in systems:
+            runs = samples[system.key]
+            for i, name in enumerate(("p50", "p90", "p99")):
+                system.results[name] = statistics.median(run[i] for run in runs)
 
     def scaling(self, rate: Callable[..., float]) -> tuple[float, float, float]:
         """One process against two, PAIRS times back to back: (median rate with one, with two,
@@ -325,8 +338,10 @@ def report(systems: list[System], skipped: list[str], ceilings: tuple[float, flo
             p50, p90, p99 = r["round_trip_defaults"]
             lines.append(f"| {DEFAULTS_ROW} | {r['drain_defaults']:,.0f} | n/a | {r['io_defaults']:.0%} | "
                          f"{p50:.2f} / {p90:.2f} / {p99:.2f} | n/a |")
-    lines.append(f"\nJob bodies alone in 100 patched greenlets, no queue (the ceiling of any gevent worker): "
-                 f"no-op {ceilings[0]:,.0f} jobs/s, I/O efficiency {ceilings[1]:.0%}; sizes: {sizes}.")
+    lines.append(f"\nJob bodies alone in 100 patched greenlets, no queue (the ceiling of any gevent worker; "
+                 f"medians of {ROUND_TRIP_ROUNDS if pairs > 1 else 1} runs): no-op {ceilings[0]:,.0f} jobs/s, I/O "
+                 f"efficiency {ceilings[1]:.0%}; sizes: {sizes}. Round trips: medians of the same number of "
+                 f"rounds, every system in turn.")
     if ours is not None:
         lines.append(f"upnext-gevent runs tuned (concurrency 100, UPNEXT_QUEUE_BATCH_SIZE and _INBOX_SIZE 32); "
                      f"the {DEFAULTS_ROW!r} row runs with no tuning at all: it drains {sizes['defaults_jobs']:,} "
@@ -382,7 +397,10 @@ def main() -> None:
             system.name = runner.name_of(system)
             print(f"measuring {system.name} ...", file=sys.stderr, flush=True)
             runner.measure(system, sizes)
-        ceilings = runner.body_ceilings(sizes["jobs"], sizes["io"])
+        print("measuring the round trips, every system in turn ...", file=sys.stderr, flush=True)
+        runner.round_trips(systems, sizes["round_trips"])
+        runs = [runner.body_ceilings(sizes["jobs"], sizes["io"]) for _ in range(runner.rounds)]
+        ceilings = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
         text = f"Machine: {machine()}.\n\n" + report(systems, skipped, ceilings, sizes, runner.pairs)
         print(text)
         if opts.results:
