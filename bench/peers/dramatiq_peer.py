@@ -26,7 +26,8 @@ dramatiq.set_broker(broker)
 _counter = redis.Redis.from_url(_common.URL, max_connections=1000)
 
 
-@dramatiq.actor(store_results=_common.RESULTS)
+# store_results is an option of the Results middleware: an actor may name it only when it is there
+@dramatiq.actor(**({"store_results": True} if _common.RESULTS else {}))
 def noop() -> None:
     _counter.incr(_common.COUNTER)
 
