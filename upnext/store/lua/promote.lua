@@ -6,6 +6,7 @@
 --   (a test's drain(retries=True)); an id no longer in the zset is skipped, so none moves twice.
 -- Returns {moved count, seconds until the next scheduled job is due (by Redis's clock) or false}:
 -- the caller never compares Redis times with its own clock.
+if redis.call('ZCARD', KEYS[1]) == 0 then return {0, false} end  -- an idle worker's usual look: one call
 local now = now_s()
 local due = {}
 if #ARGV > 3 then
