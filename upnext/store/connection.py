@@ -119,6 +119,23 @@ class ScriptPipeline(Pipeline):
         return results
 
 
+class OwnConnectionPipeline(ScriptPipeline):
+    """A ScriptPipeline on a single-connection client's own connection (``Queue.dedicated``): no
+    pool checkout, whose readiness check costs several system calls, for the loop that owns it."""
+
+    def __init__(self, client: redis.Redis):
+        super().__init__(client)
+        self._own = client
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        self.connection = self._own.connection
+        return super().execute(raise_on_error)
+
+    def reset(self) -> None:  # type: ignore[override]  # Pipeline.reset, not the RESET command
+        self.connection = None  # the client's, held for good: not the pool's to take back
+        super().reset()
+
+
 # Pipeline methods whose first argument is their only key: NodePipelines sends them to that key's
 # node. Any other command (several keys, or none) runs by itself through the cluster client.
 KEYED = frozenset((

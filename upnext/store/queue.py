@@ -23,7 +23,7 @@ from redis.typing import KeyT, StreamIdT
 from upnext.job import function_of
 from upnext.store import bounds, groups, keys, reclaiming, settling, starting
 from upnext.store.clusterreads import BlockingReads
-from upnext.store.connection import NodePipelines, ReadReply, ScriptPipeline, deliveries_of
+from upnext.store.connection import NodePipelines, OwnConnectionPipeline, ReadReply, ScriptPipeline, deliveries_of
 from upnext.store.limits import Limits
 from upnext.store.pause import Pauses
 from upnext.store.records import Completion, Delivery, NewJob, QueueBound, by_function
@@ -92,6 +92,8 @@ class Queue:
         round trip too: a pipeline per node, see NodePipelines)."""
         if self.cluster:
             return NodePipelines(cast(RedisCluster, self.client), self.scripts)
+        if getattr(self.client, "connection", None) is not None:  # a dedicated() queue's own connection
+            return OwnConnectionPipeline(self.client)
         return ScriptPipeline(self.client)
 
     # -- producers ---------------------------------------------------------------------
