@@ -70,3 +70,15 @@ def test_idle_workers_racing_for_the_same_jobs_run_each_once_then_wait_without_s
     redis_client.set("gate", 1)
     assert held.value(timeout=30) == "held"
     assert all(w.proc.poll() is None for w in workers)
+
+
+def test_a_parent_that_lent_its_only_slot_gets_it_back_without_waiting_out_the_fetch_block(start_worker, queue):
+    """Concurrency 1: the parent lends its slot to its child while it waits; once the child ends,
+    the fetch loop's wait may hold that slot for its take. It must give it back promptly (a short
+    block while a slot is lent), not after FETCH_BLOCK_MS (1 s)."""
+    start_worker("tests.apps.jobs:worker", "--concurrency", "1")
+    result = jobs.parent.wait(1, wait_timeout=60)
+    (child_id,) = [j for j in queue.client.keys("upnext:{child}:job:*")]
+    child_ended = float(queue.client.hget(child_id, "completed_at"))
+    parent_ended = float(queue.get(result.job_id)["completed_at"])
+    assert parent_ended - child_ended < 0.5, parent_ended - child_ended

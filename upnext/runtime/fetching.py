@@ -19,6 +19,7 @@ FETCH_BLOCK_MS = 1000
 PAUSED_WAIT_S = 0.1
 PROBE_INTERVAL_S = 0.05
 LENT_SLOTS_WAIT_S = 0.001
+LENT_BLOCK_MS = 20  # see _block_ms
 # A read that found a task's streams empty is trusted this long: the next blocking read needs no
 # "unread?" check for it (the idle loop and a lone job's round trip cost no extra call). Past it,
 # entries may have come into several priorities of the task, which a blocking read would return
@@ -120,7 +121,7 @@ def _wake(rt: Runtime, candidates: list[str], want: int, room: dict[str, int]) -
     recent = [f for f in candidates if now - rt.seen_at.get(f, -RECENT_S) < RECENT_S]
     counts = _spread(want, recent, room)
     cursors = dict(rt.cursors)
-    got, rt.woke = rt.wake_and_take(candidates, counts, 100 if rt.settings.burst else FETCH_BLOCK_MS)
+    got, rt.woke = rt.wake_and_take(candidates, counts, _block_ms(rt, counts))
     _note_empty(rt, counts, got)
     # A task that filled its share may have more: the next tick takes without waiting.
     rt.drained = not [f for f, n in counts.items() if sum(d.function == f for d in got) >= n]
@@ -129,6 +130,14 @@ def _wake(rt: Runtime, candidates: list[str], want: int, room: dict[str, int]) -
     if rt.woke and not got and rt.cursors == cursors and rt.woke <= set(counts):
         return PAUSED_WAIT_S  # an unread entry no take would start (a pause landing): do not spin
     return 0
+
+
+def _block_ms(rt: Runtime, counts: dict[str, int]) -> int:
+    """How long a wait may block. Its takes hold their slots until it returns: while a job has lent
+    its slot (waiting on another job), a short block, so the job gets its slot back at once."""
+    if counts and rt.lent:
+        return LENT_BLOCK_MS
+    return 100 if rt.settings.burst else FETCH_BLOCK_MS
 
 
 def _started(rt: Runtime, got: Sequence[Delivery]) -> None:

@@ -91,7 +91,8 @@ class Runtime:
         self.worker_id = f"{settings.name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.log = log.bind(worker=self.worker_id)
         self.slots = gevent.lock.Semaphore(settings.concurrency)
-        self.wanted = 0
+        self.wanted = 0  # jobs waiting to take back the slot they lent
+        self.lent = 0  # jobs whose slot is lent out while they wait (lend_slot)
         self.inflight: dict[str, Running] = {}
         self.jobs = gevent.pool.Group()
         self.outbox: gevent.queue.Queue[Completion] = gevent.queue.Queue(settings.outbox_size)
@@ -119,6 +120,7 @@ class Runtime:
     def lend_slot(self) -> Any:
         """Give the current job's slot back while it waits; returns the call that takes it again."""
         self.slots.release()
+        self.lent += 1
 
         def reacquire() -> None:
             self.wanted += 1
@@ -126,6 +128,7 @@ class Runtime:
                 self.slots.acquire()
             finally:
                 self.wanted -= 1
+                self.lent -= 1
         return reacquire
 
     # -- dispatch ------------------------------------------------------------------------
