@@ -32,11 +32,11 @@ def test_overview_lists_workers_functions_counts_and_charts(worker, client):
 
 def test_functions_show_options_crons_and_last_run(worker, client):
     dashboarded.echo.submit(value=1).result(timeout=20)
-    def listed():  # the worker writes the cron's cursor (its schedule) once it leads it
+    def listed():  # the worker writes the cron's cursor (its next run) once it leads it
         rows = {f["function"]: f for f in client.get("/api/functions").json["functions"]}
-        return rows["nightly"]["schedule"] and rows["echo"]["last_status"] and rows
+        return rows["nightly"]["schedule"] and rows["nightly"]["next_run_at"] and rows["echo"]["last_status"] and rows
 
-    rows = wait_for(listed, timeout=20, message="the cron's schedule and echo's last run")
+    rows = wait_for(listed, timeout=20, message="the cron's schedule and next run, and echo's last run")
     assert rows["retries_later"]["options"]["retries"] == 2
     assert rows["nightly"]["kind"] == "cron" and rows["nightly"]["schedule"] == "0 3 * * *"
     assert rows["nightly"]["next_run_at"] is not None
