@@ -84,9 +84,10 @@ class Waiter:
     def wait(self, job_id: str, timeout_s: float | None) -> dict[str, str] | None:
         """Block until the job is terminal (or ``timeout_s`` passes); return its record.
 
-        Subscribes before reading the status (SUBSCRIBE is sent without waiting for its reply),
-        so a finish between the two is not missed. Returns the last record seen (not terminal on
-        timeout); None if there is none.
+        A job this Waiter wrote with its notify mark (``enqueue``) is popped from its notify list;
+        any other is waited for on its done channel, subscribed before the status is read
+        (SUBSCRIBE is sent without waiting for its reply), so a finish between the two is not
+        missed. Returns the last record seen (not terminal on timeout); None if there is none.
         """
         notified = job_id in self._notified
         self._notified.discard(job_id)

@@ -113,13 +113,13 @@ end
 
 -- A job reaches a terminal state: its data now expires after ttl_s and its key is free again.
 -- Its waiters are told: the one that submitted it with ``wait()`` (its record holds 'notify')
--- blocks on its notify list, which gets one message; others subscribe to its done channel, which
--- gets one always: the record when NUMSUB counts a subscriber, else only the status (NUMSUB counts
--- neither pattern subscribers nor, on Redis Cluster, those of other nodes: such a waiter reads
--- the record after the word). The message is
--- the whole record (JSON [field, value, ...]) when it is small, so the waiter needs no read after
--- it; else only the status, which the caller passes. A large record is never published: a
--- message over the pubsub output-buffer limit makes Redis close the waiter's connection.
+-- blocks on its notify list, which gets one message; the done channel gets one always, the
+-- message when NUMSUB counts a subscriber, else only the status (NUMSUB counts neither pattern
+-- subscribers nor, on Redis Cluster, those of other nodes: such a waiter reads the record after
+-- the word). The message (settle_message) is the whole record (JSON [field, value, ...]) when it
+-- is small, so the waiter needs no read after it; else only the status, which the caller passes.
+-- A large record is never published: a message over the pubsub output-buffer limit makes Redis
+-- close the waiter's connection.
 local PUBLISH_RECORD_MAX_BYTES = 65536
 local BULKY_FIELDS = {'result', 'error', 'traceback', 'args', 'kwargs', 'checkpoint', 'progress_message'}
 

@@ -36,10 +36,9 @@
 --   {'garbage'}               (reading only) the entry names no job of this task (no 'id' field, or
 --                             not '<task>:<lowercase hex>'): acked, deleted
 -- and when ARGV[14] is '1', last: {'cursor', high, normal, low}, the id of the last entry the group
--- was given of each priority's stream ('0-0': none; '' when this call did not read that stream:
--- it had no entry, or the read was filled before it),
--- after this read: an XREAD from those ids returns as soon as the task has an entry no worker has
--- read (the fetch loop's wake-up).
+-- was given of each priority's stream after this read ('0-0': none; '' when this call did not read
+-- that stream: it had no entry, or the read was filled before it). An XREAD from those ids returns
+-- as soon as the task has an entry no worker has read (the fetch loop's wake-up).
 local out = {}
 local max_deliveries, max_concurrency = tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease_ms, rate_count, rate_period = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
