@@ -82,3 +82,35 @@ def test_a_parent_that_lent_its_only_slot_gets_it_back_without_waiting_out_the_f
     child_ended = float(queue.client.hget(child_id, "completed_at"))
     parent_ended = float(queue.get(result.job_id)["completed_at"])
     assert parent_ended - child_ended < 0.5, parent_ended - child_ended
+
+
+def test_a_job_submitted_while_a_lone_job_runs_starts_without_waiting_for_it(start_worker, queue, redis_client):
+    """An idle worker holds its next wait while a job it started alone runs (fetching._started),
+    but only for LONE_HOLD_S: a job that keeps running does not keep the next one waiting."""
+    start_worker("tests.apps.jobs:worker")
+    first = jobs.waits_for_gate.submit("first")
+    wait_for(lambda: queue.fields(first.job_id, "status") == ["active"], message="the first job running")
+    assert jobs.add.wait(1, 2, wait_timeout=30).value == 3
+    assert queue.fields(first.job_id, "status") == ["active"]  # the gate is still shut: it runs on
+    redis_client.set("gate", 1)
+    assert first.result(timeout=30).value == "first"
+
+
+def blocked_in_xread(client) -> bool:
+    return any(c["cmd"] == "xread" and "b" in c["flags"] for c in client.client_list())
+
+
+def test_an_idle_worker_sends_its_next_wait_once_the_lone_job_it_started_was_written(start_worker, queue,
+                                                                                      redis_client):
+    """The hold itself (tests/apps/held.py: uncapped): the next wait's call would otherwise land
+    between the job's own commands, on the worker's one thread."""
+    start_worker("tests.apps.held:worker")
+    job = jobs.waits_for_gate.submit("lone")
+    wait_for(lambda: queue.fields(job.job_id, "status") == ["active"], message="the job running")
+    # What is checked is an absence (no wait sent): without the hold the fetch loop would send it
+    # within milliseconds of starting the job; a tenth of a second is ample to see it.
+    time.sleep(0.1)
+    assert not blocked_in_xread(redis_client)
+    redis_client.set("gate", 1)
+    wait_for(lambda: blocked_in_xread(redis_client), message="the worker's next wait")
+    assert queue.fields(job.job_id, "status") == ["complete"]  # written before the wait went out

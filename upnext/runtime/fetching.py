@@ -25,6 +25,9 @@ LENT_BLOCK_MS = 20  # see _block_ms
 # entries may have come into several priorities of the task, which a blocking read would return
 # together (see fetch_tick).
 EMPTY_TRUST_S = 0.02
+# How long the fetch loop holds its next wait while jobs it started into an idle worker run
+# (see _started): a job submitted meanwhile starts at most this much later.
+LONE_HOLD_S = 0.001
 # A task that had work this recently gets a take behind each wait of an idle worker (see _wake).
 RECENT_S = 5.0
 
@@ -145,9 +148,16 @@ def _started(rt: Runtime, got: Sequence[Delivery]) -> None:
     rt.seen_at.update(dict.fromkeys(rt.hot, time.monotonic()))
     if got:
         rt.stats.last_fetch_at = time.time()
-        # Let the jobs just started send their first command before this loop's next call to
-        # Redis: a lone job would otherwise wait behind that whole round trip.
-        gevent.sleep(0)
+        if len(rt.inflight) == len(got):
+            # The worker was idle: these jobs run alone. Hold the next wait until they ended and
+            # their outcomes were written (the flusher sets rt.quiet), at most LONE_HOLD_S: this
+            # one thread would otherwise build and send that call (~150 µs) between a quick job's
+            # commands, and the job's end would wait for it.
+            rt.quiet.clear()
+            rt.quiet.wait(LONE_HOLD_S)
+        else:
+            # Let the jobs just started send their first command before this loop's next call.
+            gevent.sleep(0)
 
 
 def _note_empty(rt: Runtime, asked: dict[str, int], got: Sequence[Delivery]) -> None:

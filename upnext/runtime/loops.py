@@ -119,6 +119,8 @@ def flush_tick(rt: Runtime) -> float:
         _write(rt, batch)
     finally:
         rt.flushing = False
+    if not rt.inflight and rt.outbox.empty():
+        rt.quiet.set()
     return 0
 
 

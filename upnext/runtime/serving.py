@@ -104,6 +104,7 @@ class Runtime:
         self.published_load: tuple[int, float] | None = None  # what the last record written said
         self.retried_ids: set[str] = set()
         self.flushing = False
+        self.quiet = gevent.event.Event()  # set by the flusher once nothing runs or waits to be written
         self.pool = self._process_pool()
         self.keeper = LeaseKeeper(self)
         self.runner = JobRunner(self.queue, dict(settings.hooks), self.pool, settings.sync_executor, self.lend_slot,
