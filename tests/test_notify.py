@@ -61,7 +61,11 @@ def test_every_end_pushes_the_record_of_a_marked_job(queue, redis_client):
     queue.settle("w1", [Completion(delivery, "complete", result="7")])
     queue.cancel(cancelled)
     assert Admin(queue).purge("other") == 1
-    wait_for(lambda: [r[0] for _, r in queue.take("w1", "w1", {"late": 1})] == ["expired"], message="the expiry")
+    # Take it only once Redis's clock is past its expiry: a take before would start it (the calls
+    # above can take less than its 1 ms on a quick machine).
+    expires_at = float(redis_client.hget(keys.job("upnext", expired), "expires_at"))
+    wait_for(lambda: queue.redis_time() > expires_at, message="the expiry")
+    assert [r[0] for _, r in queue.take("w1", "w1", {"late": 1})] == ["expired"]
     assert [(r["status"], r.get("result")) for r in _pushed(redis_client, finished)] == [("complete", "7")]
     for job_id in (cancelled, purged, expired):
         assert [r["status"] for r in _pushed(redis_client, job_id)] == ["cancelled"], job_id
