@@ -129,7 +129,7 @@ def _wake(rt: Runtime, candidates: list[str], want: int, room: dict[str, int]) -
     # A task that filled its share may have more: the next tick takes without waiting.
     rt.drained = not [f for f, n in counts.items() if sum(d.function == f for d in got) >= n]
     rt.seen_at.update(dict.fromkeys(rt.woke, time.monotonic()))
-    _started(rt, got)
+    _started(rt, got, woke_idle=True)
     if rt.woke and not got and rt.cursors == cursors and rt.woke <= set(counts):
         return PAUSED_WAIT_S  # an unread entry no take would start (a pause landing): do not spin
     return 0
@@ -143,16 +143,17 @@ def _block_ms(rt: Runtime, counts: dict[str, int]) -> int:
     return 100 if rt.settings.burst else FETCH_BLOCK_MS
 
 
-def _started(rt: Runtime, got: Sequence[Delivery]) -> None:
+def _started(rt: Runtime, got: Sequence[Delivery], woke_idle: bool = False) -> None:
     rt.hot = {d.function for d in got}
     rt.seen_at.update(dict.fromkeys(rt.hot, time.monotonic()))
     if got:
         rt.stats.last_fetch_at = time.time()
-        if len(rt.inflight) == len(got):
-            # The worker was idle: these jobs run alone. Hold the next wait until they ended and
-            # their outcomes were written (the flusher sets rt.quiet), at most LONE_HOLD_S: this
-            # one thread would otherwise build and send that call (~150 µs) between a quick job's
-            # commands, and the job's end would wait for it.
+        if woke_idle and len(rt.inflight) == len(got):
+            # An idle worker woke for these jobs, which run alone. Hold the next wait until they
+            # ended and their outcomes were written (the flusher sets rt.quiet), at most
+            # LONE_HOLD_S: this one thread would otherwise build and send that call (~150 µs)
+            # between a quick job's commands, and the job's end would wait for it. Never while
+            # a backlog is taken (fetch_tick's takes): the slots would refill a batch at a time.
             rt.quiet.clear()
             rt.quiet.wait(LONE_HOLD_S)
         else:
