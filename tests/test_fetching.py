@@ -105,6 +105,9 @@ def test_an_idle_worker_sends_its_next_wait_once_the_lone_job_it_started_was_wri
     """The hold itself (tests/apps/held.py: uncapped): the next wait's call would otherwise land
     between the job's own commands, on the worker's one thread."""
     start_worker("tests.apps.held:worker")
+    # Idle first: a job submitted before the worker's first read would be started by a take of a
+    # backlog, which does not hold.
+    wait_for(lambda: blocked_in_xread(redis_client), message="the worker waiting")
     job = jobs.waits_for_gate.submit("lone")
     wait_for(lambda: queue.fields(job.job_id, "status") == ["active"], message="the job running")
     # What is checked is an absence (no wait sent): without the hold the fetch loop would send it
