@@ -23,7 +23,7 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-@worker.task(retries=3, retry_delay=0.2, retry_backoff=2.0)
+@worker.task(retries=3, retry_delay=0.2, retry_backoff=2.0, retry_jitter=False)  # exact waits: tests time them
 def fails_until(succeed_on: int) -> dict:
     ctx = upnext.get_current_context()
     record("fails_until", last_checkpoint=ctx.last_checkpoint)
