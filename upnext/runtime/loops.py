@@ -119,7 +119,7 @@ def flush_tick(rt: Runtime) -> float:
         _write(rt, batch)
     finally:
         rt.flushing = False
-    if not rt.inflight and rt.outbox.empty():
+    if rt.settled():
         rt.quiet.set()
     return 0
 

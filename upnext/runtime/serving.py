@@ -104,7 +104,7 @@ class Runtime:
         self.published_load: tuple[int, float] | None = None  # what the last record written said
         self.retried_ids: set[str] = set()
         self.flushing = False
-        self.quiet = gevent.event.Event()  # set by the flusher once nothing runs or waits to be written
+        self.quiet = gevent.event.Event()  # set by the flusher once settled()
         self.pool = self._process_pool()
         self.keeper = LeaseKeeper(self)
         self.runner = JobRunner(self.queue, dict(settings.hooks), self.pool, settings.sync_executor, self.lend_slot,
@@ -323,10 +323,14 @@ class Runtime:
         self.log.info("worker_stopped", jobs_done=self.stats.jobs_done, failed_loop=self.failed_loop)
         return 1 if self.failed_loop else 0
 
+    def settled(self) -> bool:
+        """Nothing runs, and every outcome is written."""
+        return not self.inflight and self.outbox.empty() and not self.flushing
+
     def _idle(self) -> bool:
         """Burst: nothing runs, nothing waits to be written, and nothing left that this worker may
         start (a paused function's jobs wait for its resume, not for this worker)."""
-        if self.inflight or not self.outbox.empty() or self.flushing:
+        if not self.settled():
             return False
         serving = [f for f in self.functions if f not in self.paused]
         retried = sorted(j for j in self.retried_ids if function_of(j) not in self.paused)
