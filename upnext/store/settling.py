@@ -19,9 +19,8 @@ def write(queue: Queue, consumer: str, completions: Sequence[Completion]) -> lis
     task); one reply word per completion, in order."""
     retries = [c for c in completions if c.status == "retry"]
     finishes = by_function(c for c in completions if c.status != "retry")
-    # The usual case: one call, no pipeline object to build. Not on Redis Cluster, whose client
-    # would hash each of the call's 3 + 6n keys to find its slot; NodePipelines hashes the first.
-    if not retries and len(finishes) == 1 and not queue.cluster:
+    # The usual case: one call, no pipeline object to build.
+    if not retries and len(finishes) == 1:
         ((function, group),) = finishes.items()
         replies = [call_finish(queue, queue.client, consumer, function, group)]
     else:
@@ -38,21 +37,16 @@ def write(queue: Queue, consumer: str, completions: Sequence[Completion]) -> lis
 
 
 def call_finish(queue: Queue, client: Any, consumer: str, function: str, group: list[Completion]) -> Any:
-    """finish.lua for ``group`` (completions of one task): outcome, history, stats."""
-    job_keys: list[str] = [keys.stream(queue.prefix, function), keys.leases(queue.prefix, function),
-                           keys.failed(queue.prefix, function), keys.ended(queue.prefix, function)]
-    args: list[Any] = [consumer, queue.job_ttl_s, queue.completed_ttl_s]
+    """finish.lua for ``group`` (completions of one task): outcome, history, stats. The jobs' own
+    keys are built by the script from the task's tag (see finish.lua)."""
+    task_keys = [keys.stream(queue.prefix, function), keys.leases(queue.prefix, function),
+                 keys.failed(queue.prefix, function), keys.ended(queue.prefix, function), *queue.stats_keys(function)]
+    args: list[Any] = [consumer, queue.job_ttl_s, queue.completed_ttl_s, keys.tag(queue.prefix, function)]
     for c in group:
         d = c.delivery
-        root_id = "" if c.root_id == d.job_id else c.root_id
-        job_keys += [keys.job(queue.prefix, d.job_id), keys.logs(queue.prefix, d.job_id),
-                     keys.dedup(queue.prefix, function, c.idem_key), keys.attempts(queue.prefix, d.job_id),
-                     keys.ended_key(queue.prefix, function, c.idem_key), keys.tree(queue.prefix, function, root_id),
-                     keys.notify(queue.prefix, d.job_id)]
-        args += [d.entry_id, d.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason,
-                 keys.done_channel(queue.prefix, d.job_id), c.idem_key, root_id, seconds_arg(c.run_s)]
-    job_keys += queue.stats_keys(function)
-    return queue.scripts.finish(keys=job_keys, args=args, client=client)
+        args += [d.entry_id, d.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason, c.idem_key,
+                 "" if c.root_id == d.job_id else c.root_id, seconds_arg(c.run_s)]
+    return queue.scripts.finish(keys=task_keys, args=args, client=client)
 
 
 def call_retry(queue: Queue, pipe: Any, consumer: str, c: Completion) -> None:

@@ -1,22 +1,24 @@
 -- finish: record the outcome of a batch of runs of one task, ack and trim their entries, and
 -- write its history and stats in the same call.
 -- KEYS[1] stream   KEYS[2] leases zset   KEYS[3] failed-jobs index (zset)   KEYS[4] ended stream
--- then for job i: KEYS[7i-2] .. KEYS[7i+4]: job hash, logs list, dedup key, attempts list,
--- ended:key of its idempotency key, its workflow tree zset, its notify list
--- then, when stats are on, the last three: stats minute, hour and total hashes
+-- then, when stats are on, KEYS[5..7]: stats minute, hour and total hashes
 -- ARGV[1] consumer   ARGV[2] ttl_s of failed and cancelled jobs   ARGV[3] ttl_s of completed jobs
--- then 11 values per job i, from ARGV[4]: entry id, job id, status, result, error, traceback,
--- failure_reason, done channel, idempotency key ('' none), root id ('' unknown), run seconds
--- ('' unknown)
+-- ARGV[4] the task's key tag (P:{fn}, keys.tag)
+-- then 10 values per job i, from ARGV[5]: entry id, job id, status, result, error, traceback,
+-- failure_reason, idempotency key ('' none), root id ('' unknown), run seconds ('' unknown)
+-- A job's own keys (record, logs, attempts, notify list, dedup and ended:key of its idempotency
+-- key, its workflow tree) are built here from the tag, as start.lua builds them: under the same
+-- {fn} hash tag, so in the declared keys' slot. Sending them would triple the bytes of a batch,
+-- the largest per-job cost of a drain (bench/README.md).
 -- Empty fields are deleted, not stored: an ended record keeps only what it has.
 -- Returns one word per job: 'ok'; 'stale' (fenced: our delivery was reclaimed, nothing
 -- written); 'terminal' (already finished or cancelled: acked, record untouched); 'missing'.
-local PER_JOB_ARGV, PER_JOB_KEYS, HEAD = 11, 7, 4
+local PER_JOB_ARGV, HEAD_ARGV = 10, 4
 local out = {}
-local consumer, ttl_s, completed_ttl_s = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local jobs = (#ARGV - 3) / PER_JOB_ARGV
+local consumer, ttl_s, completed_ttl_s, tag = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local jobs = (#ARGV - HEAD_ARGV) / PER_JOB_ARGV
 local stat_keys = nil
-if #KEYS > HEAD + PER_JOB_KEYS * jobs then stat_keys = {KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]} end
+if #KEYS > 4 then stat_keys = {KEYS[5], KEYS[6], KEYS[7]} end
 local acc = stats_new()
 local now = now_s()
 local longest = math.max(ttl_s, completed_ttl_s)  -- the ended stream keeps entries this long
@@ -31,35 +33,38 @@ local function set_or_drop(job, fields)
   if #drop > 0 then redis.call('HDEL', job, unpack(drop)) end
 end
 
-local function finish_job(k, a)
-  local job, job_id, status = KEYS[k], ARGV[a + 1], ARGV[a + 2]
+local function finish_job(job, a)
+  local job_id, status, key, root_id = ARGV[a + 1], ARGV[a + 2], ARGV[a + 7], ARGV[a + 8]
   local ttl = status == 'complete' and completed_ttl_s or ttl_s
-  local at = history_add(KEYS[4], job_id, status, now, longest, KEYS[k + 4], ARGV[a + 8], KEYS[k + 5], ARGV[a + 9], ttl)
+  local at = history_add(KEYS[4], job_id, status, now, longest, tag .. ':ended:key:' .. key, key,
+    tag .. ':tree:' .. root_id, root_id, ttl)
   set_or_drop(job, {'status', status, 'result', ARGV[a + 3], 'error', ARGV[a + 4], 'traceback', ARGV[a + 5],
     'failure_reason', ARGV[a + 6], 'completed_at', at, 'lease', '', 'deliveries', ''})
-  redis.call('EXPIRE', KEYS[k + 3], ttl)
-  settle(job, KEYS[k + 1], KEYS[k + 2], job_id, ttl, ARGV[a + 7], status, KEYS[k + 6])
+  redis.call('EXPIRE', tag .. ':attempts:' .. job_id, ttl)
+  settle(job, tag .. ':logs:' .. job_id, tag .. ':dedup:' .. key, job_id, ttl, tag .. ':done:' .. job_id, status,
+    tag .. ':notify:' .. job_id)
   if status == 'failed' then redis.call('ZADD', KEYS[3], at, job_id) end
   stats_count(acc, status == 'complete' and 'completed' or status)
 end
 
 for i = 1, jobs do
-  local k, a = HEAD + 1 + (i - 1) * PER_JOB_KEYS, 4 + (i - 1) * PER_JOB_ARGV
+  local a = HEAD_ARGV + 1 + (i - 1) * PER_JOB_ARGV
   local entry_id, job_id = ARGV[a], ARGV[a + 1]
+  local job = tag .. ':job:' .. job_id
   if not holds(KEYS[1], entry_id, consumer) then
     out[i] = 'stale'
   else
     ack(KEYS[1], entry_id)
     redis.call('ZREM', KEYS[2], job_id)
-    local current = redis.call('HGET', KEYS[k], 'status')
+    local current = redis.call('HGET', job, 'status')
     if not current then
       out[i] = 'missing'
     else
-      if stat_keys then stats_run(acc, KEYS[k], ARGV[a + 10]) end  -- a run cancelled midway ran too
+      if stat_keys then stats_run(acc, job, ARGV[a + 9]) end  -- a run cancelled midway ran too
       if is_terminal(current) then
         out[i] = 'terminal'
       else
-        finish_job(k, a)
+        finish_job(job, a)
         out[i] = 'ok'
       end
     end
