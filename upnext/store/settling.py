@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from upnext.job import dumps
 from upnext.store import keys
 from upnext.store.records import Completion, by_function
 
@@ -38,15 +39,15 @@ def write(queue: Queue, consumer: str, completions: Sequence[Completion]) -> lis
 
 def call_finish(queue: Queue, client: Any, consumer: str, function: str, group: list[Completion]) -> Any:
     """finish.lua for ``group`` (completions of one task): outcome, history, stats. The jobs' own
-    keys are built by the script from the task's tag (see finish.lua)."""
+    keys are built by the script from the task's tag, their fields sent as one JSON array (see
+    finish.lua)."""
     task_keys = [keys.stream(queue.prefix, function), keys.leases(queue.prefix, function),
                  keys.failed(queue.prefix, function), keys.ended(queue.prefix, function), *queue.stats_keys(function)]
-    args: list[Any] = [consumer, queue.job_ttl_s, queue.completed_ttl_s, keys.tag(queue.prefix, function)]
-    for c in group:
-        d = c.delivery
-        args += [d.entry_id, d.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason, c.idem_key,
-                 "" if c.root_id == d.job_id else c.root_id, seconds_arg(c.run_s)]
-    return queue.scripts.finish(keys=task_keys, args=args, client=client)
+    jobs = [[c.delivery.entry_id, c.delivery.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason,
+             c.idem_key, "" if c.root_id == c.delivery.job_id else c.root_id, "" if c.run_s is None else c.run_s]
+            for c in group]
+    return queue.scripts.finish(keys=task_keys, client=client, args=[
+        consumer, queue.job_ttl_s, queue.completed_ttl_s, keys.tag(queue.prefix, function), dumps(jobs)])
 
 
 def call_retry(queue: Queue, pipe: Any, consumer: str, c: Completion) -> None:

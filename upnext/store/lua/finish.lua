@@ -4,8 +4,9 @@
 -- then, when stats are on, KEYS[5..7]: stats minute, hour and total hashes
 -- ARGV[1] consumer   ARGV[2] ttl_s of failed and cancelled jobs   ARGV[3] ttl_s of completed jobs
 -- ARGV[4] the task's key tag (P:{fn}, keys.tag)
--- then 10 values per job i, from ARGV[5]: entry id, job id, status, result, error, traceback,
--- failure_reason, idempotency key ('' none), root id ('' unknown), run seconds ('' unknown)
+-- ARGV[5] the jobs, a JSON array with one array per job: entry id, job id, status, result, error,
+-- traceback, failure_reason, idempotency key ('' none), root id ('' unknown), run seconds ('' unknown)
+-- (one argument, not ten per job: packing each argument is Python work for the worker, per job)
 -- A job's own keys (record, logs, attempts, notify list, dedup and ended:key of its idempotency
 -- key, its workflow tree) are built here from the tag, as start.lua builds them: under the same
 -- {fn} hash tag, so in the declared keys' slot. Sending them would triple the bytes of a batch,
@@ -13,10 +14,9 @@
 -- Empty fields are deleted, not stored: an ended record keeps only what it has.
 -- Returns one word per job: 'ok'; 'stale' (fenced: our delivery was reclaimed, nothing
 -- written); 'terminal' (already finished or cancelled: acked, record untouched); 'missing'.
-local PER_JOB_ARGV, HEAD_ARGV = 10, 4
 local out = {}
 local consumer, ttl_s, completed_ttl_s, tag = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local jobs = (#ARGV - HEAD_ARGV) / PER_JOB_ARGV
+local jobs = cjson.decode(ARGV[5])
 local stat_keys = nil
 if #KEYS > 4 then stat_keys = {KEYS[5], KEYS[6], KEYS[7]} end
 local acc = stats_new()
@@ -34,12 +34,12 @@ local function set_or_drop(job, fields)
 end
 
 local function finish_job(job, a)
-  local job_id, status, key, root_id = ARGV[a + 1], ARGV[a + 2], ARGV[a + 7], ARGV[a + 8]
+  local job_id, status, key, root_id = a[2], a[3], a[8], a[9]
   local ttl = status == 'complete' and completed_ttl_s or ttl_s
   local at = history_add(KEYS[4], job_id, status, now, longest, tag .. ':ended:key:' .. key, key,
     tag .. ':tree:' .. root_id, root_id, ttl)
-  set_or_drop(job, {'status', status, 'result', ARGV[a + 3], 'error', ARGV[a + 4], 'traceback', ARGV[a + 5],
-    'failure_reason', ARGV[a + 6], 'completed_at', at, 'lease', '', 'deliveries', ''})
+  set_or_drop(job, {'status', status, 'result', a[4], 'error', a[5], 'traceback', a[6],
+    'failure_reason', a[7], 'completed_at', at, 'lease', '', 'deliveries', ''})
   redis.call('EXPIRE', tag .. ':attempts:' .. job_id, ttl)
   settle(job, tag .. ':logs:' .. job_id, tag .. ':dedup:' .. key, job_id, ttl, tag .. ':done:' .. job_id, status,
     tag .. ':notify:' .. job_id)
@@ -47,9 +47,8 @@ local function finish_job(job, a)
   stats_count(acc, status == 'complete' and 'completed' or status)
 end
 
-for i = 1, jobs do
-  local a = HEAD_ARGV + 1 + (i - 1) * PER_JOB_ARGV
-  local entry_id, job_id = ARGV[a], ARGV[a + 1]
+for i, a in ipairs(jobs) do
+  local entry_id, job_id = a[1], a[2]
   local job = tag .. ':job:' .. job_id
   if not holds(KEYS[1], entry_id, consumer) then
     out[i] = 'stale'
@@ -60,7 +59,7 @@ for i = 1, jobs do
     if not current then
       out[i] = 'missing'
     else
-      if stat_keys then stats_run(acc, job, ARGV[a + 9]) end  -- a run cancelled midway ran too
+      if stat_keys then stats_run(acc, job, a[10]) end  -- a run cancelled midway ran too
       if is_terminal(current) then
         out[i] = 'terminal'
       else
