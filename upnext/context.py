@@ -13,7 +13,7 @@ import numbers
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,16 @@ PROGRESS_INTERVAL_S = 0.2
 INLINE_LOG_ENTRIES = 1000  # what an inline context keeps of its send_log entries (the newest)
 
 _current: ContextVar[JobContext | None] = ContextVar("upnext_job_context", default=None)
+
+
+def activate(ctx: JobContext) -> Token[JobContext | None]:
+    """Make ``ctx`` the current context (``JobContext.activate`` without a context manager's cost,
+    for the worker's per-job path); ``deactivate`` with the token returned ends it."""
+    return _current.set(ctx)
+
+
+def deactivate(token: Token[JobContext | None]) -> None:
+    _current.reset(token)
 
 
 def get_current_context() -> JobContext:
@@ -115,11 +125,11 @@ class JobContext:
 
     @contextlib.contextmanager
     def activate(self) -> Iterator[JobContext]:
-        token = _current.set(self)
+        token = activate(self)
         try:
             yield self
         finally:
-            _current.reset(token)
+            deactivate(token)
 
     def set_progress(self, current: float, message: str = "", total: float | None = None) -> None:
         """Report progress. With ``total``: current/total (0 <= current <= total). Without it an
@@ -174,8 +184,10 @@ class JobContext:
     def result_over_cap(self, result_json: str) -> str | None:
         """Why this job's encoded result may not be stored (over max_result_bytes), or None."""
         cap = getattr(self.queue, "max_result_bytes", 0)
+        if not cap or len(result_json) * 4 <= cap:  # no code point takes more than 4 bytes
+            return None
         size = encoded_bytes(result_json)
-        if not cap or size <= cap:
+        if size <= cap:
             return None
         return (f"result of {self.function} (job {self.job_id}) is {size} bytes encoded, over "
                 f"max_result_bytes={cap}; store it elsewhere and return a reference (a key, a URL)")

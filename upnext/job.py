@@ -87,8 +87,11 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # json.dumps would build one a call
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return "null" if value is None else _ENCODER.encode(value)  # None: most jobs' result
 
 
 def loads(text: str | bytes | None) -> Any:

@@ -1,8 +1,9 @@
 """Running one job: its context, hooks and timeout, in a greenlet or a pool process,
 ending in the Completion (finish or retry) that the flusher writes.
 
-Greenlet jobs are stopped at their timeout by ``gevent.Timeout`` (cooperative: a job that
-hogs the CPU is only stopped when it yields); process jobs are killed by the pool.
+Greenlet jobs are stopped at their timeout by a hub timer that throws JobTimeout into them, as
+``gevent.Timeout`` does (cooperative: a job that hogs the CPU is only stopped when it yields);
+process jobs are killed by the pool.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import gevent
 import structlog
 
-from upnext.context import JobContext
+from upnext.context import JobContext, activate, deactivate
 from upnext.errors import JobTimeout, Retry
 from upnext.job import dumps, loads, printable
 from upnext.runtime.procpool import ChildFailed, ProcessPool
@@ -65,6 +66,7 @@ class JobRunner:
         self.queue = queue
         self.worker_id = worker_id
         self.hooks = hooks
+        self.pre_job, self.post_job = hooks.get("pre_job"), hooks.get("post_job")
         self.pool = pool
         self.default_executor = default_executor
         self.slot_release = slot_release
@@ -85,18 +87,24 @@ class JobRunner:
         began = time.monotonic()
         if self.log_starts:
             ctx.log.debug("job_started")
-        with ctx.activate():
+        hooks = task.hooks
+        token = activate(ctx)
+        try:
             try:
-                self._hook(ctx, "pre_job", ctx)
-                self._hook(ctx, task.hooks.get("on_start"), ctx)
+                if self.pre_job or hooks:  # most jobs have none: skip the lookups
+                    self._hook(ctx, self.pre_job, ctx)
+                    self._hook(ctx, hooks.get("on_start"), ctx)
                 value, result_json = self._call(task, started, ctx)
             except _Failure as failure:
                 return self._failed(task, started, ctx, failure, began)
             finally:
                 ctx.flush_progress()
-            self._hook(ctx, task.hooks.get("on_success"), ctx, value)
-            self._hook(ctx, "post_job", ctx, value)
-            self._hook(ctx, task.hooks.get("on_complete"), ctx)
+            if self.post_job or hooks:
+                self._hook(ctx, hooks.get("on_success"), ctx, value)
+                self._hook(ctx, self.post_job, ctx, value)
+                self._hook(ctx, hooks.get("on_complete"), ctx)
+        finally:
+            deactivate(token)
         if self.log_completions:
             ctx.log.info("job_completed", duration_ms=_ms(began))
         status = "cancelled" if ctx.is_cancelled else "complete"
@@ -111,8 +119,15 @@ class JobRunner:
                 result_json = self.pool.run(task.name, started, ctx, task.timeout)
                 value = loads(result_json)
             else:
-                with gevent.Timeout(task.timeout, JobTimeout):
+                # What gevent.Timeout does, without its Python wrapper (most of a no-op job's run):
+                # when the timer fires, the hub throws JobTimeout into this greenlet, which can only
+                # be suspended inside the body, since the timer is closed the moment it returns.
+                timer = gevent.get_hub().loop.timer(task.timeout)
+                timer.start(gevent.getcurrent().throw, JobTimeout, update=True)
+                try:
                     value = task.fn(*started.args, **started.kwargs)
+                finally:
+                    timer.close()
         except JobTimeout:
             raise _Failure(f"job {ctx.job_id} timed out after {task.timeout}s", "", "timeout") from None
         except ChildFailed as exc:
