@@ -4,7 +4,9 @@ start in one call) or to wait until entries arrive. Spawned by loops.py like the
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import gevent
@@ -30,6 +32,7 @@ EMPTY_TRUST_S = 0.02
 LONE_HOLD_S = 0.001
 # A task that had work this recently gets a take behind each wait of an idle worker (see _wake).
 RECENT_S = 5.0
+FUNCTION = attrgetter("function")
 
 
 def fetch_tick(rt: Runtime) -> float:
@@ -94,7 +97,8 @@ def fetch_tick(rt: Runtime) -> float:
         got = rt.take(counts)
         _note_empty(rt, counts, got)
         # A task that filled its share may have more: give it what the others left.
-        more = [f for f, n in counts.items() if sum(d.function == f for d in got) >= n]
+        taken = _per_function(got)
+        more = [f for f, n in counts.items() if taken[f] >= n]
         if got and len(got) < want and more and rt.free_slots() > 0:
             for d in got:
                 room[d.function] = room.get(d.function, want) - 1
@@ -127,7 +131,8 @@ def _wake(rt: Runtime, candidates: list[str], want: int, room: dict[str, int]) -
     got, rt.woke = rt.wake_and_take(candidates, counts, _block_ms(rt, counts))
     _note_empty(rt, counts, got)
     # A task that filled its share may have more: the next tick takes without waiting.
-    rt.drained = not [f for f, n in counts.items() if sum(d.function == f for d in got) >= n]
+    taken = _per_function(got)
+    rt.drained = not [f for f, n in counts.items() if taken[f] >= n]
     rt.seen_at.update(dict.fromkeys(rt.woke, time.monotonic()))
     _started(rt, got, woke_idle=True)
     if rt.woke and not got and rt.cursors == cursors and rt.woke <= set(counts):
@@ -144,7 +149,7 @@ def _block_ms(rt: Runtime, counts: dict[str, int]) -> int:
 
 
 def _started(rt: Runtime, got: Sequence[Delivery], woke_idle: bool = False) -> None:
-    rt.hot = {d.function for d in got}
+    rt.hot = set(map(FUNCTION, got))
     rt.seen_at.update(dict.fromkeys(rt.hot, time.monotonic()))
     if got:
         rt.stats.last_fetch_at = time.time()
@@ -164,9 +169,15 @@ def _started(rt: Runtime, got: Sequence[Delivery], woke_idle: bool = False) -> N
 def _note_empty(rt: Runtime, asked: dict[str, int], got: Sequence[Delivery]) -> None:
     """A task that returned fewer entries than asked had none left in any priority's stream."""
     now = time.monotonic()
+    taken = _per_function(got)
     for function, count in asked.items():
-        if sum(d.function == function for d in got) < count:
+        if taken[function] < count:
             rt.empty_at[function] = now
+
+
+def _per_function(got: Sequence[Delivery]) -> Counter[str]:
+    """How many of ``got`` each task has (counted in C: this runs for every batch taken)."""
+    return Counter(map(FUNCTION, got))
 
 
 def _lease_room(rt: Runtime) -> dict[str, int]:

@@ -268,6 +268,7 @@ class Runtime:
 
     def record(self, completions: Sequence[Completion], replies: Sequence[str]) -> None:
         """Called by the flusher once a batch is written."""
+        self.stats.jobs_done += len(completions)
         for completion, reply in zip(completions, replies):
             if reply == "stale":
                 self.log.warning("stale_completion", job_id=completion.delivery.job_id,
@@ -276,7 +277,6 @@ class Runtime:
                 self.retried_ids.add(completion.delivery.job_id)
             elif completion.status == "failed":
                 self.stats.jobs_failed += 1
-            self.stats.jobs_done += 1
         self.worker.jobs_done = self.stats.jobs_done
         limit = self.settings.max_jobs_per_child
         if limit and self.stats.jobs_done >= limit and not self.stopping.is_set():

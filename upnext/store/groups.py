@@ -94,6 +94,8 @@ def take_for(queue: Queue, deliveries: Sequence[Delivery], limits: Mapping[str, 
 def _members_by_group(deliveries: Iterable[Delivery], limits: Mapping[str, Limits] | None
                       ) -> dict[str, tuple[Limits, list[str]]]:
     caps = grouped(limits)
+    if not caps:
+        return {}
     members: dict[str, list[str]] = defaultdict(list)
     for d in deliveries:
         if d.function in caps:

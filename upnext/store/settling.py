@@ -18,19 +18,18 @@ if TYPE_CHECKING:
 def write(queue: Queue, consumer: str, completions: Sequence[Completion]) -> list[str]:
     """A batch of finishes and retries in one pipeline (one call when all are finishes of one
     task); one reply word per completion, in order."""
+    function = completions[0].delivery.function
+    if all(c.delivery.function == function and c.status != "retry" for c in completions):
+        # The usual case: finishes of one task, one call, no pipeline object to build.
+        return list(call_finish(queue, queue.client, consumer, function, list(completions)))
     retries = [c for c in completions if c.status == "retry"]
     finishes = by_function(c for c in completions if c.status != "retry")
-    # The usual case: one call, no pipeline object to build.
-    if not retries and len(finishes) == 1:
-        ((function, group),) = finishes.items()
-        replies = [call_finish(queue, queue.client, consumer, function, group)]
-    else:
-        pipe = queue.pipeline()
-        for c in retries:
-            call_retry(queue, pipe, consumer, c)
-        for function, group in finishes.items():
-            call_finish(queue, pipe, consumer, function, group)
-        replies = pipe.execute()
+    pipe = queue.pipeline()
+    for c in retries:
+        call_retry(queue, pipe, consumer, c)
+    for function, group in finishes.items():
+        call_finish(queue, pipe, consumer, function, group)
+    replies = pipe.execute()
     retry_replies = iter(replies[: len(retries)])
     finish_replies = {f: iter(r) for f, r in zip(finishes, replies[len(retries):])}
     return [next(retry_replies) if c.status == "retry" else next(finish_replies[c.delivery.function])
