@@ -60,3 +60,15 @@ def test_the_cluster_benchmark_compares_a_cluster_with_one_redis():
     single, cluster = (cell.strip() for cell in rows["idle round trip p50 / p99 ms, two functions"].split("|")[2:4])
     assert all(float(ms) > 0 for ms in [*single.split(" / "), *cluster.split(" / ")])
     assert "One hot function" in done.stdout
+
+
+@pytest.mark.timeout(300)  # four traced processes, one after another
+def test_the_bytecode_count_sets_our_drain_beside_the_bodies_alone():
+    done = subprocess.run([sys.executable, "bench/bytecodes.py", "--jobs", "500", "--top", "3"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ours, bodies = re.search(r"bytecodes per job: ours ([\d,]+), the bodies alone ([\d,]+)", done.stdout).groups()
+    assert int(ours.replace(",", "")) > int(bodies.replace(",", "")) > 0  # a queue around a body costs something
+    rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    assert float(rows["upnext"].split("|")[2].replace(",", "")) > 0
+    assert len(re.findall(r"^ +[\d.]+  upnext/", done.stdout, re.M)) == 3
