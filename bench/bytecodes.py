@@ -1,11 +1,14 @@
 """Python bytecodes per job: how much interpreter work a worker does for each job of a drain,
 against the job bodies alone (run.py's ceiling), counted, not timed. sys.settrace's opcode events
-are exact and the same on every run, where this machine's timings move by a third between
-minutes, so this is the measure that says what a change to the per-job path saved.
+are exact; what moves between runs is only what timing decides (how many jobs each take and each
+flush carries, how many connections the bodies open): about 5 % of the totals and a few bytecodes
+of our own functions', where this machine's timings move by a third between minutes. So this is
+the measure that says what a change to the per-job path saved.
 
 Each side runs twice, at N/5 and N jobs, and the difference is divided by the jobs between them,
-so imports and start-up (its 100 connections: N/5 is at least 100) cancel out. Tracing slows both sides about tenfold alike; the count is
-of bytecodes only (not the C inside them: hiredis, the JSON encoder, greenlet switches, syscalls).
+so imports and start-up (with its 100 connections: N/5 is at least 100) cancel out. Tracing slows
+both sides about tenfold alike; the count is of bytecodes only (not the C under them: hiredis, the
+JSON encoder, greenlet switches, syscalls).
 
   ours     a burst worker (--concurrency 100, batch 32, inbox 32) draining N no-op jobs
   bodies   N INCRs from 100 patched greenlets, no queue (run.py's BODIES_ALONE)
