@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -145,7 +144,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.jobs < 500:  # below it, the smaller run opens fewer than the 100 connections: not start-up alike
         sys.exit("--jobs must be at least 500")
-    os.environ.pop("UPNEXT_CONCURRENCY", None)
     with local_redis() as url:
         runner = Runner(url, quick=False)
         print(report(per_job(ours, runner, args.jobs), per_job(bodies, runner, args.jobs), args.top))

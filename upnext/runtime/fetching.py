@@ -95,13 +95,12 @@ def fetch_tick(rt: Runtime) -> float:
             hot, rt.probe_at = candidates, now + PROBE_INTERVAL_S
         counts = _spread(want, hot, room)
         got = rt.take(counts)
-        _note_empty(rt, counts, got)
+        taken = _note_empty(rt, counts, got)
         # A task that filled its share may have more: give it what the others left.
-        taken = _per_function(got)
         more = [f for f, n in counts.items() if taken[f] >= n]
         if got and len(got) < want and more and rt.free_slots() > 0:
-            for d in got:
-                room[d.function] = room.get(d.function, want) - 1
+            for function, n in taken.items():
+                room[function] = room.get(function, want) - n
             counts = _spread(min(want - len(got), rt.free_slots()), more, room)
             extra = rt.take(counts)
             _note_empty(rt, counts, extra)
@@ -129,9 +128,8 @@ def _wake(rt: Runtime, candidates: list[str], want: int, room: dict[str, int]) -
     counts = _spread(want, recent, room)
     cursors = dict(rt.cursors)
     got, rt.woke = rt.wake_and_take(candidates, counts, _block_ms(rt, counts))
-    _note_empty(rt, counts, got)
+    taken = _note_empty(rt, counts, got)
     # A task that filled its share may have more: the next tick takes without waiting.
-    taken = _per_function(got)
     rt.drained = not [f for f, n in counts.items() if taken[f] >= n]
     rt.seen_at.update(dict.fromkeys(rt.woke, time.monotonic()))
     _started(rt, got, woke_idle=True)
@@ -166,18 +164,15 @@ def _started(rt: Runtime, got: Sequence[Delivery], woke_idle: bool = False) -> N
             gevent.sleep(0)
 
 
-def _note_empty(rt: Runtime, asked: dict[str, int], got: Sequence[Delivery]) -> None:
-    """A task that returned fewer entries than asked had none left in any priority's stream."""
+def _note_empty(rt: Runtime, asked: dict[str, int], got: Sequence[Delivery]) -> Counter[str]:
+    """A task that returned fewer entries than asked had none left in any priority's stream.
+    Returns how many of ``got`` each task has (counted in C: this runs for every batch taken)."""
     now = time.monotonic()
-    taken = _per_function(got)
+    taken = Counter(map(FUNCTION, got))
     for function, count in asked.items():
         if taken[function] < count:
             rt.empty_at[function] = now
-
-
-def _per_function(got: Sequence[Delivery]) -> Counter[str]:
-    """How many of ``got`` each task has (counted in C: this runs for every batch taken)."""
-    return Counter(map(FUNCTION, got))
+    return taken
 
 
 def _lease_room(rt: Runtime) -> dict[str, int]:
