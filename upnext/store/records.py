@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from upnext.job import function_of, printable
 
@@ -22,9 +22,10 @@ class _OfTask(Protocol):
 T = TypeVar("T", bound=_OfTask)
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One stream entry handed to this worker: the fencing token is (entry_id, consumer)."""
+class Delivery(NamedTuple):
+    """One stream entry handed to this worker: the fencing token is (entry_id, consumer). A named
+    tuple, as Completion is: a worker makes one of each per job, and a tuple is the cheapest
+    immutable record to make."""
 
     function: str
     entry_id: str
@@ -36,9 +37,10 @@ class Delivery:
         return self.delivered >= SUSPECT_DELIVERIES
 
 
-@dataclass
-class Completion:
-    """What to write when a run ends: a terminal status, or a retry after ``delay_s``."""
+class Completion(NamedTuple):
+    """What to write when a run ends: a terminal status, or a retry after ``delay_s``. Its fields,
+    in this order, are finish.lua's per-job array (settling.call_finish sends a batch as JSON as
+    it is): a new field goes at the end, and the script reads it by its place."""
 
     delivery: Delivery
     status: str  # complete | failed | cancelled | retry

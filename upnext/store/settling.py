@@ -5,6 +5,7 @@ one pipeline. ``Queue.settle`` is the entry point."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from upnext.job import dumps
@@ -18,10 +19,10 @@ if TYPE_CHECKING:
 def write(queue: Queue, consumer: str, completions: Sequence[Completion]) -> list[str]:
     """A batch of finishes and retries in one pipeline (one call when all are finishes of one
     task); one reply word per completion, in order."""
-    function = completions[0].delivery.function
-    if all(c.delivery.function == function and c.status != "retry" for c in completions):
+    functions = set(map(attrgetter("delivery.function"), completions))
+    if len(functions) == 1 and "retry" not in map(attrgetter("status"), completions):
         # The usual case: finishes of one task, one call, no pipeline object to build.
-        return list(call_finish(queue, queue.client, consumer, function, list(completions)))
+        return list(call_finish(queue, queue.client, consumer, functions.pop(), list(completions)))
     retries = [c for c in completions if c.status == "retry"]
     finishes = by_function(c for c in completions if c.status != "retry")
     pipe = queue.pipeline()
@@ -38,15 +39,12 @@ def write(queue: Queue, consumer: str, completions: Sequence[Completion]) -> lis
 
 def call_finish(queue: Queue, client: Any, consumer: str, function: str, group: list[Completion]) -> Any:
     """finish.lua for ``group`` (completions of one task): outcome, history, stats. The jobs' own
-    keys are built by the script from the task's tag, their fields sent as one JSON array (see
-    finish.lua)."""
+    keys are built by the script from the task's tag; the completions go as they are, one JSON
+    array of named tuples, encoded in C (see finish.lua)."""
     task_keys = [keys.stream(queue.prefix, function), keys.leases(queue.prefix, function),
                  keys.failed(queue.prefix, function), keys.ended(queue.prefix, function), *queue.stats_keys(function)]
-    jobs = [[c.delivery.entry_id, c.delivery.job_id, c.status, c.result, c.error, c.traceback, c.failure_reason,
-             c.idem_key, "" if c.root_id == c.delivery.job_id else c.root_id, "" if c.run_s is None else c.run_s]
-            for c in group]
     return queue.scripts.finish(keys=task_keys, client=client, args=[
-        consumer, queue.job_ttl_s, queue.completed_ttl_s, keys.tag(queue.prefix, function), dumps(jobs)])
+        consumer, queue.job_ttl_s, queue.completed_ttl_s, keys.tag(queue.prefix, function), dumps(group)])
 
 
 def call_retry(queue: Queue, pipe: Any, consumer: str, c: Completion) -> None:

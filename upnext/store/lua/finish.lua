@@ -4,9 +4,12 @@
 -- then, when stats are on, KEYS[5..7]: stats minute, hour and total hashes
 -- ARGV[1] consumer   ARGV[2] ttl_s of failed and cancelled jobs   ARGV[3] ttl_s of completed jobs
 -- ARGV[4] the task's key tag (P:{fn}, keys.tag)
--- ARGV[5] the jobs, a JSON array with one array per job: entry id, job id, status, result, error,
--- traceback, failure_reason, idempotency key ('' none), root id ('' unknown), run seconds ('' unknown)
--- (one argument, not ten per job: packing each argument is Python work for the worker, per job)
+-- ARGV[5] the jobs, a JSON array with one array per job: its Completion as it is (records.py),
+-- {delivery {function, entry id, job id, deliveries}, status, result, error, traceback,
+-- failure_reason, retry delay (unused here), idempotency key ('' none), root id ('' unknown; the
+-- job's own: a root), run seconds (null: unknown)}
+-- (one argument, not ten per job, encoded by json in C: any per-job packing is Python work for the
+-- worker, per job)
 -- A job's own keys (record, logs, attempts, notify list, dedup and ended:key of its idempotency
 -- key, its workflow tree) are built here from the tag, as start.lua builds them: under the same
 -- {fn} hash tag, so in the declared keys' slot. Sending them would triple the bytes of a batch,
@@ -33,13 +36,14 @@ local function set_or_drop(job, fields)
   if #drop > 0 then redis.call('HDEL', job, unpack(drop)) end
 end
 
-local function finish_job(job, a)
-  local job_id, status, key, root_id = a[2], a[3], a[8], a[9]
+local function finish_job(job, job_id, a)
+  local status, key, root_id = a[2], a[8], a[9]
+  if root_id == job_id then root_id = '' end  -- a root: no tree to index it under
   local ttl = status == 'complete' and completed_ttl_s or ttl_s
   local at = history_add(KEYS[4], job_id, status, now, longest, tag .. ':ended:key:' .. key, key,
     tag .. ':tree:' .. root_id, root_id, ttl)
-  set_or_drop(job, {'status', status, 'result', a[4], 'error', a[5], 'traceback', a[6],
-    'failure_reason', a[7], 'completed_at', at, 'lease', '', 'deliveries', ''})
+  set_or_drop(job, {'status', status, 'result', a[3], 'error', a[4], 'traceback', a[5],
+    'failure_reason', a[6], 'completed_at', at, 'lease', '', 'deliveries', ''})
   redis.call('EXPIRE', tag .. ':attempts:' .. job_id, ttl)
   settle(job, tag .. ':logs:' .. job_id, tag .. ':dedup:' .. key, job_id, ttl, tag .. ':done:' .. job_id, status,
     tag .. ':notify:' .. job_id)
@@ -48,7 +52,7 @@ local function finish_job(job, a)
 end
 
 for i, a in ipairs(jobs) do
-  local entry_id, job_id = a[1], a[2]
+  local entry_id, job_id = a[1][2], a[1][3]
   local job = tag .. ':job:' .. job_id
   if not holds(KEYS[1], entry_id, consumer) then
     out[i] = 'stale'
@@ -59,11 +63,11 @@ for i, a in ipairs(jobs) do
     if not current then
       out[i] = 'missing'
     else
-      if stat_keys then stats_run(acc, job, a[10]) end  -- a run cancelled midway ran too
+      if stat_keys and a[10] ~= cjson.null then stats_run(acc, job, a[10]) end  -- a run cancelled midway ran too
       if is_terminal(current) then
         out[i] = 'terminal'
       else
-        finish_job(job, a)
+        finish_job(job, job_id, a)
         out[i] = 'ok'
       end
     end
