@@ -27,14 +27,11 @@ INLINE_LOG_ENTRIES = 1000  # what an inline context keeps of its send_log entrie
 _current: ContextVar[JobContext | None] = ContextVar("upnext_job_context", default=None)
 
 
-def activate(ctx: JobContext) -> Token[JobContext | None]:
-    """Make ``ctx`` the current context (``JobContext.activate`` without a context manager's cost,
-    for the worker's per-job path); ``deactivate`` with the token returned ends it."""
-    return _current.set(ctx)
-
-
-def deactivate(token: Token[JobContext | None]) -> None:
-    _current.reset(token)
+# For the worker's per-job path: ``activate(ctx)`` makes ``ctx`` the current context and returns
+# the token ``deactivate`` takes to end it (``JobContext.activate`` without a context manager's
+# cost, nor a Python call's: these are the ContextVar's own methods).
+activate: Callable[[JobContext | None], Token[JobContext | None]] = _current.set
+deactivate: Callable[[Token[JobContext | None]], None] = _current.reset
 
 
 def get_current_context() -> JobContext:
@@ -67,8 +64,20 @@ def inline_context(function: str, function_name: str, max_attempts: int) -> JobC
                       root_id=outer.root_id if outer else job_id, outer=outer, inline=True)
 
 
+class _RunState:
+    """What a context keeps as its job runs. Class-level defaults, not dataclass fields: a worker
+    makes a context for every job, and these are rarely set (a no-op job sets none of them)."""
+
+    _cancelled: bool = False
+    _progress: tuple[float, str] | None = None
+    _progress_unwritten: bool = False
+    _progress_written_at: float = 0.0
+    _inline_logs: deque[dict[str, Any]] | None = None  # made by a first inline send_log
+    _log: Any = None
+
+
 @dataclass(eq=False)
-class JobContext:
+class JobContext(_RunState):
     """One attempt of one job, as seen from inside it."""
 
     job_id: str
@@ -85,12 +94,6 @@ class JobContext:
     entry_id: str = field(default="", repr=False)  # with ``worker``, the run's fencing token for its writes
     inline: bool = False  # a direct call's context: kept in memory, nothing written
     outer: JobContext | None = field(default=None, repr=False)  # the context a direct call was made in
-    _cancelled: bool = field(default=False, repr=False)
-    _progress: tuple[float, str] | None = field(default=None, repr=False)
-    _progress_unwritten: bool = field(default=False, repr=False)
-    _progress_written_at: float = field(default=0.0, repr=False)
-    _inline_logs: deque[dict[str, Any]] | None = field(default=None, repr=False)  # made by a first inline send_log
-    _log: Any = field(default=None, repr=False)
 
     @property
     def is_cancelled(self) -> bool:

@@ -53,7 +53,6 @@ class Worker:
         self.crons: dict[str, CronDef] = {}
         self.events: dict[str, Event] = {}
         self.import_path: str | None = None
-        self.jobs_done = 0
         self._settings: dict[str, Any] | None = None
         self._queue: Queue | None = None
         self._module = sys._getframe(1).f_globals.get("__name__")

@@ -12,11 +12,10 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-import gevent
 import structlog
+from gevent import get_hub, getcurrent
 
 from upnext.context import JobContext, activate, deactivate
 from upnext.errors import JobTimeout, Retry
@@ -28,8 +27,7 @@ from upnext.task import TaskDef
 log = structlog.get_logger("upnext")
 
 
-@dataclass
-class Started:
+class Started(NamedTuple):
     """A delivery that start.lua marked active, with what the job needs to run."""
 
     delivery: Delivery
@@ -43,7 +41,9 @@ class Started:
 
     @classmethod
     def from_reply(cls, delivery: Delivery, reply: list[Any]) -> Started:
-        _, attempt, args, kwargs, parent_id, root_id, key, checkpoint = (list(reply) + [None] * 8)[:8]
+        if len(reply) < 8:  # Lua ends an array at its first nil: the fields after it are unset
+            reply = [*reply, *[None] * (8 - len(reply))]
+        _, attempt, args, kwargs, parent_id, root_id, key, checkpoint = reply
         return cls(delivery, int(attempt), loads(args) or [], loads(kwargs) or {}, parent_id or None,
                    root_id or delivery.job_id, key or "", loads(checkpoint))
 
@@ -122,8 +122,8 @@ class JobRunner:
                 # What gevent.Timeout does, without its Python wrapper (most of a no-op job's run):
                 # when the timer fires, the hub throws JobTimeout into this greenlet, which can only
                 # be suspended inside the body, since the timer is closed the moment it returns.
-                timer = gevent.get_hub().loop.timer(task.timeout)
-                timer.start(gevent.getcurrent().throw, JobTimeout, update=True)
+                timer = get_hub().loop.timer(task.timeout)
+                timer.start(getcurrent().throw, JobTimeout, update=True)
                 try:
                     value = task.fn(*started.args, **started.kwargs)
                 finally:
@@ -144,6 +144,8 @@ class JobRunner:
             except (TypeError, ValueError) as exc:
                 raise _Failure(f"result of {task.name} (job {ctx.job_id}) is not JSON-serializable: {exc}", "",
                                "exception", retryable=False) from None
+        if result_json.isascii() and len(result_json) <= self.queue.max_result_bytes:
+            return value, result_json  # the usual case: one byte a character, within the cap
         return value, self._storable(task, ctx, result_json)
 
     @staticmethod

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -21,6 +22,8 @@ import gevent.lock
 import gevent.queue
 import redis
 import structlog
+from gevent import get_hub
+from greenlet import greenlet
 
 from upnext.config import Settings
 from upnext.context import JobContext
@@ -46,12 +49,15 @@ FLUSH_AT_STOP_TIMEOUT_S = 10.0
 KILL_TIMEOUT_S = 2.0  # how long a hard stop waits for the jobs it killed to unwind
 
 
-@dataclass
 class Running:
-    delivery: Delivery
-    ctx: JobContext
-    greenlet: Any = None  # a raw greenlet (gevent.spawn_raw), named after its job
-    abandoned: bool = False
+    """A job in flight: its delivery, its context, and the raw greenlet that runs it (named after
+    the job); ``abandoned`` once a stop gave up waiting for it."""
+
+    greenlet: Any = None
+    abandoned = False
+
+    def __init__(self, delivery: Delivery, ctx: JobContext):
+        self.delivery, self.ctx = delivery, ctx
 
 
 @dataclass
@@ -231,10 +237,15 @@ class Runtime:
             ctx = self.runner.context_for(task, started)
             running = self.inflight[delivery.job_id] = Running(delivery, ctx)
             self.no_jobs.clear()
-            # A raw greenlet: a gevent.Greenlet's links, tree tracking and result slot cost ~10 µs a
-            # job, and nothing here uses them (the drain waits on no_jobs, kills with gevent.kill).
-            running.greenlet = gevent.spawn_raw(self._run, task, started, running)
-            running.greenlet.name = f"job:{delivery.job_id}"  # what hubwatch names in a hub_blocked line
+            # A plain greenlet the hub switches into, as gevent.spawn_raw makes one without its
+            # Python call and greenlet-tree bookkeeping; a gevent.Greenlet's links, tree tracking and
+            # result slot cost ~10 µs a job, and nothing here uses any of them (the drain waits on
+            # no_jobs, a hard stop kills with gevent.kill).
+            hub = get_hub()
+            glet: Any = greenlet(self._run, hub)
+            running.greenlet = glet
+            glet.name = f"job:{delivery.job_id}"  # what hubwatch names in a hub_blocked line
+            hub.loop.run_callback(glet.switch, task, started, running)
             return
         self.slots.release()
         if kind == "garbage":
@@ -269,15 +280,15 @@ class Runtime:
     def record(self, completions: Sequence[Completion], replies: Sequence[str]) -> None:
         """Called by the flusher once a batch is written."""
         self.stats.jobs_done += len(completions)
-        for completion, reply in zip(completions, replies):
-            if reply == "stale":
-                self.log.warning("stale_completion", job_id=completion.delivery.job_id,
-                                 reason="delivery was reclaimed by another worker; result discarded")
-            elif completion.status == "retry":
-                self.retried_ids.add(completion.delivery.job_id)
-            elif completion.status == "failed":
-                self.stats.jobs_failed += 1
-        self.worker.jobs_done = self.stats.jobs_done
+        if "stale" in replies or set(map(attrgetter("status"), completions)) != {"complete"}:  # else: nothing to note
+            for completion, reply in zip(completions, replies):
+                if reply == "stale":
+                    self.log.warning("stale_completion", job_id=completion.delivery.job_id,
+                                     reason="delivery was reclaimed by another worker; result discarded")
+                elif completion.status == "retry":
+                    self.retried_ids.add(completion.delivery.job_id)
+                elif completion.status == "failed":
+                    self.stats.jobs_failed += 1
         limit = self.settings.max_jobs_per_child
         if limit and self.stats.jobs_done >= limit and not self.stopping.is_set():
             self.log.info("worker_recycling", reason="max_jobs_per_child", jobs_done=self.stats.jobs_done)
