@@ -31,7 +31,11 @@ from run import BODIES_ALONE, OURS, PEERS, Runner, discover, local_redis
 
 # Runs in the traced child: count opcode events per function, write them as JSON at exit.
 TRACER = """
-import atexit, collections, json, os, sys
+import atexit, collections, functools, importlib.metadata, json, os, sys
+# redis-py reads its own version from the package metadata for every connection it opens (an
+# email-header parse, thousands of bytecodes): once is enough, or how many connections a run
+# happened to open would swing its per-job count.
+importlib.metadata.version = functools.cache(importlib.metadata.version)
 counts = collections.Counter()
 def per_line(frame, event, arg):
     if event == "opcode":
@@ -63,6 +67,7 @@ from upnext.cli.main import main
 main()
 """
 GENERATED = ("__init__", "__repr__", "__eq__", "__hash__")  # what dataclasses compile from "<string>"
+NAMED_TUPLE_NEW = ":1(<lambda>)"  # a named tuple's __new__: a one-line lambda compiled from "<string>"
 
 
 Counts = collections.Counter[str]
@@ -102,8 +107,8 @@ def package(name: str) -> str:
         return path.split("site-packages/")[1].split("/")[0]
     if "/upnext/" in path:
         return "upnext"
-    if path == "<string>" and function.split("(")[-1].rstrip(")") in GENERATED:
-        return "dataclasses' generated methods"
+    if path == "<string>" and (function.split("(")[-1].rstrip(")") in GENERATED or name.endswith(NAMED_TUPLE_NEW)):
+        return "generated methods (dataclasses, named tuples)"
     if path == "<string>" or path.endswith("_peer.py"):
         return "the bench's own code (job body, spawning loop)"
     return "standard library"
