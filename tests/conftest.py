@@ -33,7 +33,7 @@ class RedisServer:
     ``workdir``."""
 
     def __init__(self, binary: str, workdir: Path, port: int | None = None, extra: Sequence[str] = ()):
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log_path = workdir / f"redis-{self.port}.log"
         with open(self.log_path, "ab") as log:
@@ -64,10 +64,11 @@ class RedisServer:
                 self.proc.wait(5)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a server a test starts)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def _pings(client: redis.Redis) -> bool:

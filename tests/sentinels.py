@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from tests.conftest import _free_port
+from tests.conftest import free_port
 from tests.workers import wait_for
 
 MASTER = "mymaster"
@@ -21,11 +21,11 @@ class SentinelSet:
     def __init__(self, workdir: Path, sentinels: int = 3, password: str = "", sentinel_password: str = ""):
         self.workdir, self.password, self.sentinel_password = workdir, password, sentinel_password
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.master_port, self.replica_port = _free_port(), _free_port()
+        self.master_port, self.replica_port = free_port(), free_port()
         auth = ("--requirepass", password, "--masterauth", password) if password else ()
         self._server(self.master_port, *auth)
         self._server(self.replica_port, "--replicaof", "127.0.0.1", str(self.master_port), *auth)
-        self.sentinel_ports = [_free_port() for _ in range(sentinels)]
+        self.sentinel_ports = [free_port() for _ in range(sentinels)]
         for port in self.sentinel_ports:
             self._sentinel(port, quorum=min(2, sentinels))
         hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -18,6 +17,7 @@ import pytest
 from werkzeug.test import Client
 
 import upnext
+from tests.conftest import free_port
 from tests.workers import ROOT, wait_for
 from upnext.dashboard import make_app
 from upnext.store import acl
@@ -63,7 +63,7 @@ def _submitter(url: str) -> dict[str, Any]:
 
 
 def _scrape(url: str, tmp_path) -> str:
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "metrics.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "upnext.cli", "metrics", "--bind", f"127.0.0.1:{port}",
                              "--redis-url", url], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -95,11 +95,6 @@ def _dashboard(url: str, job_id: str) -> None:
         reply = client.post(f"/api/functions/add/{action}", headers={"X-CSRF-Token": token})
         assert reply.status_code == 200, reply.text
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_every_feature_runs_as_the_least_privilege_user(acl_url, start_worker, redis_client, tmp_path):

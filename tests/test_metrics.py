@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -15,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.apps import jobs
+from tests.conftest import free_port
 from tests.test_stats import EXPECTED, run_a_mix
 from tests.workers import ROOT, wait_for
 from upnext.metrics import METRIC_NAMES, UpnextCollector
@@ -23,11 +23,6 @@ from upnext.workflow import submit_many
 
 P = "upnext"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fetch(url: str) -> str | None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 import redis
 
 import upnext
+from tests.conftest import free_port
 from tests.workers import ROOT, WorkerProcess, stop_all, wait_for
 
 PASSWORD = "s3cret-tls"
@@ -46,11 +46,6 @@ def _authority(name: str, cwd: Path) -> None:
              "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=cwd)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _tls_url(port: int, certs: Path, ca: str = "ca") -> str:
     return (f"rediss://:{PASSWORD}@127.0.0.1:{port}/0?ssl_ca_certs={certs / f'{ca}.crt'}"
@@ -69,7 +64,7 @@ def tls_redis(tmp_path: Path) -> Iterator[SimpleNamespace]:
     _authority("other-ca", certs)
     _certificate("server", "ca", certs)
     _certificate("client", "ca", certs)
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "redis-tls.log", "ab")
     proc = subprocess.Popen(
         ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--save", "",

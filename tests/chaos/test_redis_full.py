@@ -17,7 +17,7 @@ import redis
 import upnext
 from tests.chaos.conftest import duplicates, wait_until
 from tests.chaos.test_chaos import report
-from tests.conftest import _free_port
+from tests.conftest import free_port
 from tests.test_bounds import fill
 from tests.workers import wait_for
 
@@ -28,7 +28,7 @@ JOBS = 3000
 @pytest.fixture
 def queue_redis(tmp_path: Path) -> Iterator[redis.Redis]:
     """A redis-server of the scenario's own, with noeviction, that it may fill."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--maxmemory-policy", "noeviction", "--dir", str(tmp_path)],
                             stdout=subprocess.DEVNULL)
