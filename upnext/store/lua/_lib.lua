@@ -139,7 +139,7 @@ local function settle(job, logs, dedup, job_id, ttl_s, channel, status, notify)
   end
   redis.call('EXPIRE', job, ttl_s)
   redis.call('EXPIRE', logs, ttl_s)
-  if redis.call('GET', dedup) == job_id then redis.call('DEL', dedup) end
+  if dedup and redis.call('GET', dedup) == job_id then redis.call('DEL', dedup) end  -- nil: the job has no key
   if redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
     redis.call('PUBLISH', channel, message or settle_message(job, status))
   else

@@ -45,7 +45,7 @@ local function finish_job(job, job_id, a)
   set_or_drop(job, {'status', status, 'result', a[3], 'error', a[4], 'traceback', a[5],
     'failure_reason', a[6], 'completed_at', at, 'lease', '', 'deliveries', ''})
   redis.call('EXPIRE', tag .. ':attempts:' .. job_id, ttl)
-  settle(job, tag .. ':logs:' .. job_id, tag .. ':dedup:' .. key, job_id, ttl, tag .. ':done:' .. job_id, status,
+  settle(job, tag .. ':logs:' .. job_id, key ~= '' and tag .. ':dedup:' .. key or nil, job_id, ttl, tag .. ':done:' .. job_id, status,
     tag .. ':notify:' .. job_id)
   if status == 'failed' then redis.call('ZADD', KEYS[3], at, job_id) end
   stats_count(acc, status == 'complete' and 'completed' or status)
