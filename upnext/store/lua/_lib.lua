@@ -130,9 +130,11 @@ local function settle_message(job, status)
   return status
 end
 
-local function settle(job, logs, dedup, job_id, ttl_s, channel, status, notify)
+-- notified: whether the record holds 'notify', if the caller read it already (nil: read here).
+local function settle(job, logs, dedup, job_id, ttl_s, channel, status, notify, notified)
   local message = nil
-  if redis.call('HEXISTS', job, 'notify') == 1 then
+  if notified == nil then notified = redis.call('HEXISTS', job, 'notify') == 1 end
+  if notified then
     message = settle_message(job, status)
     redis.call('RPUSH', notify, message)
     redis.call('EXPIRE', notify, ttl_s)
@@ -173,10 +175,12 @@ end
 
 -- A run that ended: its run time (run_s, '' when unknown: a poison job's run died unmeasured)
 -- and its queue wait, from when it was due (enqueued, or its delay's or retry's run-at) to started.
-local function stats_run(acc, job, run_s)
+-- times: the job's {started_at, run_at, enqueued_at} as HMGET returns them, if the caller read
+-- them already (nil: read here).
+local function stats_run(acc, job, run_s, times)
   if run_s == '' then return end
   stats_time(acc, 'run', tonumber(run_s))
-  local started, run_at, enqueued = unpack(redis.call('HMGET', job, 'started_at', 'run_at', 'enqueued_at'))
+  local started, run_at, enqueued = unpack(times or redis.call('HMGET', job, 'started_at', 'run_at', 'enqueued_at'))
   if started then
     stats_time(acc, 'wait', tonumber(started) - math.max(tonumber(run_at) or 0, tonumber(enqueued) or 0))
   end

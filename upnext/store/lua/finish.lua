@@ -36,7 +36,7 @@ local function set_or_drop(job, fields)
   if #drop > 0 then redis.call('HDEL', job, unpack(drop)) end
 end
 
-local function finish_job(job, job_id, a)
+local function finish_job(job, job_id, a, notified)
   local status, key, root_id = a[2], a[8], a[9]
   if root_id == job_id then root_id = '' end  -- a root: no tree to index it under
   local ttl = status == 'complete' and completed_ttl_s or ttl_s
@@ -46,7 +46,7 @@ local function finish_job(job, job_id, a)
     'failure_reason', a[6], 'completed_at', at, 'lease', '', 'deliveries', ''})
   redis.call('EXPIRE', tag .. ':attempts:' .. job_id, ttl)
   settle(job, tag .. ':logs:' .. job_id, key ~= '' and tag .. ':dedup:' .. key or nil, job_id, ttl, tag .. ':done:' .. job_id, status,
-    tag .. ':notify:' .. job_id)
+    tag .. ':notify:' .. job_id, notified)
   if status == 'failed' then redis.call('ZADD', KEYS[3], at, job_id) end
   stats_count(acc, status == 'complete' and 'completed' or status)
 end
@@ -59,15 +59,17 @@ for i, a in ipairs(jobs) do
   else
     ack(KEYS[1], entry_id)
     redis.call('ZREM', KEYS[2], job_id)
-    local current = redis.call('HGET', job, 'status')
+    -- one read for what the outcome, the stats and the waiter need (HMGET gives false for a field unset)
+    local f = redis.call('HMGET', job, 'status', 'started_at', 'run_at', 'enqueued_at', 'notify')
+    local current = f[1]
     if not current then
       out[i] = 'missing'
     else
-      if stat_keys and a[10] ~= cjson.null then stats_run(acc, job, a[10]) end  -- a run cancelled midway ran too
+      if stat_keys and a[10] ~= cjson.null then stats_run(acc, job, a[10], {f[2], f[3], f[4]}) end  -- a run cancelled midway ran too
       if is_terminal(current) then
         out[i] = 'terminal'
       else
-        finish_job(job, job_id, a)
+        finish_job(job, job_id, a, f[5] ~= false)
         out[i] = 'ok'
       end
     end
