@@ -75,3 +75,17 @@ def test_the_bytecode_count_sets_our_drain_beside_the_bodies_alone():
     ours_side, bodies_side = (cell.strip() for cell in rows["upnext"].split("|")[2:4])
     assert float(ours_side.replace(",", "")) > 0 and bodies_side == "0"
     assert len(re.findall(r"^ +[\d.]+  upnext/", done.stdout, re.M)) == 3
+
+
+@pytest.mark.timeout(300)
+def test_the_profile_splits_a_job_into_its_phases_under_both_workloads():
+    done = subprocess.run([sys.executable, "bench/profile.py", "--jobs", "2000", "--round-trips", "100"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for workload in ("drain", "round trip"):
+        header = re.search(rf"^{workload}: [\d,]+ jobs in [\d.]+ s; worker CPU \d+% of a core, (\d+) µs per job "
+                           r"\(([\d,]+) samples\)$", done.stdout, re.M)
+        assert header and int(header[1]) > 0 and int(header[2].replace(",", "")) > 0, workload
+    shares = re.findall(r"^\| job body \(its INCR\) \| (\d+)% \|", done.stdout, re.M)
+    assert len(shares) == 2 and int(shares[0]) > 0  # the drain's samples land in the job bodies, at least
+    assert done.stdout.count("Redis calls per job (Lua's inner calls included): ") == 2
