@@ -16,6 +16,7 @@ import redis
 import upnext
 from tests.chaos import app
 from tests.chaos.conftest import duplicates, wait_until
+from tests.conftest import free_port
 from tests.workers import wait_for
 from upnext.store import keys
 
@@ -109,7 +110,7 @@ def test_cron_runs_once_per_second_while_its_workers_are_killed(fleet, ledger):
 @pytest.fixture
 def aof_redis(tmp_path):
     """A redis-server with `appendfsync always` that the scenario can kill and restart."""
-    port = __import__("tests.conftest", fromlist=["_free_port"])._free_port()
+    port = free_port()
     args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--appendonly", "yes",
             "--appendfsync", "always", "--save", "", "--dir", str(tmp_path)]
     server = {"proc": subprocess.Popen(args, stdout=subprocess.DEVNULL), "url": f"redis://127.0.0.1:{port}/0"}
